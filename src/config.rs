@@ -1,0 +1,298 @@
+//! [`Config`]: everything beyond the defaults, and the start-up that binds the
+//! addresses, builds one backend and loop per thread, and joins them.
+
+use std::io;
+use std::mem;
+use std::sync::Arc;
+
+use crate::addr::{Address, Network};
+use crate::driver::Driver;
+use crate::driver::poll::PollDriver;
+use crate::event_loop::bind::{Listeners, bind_all};
+use crate::event_loop::{Limits, Loop};
+use crate::events::Handler;
+use crate::server::{Mailbox, Server, Shared};
+
+/// Which backend drives the loops.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Backend {
+    /// The best the platform has: epoll on Linux, kqueue on macOS and the BSDs.
+    #[default]
+    Auto,
+    /// Readiness polling through mio (epoll or kqueue).
+    Poll,
+}
+
+/// Options for a server, with [`Config::serve`] or [`Config::serve_with`] to run it.
+///
+/// ```no_run
+/// use revio::{Action, Config, Conn, Handler};
+///
+/// #[derive(Clone)]
+/// struct Echo;
+/// impl Handler for Echo {
+///     type State = ();
+///     fn data(&mut self, c: &mut Conn<'_, ()>, input: &[u8]) -> Action {
+///         c.write(input);
+///         Action::None
+///     }
+/// }
+///
+/// // Four loops, one handler per loop, each with its own SO_REUSEPORT listener.
+/// Config::new()
+///     .loops(4)
+///     .max_input(1 << 20)
+///     .serve_with(|_loop_index| Echo, ["tcp://127.0.0.1:5000"])
+///     .unwrap();
+/// ```
+#[derive(Debug, Clone)]
+pub struct Config {
+    loops: usize,
+    backend: Backend,
+    read_buffer: usize,
+    max_input: usize,
+    high_water: usize,
+    backlog: i32,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            loops: 1,
+            backend: Backend::Auto,
+            read_buffer: 64 * 1024,
+            max_input: 64 * 1024 * 1024,
+            high_water: 4 * 1024 * 1024,
+            backlog: 1024,
+        }
+    }
+}
+
+impl Config {
+    /// The defaults: one loop, the platform's backend, a 64 KiB read buffer,
+    /// 64 MiB of unconsumed input per connection at most, reading paused
+    /// above 4 MiB of queued output, a listen backlog of 1024.
+    pub fn new() -> Config {
+        Config::default()
+    }
+
+    /// The number of loops (threads); 0 means one per available core.
+    pub fn loops(mut self, n: usize) -> Config {
+        self.loops = n;
+        self
+    }
+
+    /// The backend (default [`Backend::Auto`]).
+    pub fn backend(mut self, backend: Backend) -> Config {
+        self.backend = backend;
+        self
+    }
+
+    /// Size of each loop's shared read buffer: the most one `data` call sees
+    /// fresh from one read.
+    pub fn read_buffer(mut self, bytes: usize) -> Config {
+        self.read_buffer = bytes.max(1);
+        self
+    }
+
+    /// The most unconsumed input a connection may hold (see
+    /// [`Conn::keep`](crate::Conn::keep)); past it the connection is closed
+    /// with an `InvalidData` error.
+    pub fn max_input(mut self, bytes: usize) -> Config {
+        self.max_input = bytes;
+        self
+    }
+
+    /// Queued output above which a connection's input is no longer read (until
+    /// half of it is sent), so that a slow reader cannot make output grow
+    /// without bound.
+    pub fn high_water(mut self, bytes: usize) -> Config {
+        self.high_water = bytes;
+        self
+    }
+
+    /// The listen backlog of stream listeners.
+    pub fn backlog(mut self, n: i32) -> Config {
+        self.backlog = n;
+        self
+    }
+
+    fn loop_count(&self) -> usize {
+        match self.loops {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n.min(255),
+        }
+    }
+
+    fn limits(&self) -> Limits {
+        Limits {
+            read_buffer: self.read_buffer,
+            max_input: self.max_input,
+            high_water: self.high_water,
+        }
+    }
+
+    /// Serves `addrs` with one handler on one loop, on the calling thread,
+    /// until shutdown. With more than one loop configured, use
+    /// [`Config::serve_with`], which makes one handler per loop.
+    pub fn serve<H, I, A>(self, handler: H, addrs: I) -> io::Result<()>
+    where
+        H: Handler,
+        I: IntoIterator<Item = A>,
+        A: AsRef<str>,
+    {
+        if self.loop_count() != 1 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "Config::serve runs one handler on one loop; with loops(n) use serve_with(|loop_index| handler, addrs)",
+            ));
+        }
+        let addresses = parse(addrs)?;
+        match self.backend {
+            Backend::Auto | Backend::Poll => {
+                let (prepared, listeners) = prepare::<PollDriver>(&self, &addresses, PollDriver::new)?;
+                let result = prepared.run_single(handler);
+                listeners.cleanup();
+                result
+            }
+        }
+    }
+
+    /// Serves `addrs` on the configured number of loops, calling `factory`
+    /// once per loop (with the loop's index) on that loop's own thread, so the
+    /// handler needs neither `Send` nor locks. Loop 0 runs on the calling
+    /// thread. Returns when every loop has stopped and its thread is joined.
+    pub fn serve_with<H, F, I, A>(self, factory: F, addrs: I) -> io::Result<()>
+    where
+        H: Handler,
+        F: Fn(usize) -> H + Sync,
+        I: IntoIterator<Item = A>,
+        A: AsRef<str>,
+    {
+        let addresses = parse(addrs)?;
+        match self.backend {
+            Backend::Auto | Backend::Poll => {
+                let (prepared, listeners) = prepare::<PollDriver>(&self, &addresses, PollDriver::new)?;
+                let result = prepared.run_many(&factory);
+                listeners.cleanup();
+                result
+            }
+        }
+    }
+}
+
+fn parse<I, A>(addrs: I) -> io::Result<Vec<Address>>
+where
+    I: IntoIterator<Item = A>,
+    A: AsRef<str>,
+{
+    let addresses = addrs
+        .into_iter()
+        .map(|a| a.as_ref().parse::<Address>())
+        .collect::<io::Result<Vec<_>>>()?;
+    if addresses.is_empty() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "serve needs at least one address",
+        ));
+    }
+    Ok(addresses)
+}
+
+/// Everything a server's loops need, built before any of them starts.
+struct Prepared<D> {
+    drivers: Vec<D>,
+    server: Server,
+    networks: Vec<Network>,
+    limits: Limits,
+}
+
+/// Binds the addresses and builds every loop's backend and mailbox, so that
+/// every setup error comes out of `serve` before anything runs.
+fn prepare<D: Driver>(
+    cfg: &Config,
+    addresses: &[Address],
+    new_driver: fn() -> io::Result<D>,
+) -> io::Result<(Prepared<D>, Listeners)> {
+    let n = cfg.loop_count();
+    let mut listeners = bind_all(addresses, n, cfg.backlog)?;
+    let built = (|| {
+        let mut drivers = Vec::with_capacity(n);
+        let mut mailboxes = Vec::with_capacity(n);
+        for sockets in mem::take(&mut listeners.sockets) {
+            let mut d = new_driver()?;
+            mailboxes.push(Mailbox::new(d.notifier()?));
+            for (i, s) in sockets.into_iter().enumerate() {
+                d.listen(i, s)?;
+            }
+            drivers.push(d);
+        }
+        Ok(Prepared {
+            drivers,
+            server: Server {
+                shared: Arc::new(Shared::new(mailboxes, listeners.addrs.clone())),
+            },
+            networks: addresses.iter().map(|a| a.network()).collect(),
+            limits: cfg.limits(),
+        })
+    })();
+    match built {
+        Ok(p) => Ok((p, listeners)),
+        Err(e) => {
+            listeners.cleanup();
+            Err(e)
+        }
+    }
+}
+
+impl<D: Driver> Prepared<D> {
+    fn run_single<H: Handler>(mut self, handler: H) -> io::Result<()> {
+        let driver = self.drivers.pop().expect("one loop has one driver");
+        Loop::new(0, handler, driver, self.server, self.networks, self.limits).run()
+    }
+
+    fn run_many<H: Handler, F: Fn(usize) -> H + Sync>(self, factory: &F) -> io::Result<()>
+    where
+        D: Send,
+    {
+        let Prepared {
+            drivers,
+            server,
+            networks,
+            limits,
+        } = self;
+        let mut drivers = drivers.into_iter().enumerate();
+        let Some((_, first)) = drivers.next() else {
+            return Ok(());
+        };
+        std::thread::scope(|scope| {
+            let mut threads = Vec::new();
+            for (i, driver) in drivers {
+                let (s, n) = (server.clone(), networks.clone());
+                let spawned = std::thread::Builder::new()
+                    .name(format!("revio-loop-{i}"))
+                    .spawn_scoped(scope, move || {
+                        Loop::new(i, factory(i), driver, s, n, limits).run()
+                    });
+                match spawned {
+                    Ok(t) => threads.push(t),
+                    Err(e) => {
+                        server.shutdown();
+                        return Err(e);
+                    }
+                }
+            }
+            let mut result = Loop::new(0, factory(0), first, server.clone(), networks, limits).run();
+            for t in threads {
+                let r = t
+                    .join()
+                    .unwrap_or_else(|_| Err(io::Error::other("an event loop thread panicked")));
+                if result.is_ok() {
+                    result = r;
+                }
+            }
+            result
+        })
+    }
+}

@@ -1,0 +1,332 @@
+//! The readiness backend: epoll on Linux, kqueue on macOS and the BSDs, through
+//! mio. Sockets are registered once, edge-triggered, for both reading and
+//! writing, so the steady state makes no `epoll_ctl` calls at all: a write is
+//! tried at once and the writable edge is only waited for after `WouldBlock`.
+
+use std::io::{self, Read};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use mio::net::{TcpListener, TcpStream, UdpSocket};
+#[cfg(unix)]
+use mio::net::{UnixListener, UnixStream};
+use mio::{Interest, Poll, Token as MioToken, Waker};
+use socket2::SockRef;
+
+use super::{Bound, Driver, Event, SEND_FLAGS, SockFd, Target, Token, prepare_socket};
+use crate::conn::Stream;
+use crate::server::Notify;
+#[cfg(unix)]
+use std::os::fd::AsFd;
+#[cfg(windows)]
+use std::os::windows::io::AsSocket as AsFd;
+
+const WAKE: MioToken = MioToken(usize::MAX);
+/// Listener tokens count down from just below `WAKE`; connection tokens count up from 0.
+const LISTENER_BASE: usize = usize::MAX - 1;
+
+enum Sock {
+    Tcp(TcpStream),
+    #[cfg(unix)]
+    Unix(UnixStream),
+}
+
+enum Listener {
+    Tcp(TcpListener),
+    #[cfg(unix)]
+    Unix(UnixListener),
+    Udp(UdpSocket),
+}
+
+/// The epoll/kqueue backend.
+pub(crate) struct PollDriver {
+    poll: Poll,
+    events: mio::Events,
+    socks: Vec<Option<Sock>>,
+    listeners: Vec<Option<Listener>>,
+}
+
+impl PollDriver {
+    pub(crate) fn new() -> io::Result<PollDriver> {
+        Ok(PollDriver {
+            poll: Poll::new()?,
+            events: mio::Events::with_capacity(1024),
+            socks: Vec::new(),
+            listeners: Vec::new(),
+        })
+    }
+
+    fn sock_mut(&mut self, token: Token) -> io::Result<&mut Sock> {
+        self.socks
+            .get_mut(token)
+            .and_then(Option::as_mut)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotConnected, "no socket under this token"))
+    }
+
+    fn put(&mut self, token: Token, mut sock: Sock) -> io::Result<()> {
+        let registry = self.poll.registry();
+        let interest = Interest::READABLE | Interest::WRITABLE;
+        match &mut sock {
+            Sock::Tcp(s) => registry.register(s, MioToken(token), interest)?,
+            #[cfg(unix)]
+            Sock::Unix(s) => registry.register(s, MioToken(token), interest)?,
+        }
+        if self.socks.len() <= token {
+            self.socks.resize_with(token + 1, || None);
+        }
+        self.socks[token] = Some(sock);
+        Ok(())
+    }
+
+    fn udp(&self, index: usize) -> io::Result<&UdpSocket> {
+        match self.listeners.get(index) {
+            Some(Some(Listener::Udp(u))) => Ok(u),
+            _ => Err(io::Error::new(io::ErrorKind::InvalidInput, "not a UDP listener")),
+        }
+    }
+}
+
+struct MioNotify(Waker);
+
+impl Notify for MioNotify {
+    fn notify(&self) {
+        if let Err(e) = self.0.wake() {
+            log::error!("revio: waking the loop failed: {e}");
+        }
+    }
+}
+
+impl Driver for PollDriver {
+    fn notifier(&self) -> io::Result<Box<dyn Notify>> {
+        Ok(Box::new(MioNotify(Waker::new(self.poll.registry(), WAKE)?)))
+    }
+
+    fn listen(&mut self, index: usize, socket: Bound) -> io::Result<()> {
+        let token = MioToken(LISTENER_BASE - index);
+        let registry = self.poll.registry();
+        let listener = match socket {
+            Bound::Tcp(l) => {
+                l.set_nonblocking(true)?;
+                let mut l = TcpListener::from_std(l);
+                registry.register(&mut l, token, Interest::READABLE)?;
+                Listener::Tcp(l)
+            }
+            #[cfg(unix)]
+            Bound::Unix(l) => {
+                l.set_nonblocking(true)?;
+                let mut l = UnixListener::from_std(l);
+                registry.register(&mut l, token, Interest::READABLE)?;
+                Listener::Unix(l)
+            }
+            Bound::Udp(u) => {
+                u.set_nonblocking(true)?;
+                prepare_socket(SockRef::from(&u))?;
+                let mut u = UdpSocket::from_std(u);
+                registry.register(&mut u, token, Interest::READABLE)?;
+                Listener::Udp(u)
+            }
+        };
+        if self.listeners.len() <= index {
+            self.listeners.resize_with(index + 1, || None);
+        }
+        self.listeners[index] = Some(listener);
+        Ok(())
+    }
+
+    fn unlisten(&mut self, index: usize) {
+        if let Some(slot) = self.listeners.get_mut(index) {
+            let registry = self.poll.registry();
+            // Deregistering can only fail for a socket that is already gone.
+            let _ = match slot {
+                Some(Listener::Tcp(l)) => registry.deregister(l),
+                #[cfg(unix)]
+                Some(Listener::Unix(l)) => registry.deregister(l),
+                Some(Listener::Udp(u)) => registry.deregister(u),
+                None => Ok(()),
+            };
+            *slot = None;
+        }
+    }
+
+    fn poll(&mut self, events: &mut Vec<Event>, timeout: Option<Duration>) -> io::Result<()> {
+        match self.poll.poll(&mut self.events, timeout) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(()),
+            Err(e) => return Err(e),
+        }
+        for ev in self.events.iter() {
+            let t = ev.token().0;
+            if ev.token() == WAKE {
+                events.push(Event::Wake);
+            } else if t > LISTENER_BASE - self.listeners.len() {
+                events.push(Event::Listener(LISTENER_BASE - t));
+            } else {
+                events.push(Event::Conn {
+                    token: t,
+                    readable: ev.is_readable(),
+                    writable: ev.is_writable(),
+                    closed: ev.is_read_closed() || ev.is_error(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn accept(&mut self, listener: usize) -> io::Result<Stream> {
+        match self.listeners.get(listener) {
+            Some(Some(Listener::Tcp(l))) => {
+                let (s, _) = l.accept()?;
+                let std = std_tcp(s)?;
+                Ok(Stream::Tcp(std))
+            }
+            #[cfg(unix)]
+            Some(Some(Listener::Unix(l))) => {
+                let (s, _) = l.accept()?;
+                Ok(Stream::Unix(std_unix(s)?))
+            }
+            _ => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "not a stream listener",
+            )),
+        }
+    }
+
+    fn register(&mut self, token: Token, stream: Stream) -> io::Result<()> {
+        let sock = match stream {
+            Stream::Tcp(s) => {
+                s.set_nonblocking(true)?;
+                prepare_socket(SockRef::from(&s))?;
+                Sock::Tcp(TcpStream::from_std(s))
+            }
+            #[cfg(unix)]
+            Stream::Unix(s) => {
+                s.set_nonblocking(true)?;
+                prepare_socket(SockRef::from(&s))?;
+                Sock::Unix(UnixStream::from_std(s))
+            }
+        };
+        self.put(token, sock)
+    }
+
+    fn connect(&mut self, token: Token, target: &Target) -> io::Result<()> {
+        let sock = match target {
+            Target::Inet(a) => Sock::Tcp(TcpStream::connect(*a)?),
+            #[cfg(unix)]
+            Target::Unix(p) => Sock::Unix(UnixStream::connect(p)?),
+            #[cfg(not(unix))]
+            Target::Unix(_) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::Unsupported,
+                    "unix sockets need a unix system",
+                ));
+            }
+        };
+        match &sock {
+            Sock::Tcp(s) => prepare_socket(SockRef::from(s))?,
+            #[cfg(unix)]
+            Sock::Unix(s) => prepare_socket(SockRef::from(s))?,
+        }
+        self.put(token, sock)
+    }
+
+    fn connect_result(&mut self, token: Token) -> io::Result<bool> {
+        let sock = self.sock_mut(token)?;
+        let (err, peer) = match sock {
+            Sock::Tcp(s) => (s.take_error()?, s.peer_addr().map(|_| ())),
+            #[cfg(unix)]
+            Sock::Unix(s) => (s.take_error()?, s.peer_addr().map(|_| ())),
+        };
+        if let Some(e) = err {
+            return Err(e);
+        }
+        match peer {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn read(&mut self, token: Token, buf: &mut [u8]) -> io::Result<usize> {
+        match self.sock_mut(token)? {
+            Sock::Tcp(s) => s.read(buf),
+            #[cfg(unix)]
+            Sock::Unix(s) => s.read(buf),
+        }
+    }
+
+    fn write(&mut self, token: Token, buf: &[u8]) -> io::Result<usize> {
+        let sock = match self.sock_mut(token)? {
+            Sock::Tcp(s) => SockRef::from(&*s),
+            #[cfg(unix)]
+            Sock::Unix(s) => SockRef::from(&*s),
+        };
+        sock.send_with_flags(buf, SEND_FLAGS)
+    }
+
+    fn close(&mut self, token: Token) {
+        if let Some(slot) = self.socks.get_mut(token) {
+            // Dropping the socket closes it, which also removes it from epoll/kqueue.
+            *slot = None;
+        }
+    }
+
+    fn detach(&mut self, token: Token) -> io::Result<Stream> {
+        let sock = self
+            .socks
+            .get_mut(token)
+            .and_then(Option::take)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotConnected, "no socket under this token"))?;
+        let registry = self.poll.registry();
+        let stream = match sock {
+            Sock::Tcp(mut s) => {
+                registry.deregister(&mut s)?;
+                Stream::Tcp(std_tcp(s)?)
+            }
+            #[cfg(unix)]
+            Sock::Unix(mut s) => {
+                registry.deregister(&mut s)?;
+                Stream::Unix(std_unix(s)?)
+            }
+        };
+        match &stream {
+            Stream::Tcp(s) => s.set_nonblocking(false)?,
+            #[cfg(unix)]
+            Stream::Unix(s) => s.set_nonblocking(false)?,
+        }
+        Ok(stream)
+    }
+
+    fn recv_from(&mut self, listener: usize, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        self.udp(listener)?.recv_from(buf)
+    }
+
+    fn send_to(&mut self, listener: usize, buf: &[u8], to: SocketAddr) -> io::Result<usize> {
+        self.udp(listener)?.send_to(buf, to)
+    }
+
+    fn sock(&self, token: Token) -> Option<SockFd<'_>> {
+        match self.socks.get(token)?.as_ref()? {
+            Sock::Tcp(s) => Some(s.as_fd()),
+            #[cfg(unix)]
+            Sock::Unix(s) => Some(s.as_fd()),
+        }
+    }
+
+    fn listener_sock(&self, index: usize) -> Option<SockFd<'_>> {
+        match self.listeners.get(index)?.as_ref()? {
+            Listener::Tcp(l) => Some(l.as_fd()),
+            #[cfg(unix)]
+            Listener::Unix(l) => Some(l.as_fd()),
+            Listener::Udp(u) => Some(u.as_fd()),
+        }
+    }
+}
+
+fn std_tcp(s: TcpStream) -> io::Result<std::net::TcpStream> {
+    Ok(s.into())
+}
+
+#[cfg(unix)]
+fn std_unix(s: UnixStream) -> io::Result<std::os::unix::net::UnixStream> {
+    Ok(s.into())
+}

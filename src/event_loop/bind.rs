@@ -1,0 +1,157 @@
+//! Binding listeners before any loop starts, so that bad addresses and
+//! addresses in use are reported by `serve` before anything runs.
+
+use std::io;
+#[cfg(unix)]
+use std::path::{Path, PathBuf};
+
+use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+
+use crate::addr::{Addr, Address, Network};
+use crate::driver::Bound;
+
+/// A bound address: one socket per loop (SO_REUSEPORT) or one shared socket.
+pub(crate) struct Listeners {
+    /// The concrete address of each requested address.
+    pub(crate) addrs: Vec<Addr>,
+    /// `sockets[loop][address]`.
+    pub(crate) sockets: Vec<Vec<Bound>>,
+    /// Unix socket files to remove at shutdown.
+    #[cfg(unix)]
+    pub(crate) unix_paths: Vec<PathBuf>,
+}
+
+impl Listeners {
+    /// Removes the unix socket files this server created.
+    pub(crate) fn cleanup(&self) {
+        #[cfg(unix)]
+        for p in &self.unix_paths {
+            remove_if_socket(p);
+        }
+    }
+}
+
+#[cfg(unix)]
+fn remove_if_socket(p: &Path) {
+    use std::os::unix::fs::FileTypeExt;
+    if std::fs::symlink_metadata(p).is_ok_and(|m| m.file_type().is_socket()) {
+        let _ = std::fs::remove_file(p);
+    }
+}
+
+/// Binds every address, once per loop where `loops > 1` (with SO_REUSEPORT,
+/// so the kernel spreads connections across loops), once otherwise.
+pub(crate) fn bind_all(addresses: &[Address], loops: usize, backlog: i32) -> io::Result<Listeners> {
+    let mut l = Listeners {
+        addrs: Vec::with_capacity(addresses.len()),
+        sockets: (0..loops).map(|_| Vec::new()).collect(),
+        #[cfg(unix)]
+        unix_paths: Vec::new(),
+    };
+    let result = (|| {
+        for a in addresses {
+            bind_one(a, loops, backlog, &mut l)?;
+        }
+        Ok(())
+    })();
+    match result {
+        Ok(()) => Ok(l),
+        Err(e) => {
+            l.cleanup();
+            Err(e)
+        }
+    }
+}
+
+fn bind_one(a: &Address, loops: usize, backlog: i32, l: &mut Listeners) -> io::Result<()> {
+    let with_ctx = |e: io::Error| io::Error::new(e.kind(), format!("cannot bind {a}: {e}"));
+    if a.network() == Network::Unix {
+        #[cfg(unix)]
+        {
+            let path = PathBuf::from(a.target());
+            clear_stale_socket(&path).map_err(with_ctx)?;
+            let listener = std::os::unix::net::UnixListener::bind(&path).map_err(with_ctx)?;
+            l.unix_paths.push(path.clone());
+            l.addrs.push(Addr::Unix(Some(path)));
+            // Unix listeners are not SO_REUSEPORT-shareable: one socket, cloned
+            // into every loop (each loop accepts from the same queue).
+            for sockets in l.sockets.iter_mut() {
+                sockets.push(Bound::Unix(listener.try_clone().map_err(with_ctx)?));
+            }
+            return Ok(());
+        }
+        #[cfg(not(unix))]
+        return Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            format!("{a}: unix sockets need a unix system"),
+        ));
+    }
+    let mut addr = a.resolve()?;
+    let udp = a.network().is_udp();
+    // Several loops each get their own socket on the same port.
+    let reuseport = a.reuseport() || loops > 1;
+    for i in 0..loops {
+        let domain = Domain::for_address(addr);
+        let (ty, proto) = if udp {
+            (Type::DGRAM, Protocol::UDP)
+        } else {
+            (Type::STREAM, Protocol::TCP)
+        };
+        let s = Socket::new(domain, ty, Some(proto)).map_err(with_ctx)?;
+        if !udp {
+            #[cfg(unix)]
+            s.set_reuse_address(true).map_err(with_ctx)?;
+        }
+        if reuseport {
+            #[cfg(all(unix, not(any(target_os = "solaris", target_os = "illumos"))))]
+            s.set_reuse_port(true).map_err(with_ctx)?;
+        }
+        if addr.is_ipv6() {
+            s.set_only_v6(true).map_err(with_ctx)?;
+        }
+        s.bind(&SockAddr::from(addr)).map_err(with_ctx)?;
+        if i == 0 {
+            // Port 0: the other loops bind the port the system chose.
+            let local = s.local_addr()?.as_socket().unwrap_or(addr);
+            addr = local;
+            l.addrs
+                .push(if udp { Addr::Udp(local) } else { Addr::Tcp(local) });
+        }
+        if udp {
+            l.sockets[i].push(Bound::Udp(s.into()));
+        } else {
+            s.listen(backlog).map_err(with_ctx)?;
+            l.sockets[i].push(Bound::Tcp(s.into()));
+        }
+    }
+    Ok(())
+}
+
+/// Removes a leftover unix socket file, but only if it is a socket and nothing
+/// listens on it; anything else at the path is an error (evio deletes whatever
+/// is there, directories included).
+#[cfg(unix)]
+fn clear_stale_socket(path: &Path) -> io::Result<()> {
+    use std::os::unix::fs::FileTypeExt;
+    let meta = match std::fs::symlink_metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    if !meta.file_type().is_socket() {
+        return Err(io::Error::new(
+            io::ErrorKind::AlreadyExists,
+            format!(
+                "{} exists and is not a socket; remove it or choose another path",
+                path.display()
+            ),
+        ));
+    }
+    match std::os::unix::net::UnixStream::connect(path) {
+        Ok(_) => Err(io::Error::new(
+            io::ErrorKind::AddrInUse,
+            format!("{} is in use: a server is listening on it", path.display()),
+        )),
+        Err(_) => std::fs::remove_file(path),
+    }
+}

@@ -1,0 +1,981 @@
+//! The event loop: one thread, one backend, one handler. It owns the
+//! connection table and the buffers, turns backend events into handler calls,
+//! and sends what the handlers wrote.
+//!
+//! Data flows one way: the backend reports readiness, the loop reads into its
+//! one shared read buffer, calls the handler with a borrowed slice, and writes
+//! the handler's output straight from a shared output buffer. A connection
+//! holds a buffer of its own only while it has unconsumed input or output the
+//! socket would not take (then reading pauses above the high-water mark).
+
+pub(crate) mod bind;
+mod buffers;
+
+use std::any::Any;
+use std::collections::HashMap;
+use std::io;
+use std::mem;
+use std::net::SocketAddr;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crate::addr::{Address, Network};
+use crate::conn::{Conn, Detached, Endpoint, Stream};
+use crate::driver::{Driver, Event, Target, Token};
+use crate::events::{Action, Handler};
+use crate::server::{CURRENT_LOOP, Command, ConnId, Mailbox, Server};
+use buffers::Pool;
+
+// Slot flags.
+const OPEN: u16 = 1;
+const TCP: u16 = 1 << 1;
+const UNIX: u16 = 1 << 2;
+const UDP: u16 = 1 << 3;
+/// A dial not yet connected.
+const CONNECTING: u16 = 1 << 4;
+/// A write hit `WouldBlock`: wait for the writable edge.
+const BLOCKED: u16 = 1 << 5;
+const CLOSE_AFTER_FLUSH: u16 = 1 << 6;
+const DETACH_AFTER_FLUSH: u16 = 1 << 7;
+/// Queued output is above the high-water mark: reading waits.
+const READ_PAUSED: u16 = 1 << 8;
+const WAKE_AFTER_OPEN: u16 = 1 << 9;
+/// The peer finished sending.
+const EOF_SEEN: u16 = 1 << 10;
+
+const DIALED: u16 = u16::MAX;
+/// How long accepting pauses after the process ran out of file descriptors.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+
+/// Limits and sizes a loop runs with.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limits {
+    pub(crate) read_buffer: usize,
+    pub(crate) max_input: usize,
+    pub(crate) high_water: usize,
+}
+
+/// One connection's entry in the table. Idle, it holds no buffer: with
+/// `State = ()` it is 64 bytes.
+struct Slot<S> {
+    generation: u32,
+    flags: u16,
+    addr_index: u16,
+    input: Vec<u8>,
+    output: Vec<u8>,
+    state: S,
+}
+
+impl<S: Default> Default for Slot<S> {
+    fn default() -> Self {
+        Slot {
+            generation: 0,
+            flags: 0,
+            addr_index: 0,
+            input: Vec::new(),
+            output: Vec::new(),
+            state: S::default(),
+        }
+    }
+}
+
+/// Where a handler call's input comes from.
+#[derive(Clone, Copy)]
+enum Input {
+    None,
+    /// The first `n` bytes of the shared read buffer.
+    Buf(usize),
+    /// The connection's own buffer of unconsumed input.
+    Slot,
+}
+
+pub(crate) struct Loop<H: Handler, D: Driver> {
+    index: usize,
+    handler: H,
+    driver: D,
+    server: Server,
+    limits: Limits,
+    networks: Vec<Network>,
+    accept_paused: Vec<bool>,
+    conns: Vec<Slot<H::State>>,
+    inbuf: Vec<u8>,
+    outbuf: Vec<u8>,
+    pool: Pool,
+    events: Vec<Event>,
+    commands: Vec<Command>,
+    next_tick: Option<Instant>,
+    accept_retry: Option<Instant>,
+    dials: Vec<(Instant, ConnId)>,
+    resolvers: Vec<JoinHandle<()>>,
+    udp_peers: HashMap<(usize, SocketAddr), Token>,
+    udp_of: HashMap<Token, (usize, SocketAddr)>,
+    stopping: bool,
+    error: Option<io::Error>,
+}
+
+fn panic_error(p: Box<dyn Any + Send>) -> io::Error {
+    let msg = p
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a non-string panic payload".to_string());
+    io::Error::other(format!("event handler panicked: {msg}"))
+}
+
+fn is_fd_exhaustion(e: &io::Error) -> bool {
+    #[cfg(unix)]
+    return matches!(
+        e.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
+    );
+    #[cfg(not(unix))]
+    return e.kind() == io::ErrorKind::OutOfMemory;
+}
+
+impl<H: Handler, D: Driver> Loop<H, D> {
+    pub(crate) fn new(
+        index: usize,
+        handler: H,
+        driver: D,
+        server: Server,
+        networks: Vec<Network>,
+        limits: Limits,
+    ) -> Self {
+        let n = networks.len();
+        Loop {
+            index,
+            handler,
+            driver,
+            server,
+            limits,
+            networks,
+            accept_paused: vec![false; n],
+            conns: Vec::new(),
+            inbuf: vec![0; limits.read_buffer.max(1)],
+            outbuf: Vec::with_capacity(limits.read_buffer),
+            pool: Pool::new(64, limits.read_buffer.max(1 << 16) * 4),
+            events: Vec::with_capacity(1024),
+            commands: Vec::new(),
+            next_tick: None,
+            accept_retry: None,
+            dials: Vec::new(),
+            resolvers: Vec::new(),
+            udp_peers: HashMap::new(),
+            udp_of: HashMap::new(),
+            stopping: false,
+            error: None,
+        }
+    }
+
+    fn mailbox(&self) -> &Mailbox {
+        &self.server.shared.mailboxes[self.index]
+    }
+
+    /// Runs until shutdown; returns the error that stopped the loop, if any.
+    pub(crate) fn run(mut self) -> io::Result<()> {
+        CURRENT_LOOP.with(|c| c.set(Some(self.index)));
+        let server = self.server.clone();
+        match catch_unwind(AssertUnwindSafe(|| self.handler.serving(&server))) {
+            Ok(Action::Shutdown) => self.begin_shutdown(),
+            Ok(_) => {}
+            Err(p) => self.fail(panic_error(p)),
+        }
+        self.next_tick = Some(Instant::now());
+        while !self.stopping {
+            self.timers();
+            if self.stopping {
+                break;
+            }
+            let timeout = self.poll_timeout();
+            let mut events = mem::take(&mut self.events);
+            events.clear();
+            if let Err(e) = self.driver.poll(&mut events, timeout) {
+                self.fail(e);
+            }
+            for ev in &events {
+                if self.stopping {
+                    break;
+                }
+                self.dispatch(*ev);
+            }
+            self.events = events;
+        }
+        self.finish();
+        CURRENT_LOOP.with(|c| c.set(None));
+        match self.error.take() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    fn fail(&mut self, e: io::Error) {
+        log::error!("revio loop {}: stopping: {e}", self.index);
+        if self.error.is_none() {
+            self.error = Some(e);
+        }
+        self.begin_shutdown();
+    }
+
+    fn begin_shutdown(&mut self) {
+        self.stopping = true;
+        self.server.shutdown();
+    }
+
+    fn poll_timeout(&self) -> Option<Duration> {
+        let next = [self.next_tick, self.accept_retry]
+            .into_iter()
+            .flatten()
+            .chain(self.dials.iter().map(|d| d.0))
+            .min()?;
+        Some(next.saturating_duration_since(Instant::now()))
+    }
+
+    fn dispatch(&mut self, ev: Event) {
+        match ev {
+            Event::Wake => self.on_commands(),
+            Event::Listener(l) => self.on_listener(l),
+            Event::Conn {
+                token,
+                readable,
+                writable,
+                closed,
+            } => {
+                let Some(slot) = self.conns.get(token) else {
+                    return;
+                };
+                if slot.flags & OPEN == 0 {
+                    return;
+                }
+                if slot.flags & CONNECTING != 0 {
+                    self.finish_dial(token, closed);
+                    return;
+                }
+                if writable {
+                    self.on_writable(token);
+                }
+                if readable || closed {
+                    self.on_readable(token, closed);
+                }
+            }
+        }
+    }
+
+    // ----- handler calls -------------------------------------------------
+
+    /// Calls a handler method with a view of connection `t`. Returns the
+    /// action and how much input the handler kept, or the panic as an error.
+    fn call(
+        &mut self,
+        t: Token,
+        input: Input,
+        closing: bool,
+        f: impl FnOnce(&mut H, &mut Conn<'_, H::State>, &[u8]) -> Action,
+    ) -> io::Result<(Action, usize)> {
+        let Loop {
+            index,
+            handler,
+            driver,
+            server,
+            conns,
+            inbuf,
+            outbuf,
+            udp_of,
+            ..
+        } = self;
+        let slot = &mut conns[t];
+        let id = ConnId::new(*index, t as u32, slot.generation);
+        let endpoint = if slot.flags & UDP != 0 {
+            match udp_of.get(&t) {
+                Some(&(l, peer)) => driver
+                    .listener_sock(l)
+                    .map_or(Endpoint::None, |s| Endpoint::Udp(s, peer)),
+                None => Endpoint::None,
+            }
+        } else {
+            match driver.sock(t) {
+                Some(s) if slot.flags & TCP != 0 => Endpoint::Tcp(s),
+                Some(s) => Endpoint::Unix(s),
+                None => Endpoint::None,
+            }
+        };
+        let addr_index = (slot.addr_index != DIALED).then_some(slot.addr_index as usize);
+        let Slot {
+            input: own_input,
+            output,
+            state,
+            ..
+        } = slot;
+        let data: &[u8] = match input {
+            Input::None => &[],
+            Input::Buf(n) => &inbuf[..n],
+            Input::Slot => own_input,
+        };
+        let out = if output.is_empty() { outbuf } else { output };
+        let mut conn = Conn {
+            id,
+            addr_index,
+            state,
+            out,
+            keep: 0,
+            input_len: data.len(),
+            endpoint,
+            server,
+            closing,
+        };
+        match catch_unwind(AssertUnwindSafe(|| f(handler, &mut conn, data))) {
+            Ok(a) => Ok((a, conn.keep)),
+            Err(p) => Err(panic_error(p)),
+        }
+    }
+
+    /// Applies an action's flags; the flush and `settle` do the rest.
+    fn apply(&mut self, t: Token, action: Action) {
+        match action {
+            Action::None => {}
+            Action::Close => self.conns[t].flags |= CLOSE_AFTER_FLUSH,
+            Action::Detach => self.conns[t].flags |= DETACH_AFTER_FLUSH,
+            Action::Shutdown => self.begin_shutdown(),
+        }
+    }
+
+    /// After a handler call on a stream: apply its action, send its output,
+    /// and close or detach if that was asked for and everything is sent.
+    fn after(&mut self, t: Token, action: Action) {
+        self.apply(t, action);
+        self.flush(t);
+        self.settle(t);
+    }
+
+    fn settle(&mut self, t: Token) {
+        let slot = &mut self.conns[t];
+        if slot.flags & OPEN == 0 {
+            return;
+        }
+        if slot.output.is_empty() {
+            if slot.flags & DETACH_AFTER_FLUSH != 0 {
+                self.detach(t);
+            } else if slot.flags & CLOSE_AFTER_FLUSH != 0 {
+                self.close(t, None);
+            }
+        } else if slot.output.len() > self.limits.high_water {
+            slot.flags |= READ_PAUSED;
+        }
+    }
+
+    // ----- reading -------------------------------------------------------
+
+    fn on_readable(&mut self, t: Token, hup: bool) {
+        loop {
+            let flags = self.conns[t].flags;
+            if flags & OPEN == 0
+                || flags & (CONNECTING | READ_PAUSED | CLOSE_AFTER_FLUSH | DETACH_AFTER_FLUSH | EOF_SEEN) != 0
+            {
+                return;
+            }
+            let n = match self.driver.read(t, &mut self.inbuf) {
+                Ok(0) => {
+                    self.on_eof(t);
+                    return;
+                }
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    self.close(t, Some(e));
+                    return;
+                }
+            };
+            self.on_data(t, n);
+            // A short read drained the socket: the next bytes bring a new edge.
+            // After a hang-up there is no next edge, so read on to the end.
+            if n < self.inbuf.len() && !hup {
+                return;
+            }
+        }
+    }
+
+    fn on_eof(&mut self, t: Token) {
+        let slot = &mut self.conns[t];
+        slot.flags |= EOF_SEEN;
+        if slot.output.is_empty() {
+            self.close(t, None);
+        } else {
+            // A half-closed peer may still read: send what is queued first.
+            slot.flags |= CLOSE_AFTER_FLUSH;
+        }
+    }
+
+    fn on_data(&mut self, t: Token, n: usize) {
+        let slot = &mut self.conns[t];
+        let source = if slot.input.is_empty() {
+            Input::Buf(n)
+        } else {
+            slot.input.extend_from_slice(&self.inbuf[..n]);
+            Input::Slot
+        };
+        let (action, keep) = match self.call(t, source, false, |h, c, d| h.data(c, d)) {
+            Ok(r) => r,
+            Err(e) => {
+                self.outbuf.clear();
+                self.close(t, Some(e));
+                return;
+            }
+        };
+        let slot = &mut self.conns[t];
+        match source {
+            Input::Buf(n) if keep > 0 => {
+                let mut b = self.pool.take();
+                b.extend_from_slice(&self.inbuf[n - keep..n]);
+                slot.input = b;
+            }
+            Input::Slot if keep == 0 => self.pool.give(mem::take(&mut slot.input)),
+            Input::Slot => {
+                let consumed = slot.input.len() - keep;
+                slot.input.drain(..consumed);
+            }
+            _ => {}
+        }
+        if slot.input.len() > self.limits.max_input {
+            let e = io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "{} bytes of unconsumed input exceed the limit of {} (Config::max_input)",
+                    slot.input.len(),
+                    self.limits.max_input
+                ),
+            );
+            self.outbuf.clear();
+            self.close(t, Some(e));
+            return;
+        }
+        self.after(t, action);
+    }
+
+    // ----- writing -------------------------------------------------------
+
+    /// Sends queued output: one write, with `prewrite` and `postwrite` around
+    /// it; anything the socket does not take waits for the writable edge.
+    fn flush(&mut self, t: Token) {
+        loop {
+            let slot = &self.conns[t];
+            if slot.flags & OPEN == 0 {
+                self.outbuf.clear();
+                return;
+            }
+            if slot.flags & BLOCKED != 0 {
+                return;
+            }
+            let queued = if slot.output.is_empty() {
+                self.outbuf.len()
+            } else {
+                slot.output.len()
+            };
+            if queued == 0 {
+                return;
+            }
+            match self.call(t, Input::None, false, |h, c, _| h.prewrite(c, queued)) {
+                Ok((a, _)) => self.apply(t, a),
+                Err(e) => {
+                    self.outbuf.clear();
+                    self.close(t, Some(e));
+                    return;
+                }
+            }
+            let slot = &mut self.conns[t];
+            let from_outbuf = slot.output.is_empty();
+            let buf = if from_outbuf {
+                &self.outbuf[..]
+            } else {
+                &slot.output[..]
+            };
+            let amount = buf.len();
+            let n = match self.driver.write(t, buf) {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => 0,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    self.outbuf.clear();
+                    self.close(t, Some(e));
+                    return;
+                }
+            };
+            if from_outbuf {
+                if n < amount {
+                    let mut b = self.pool.take();
+                    b.extend_from_slice(&self.outbuf[n..]);
+                    slot.output = b;
+                }
+                self.outbuf.clear();
+            } else if n == amount {
+                self.pool.give(mem::take(&mut slot.output));
+            } else {
+                slot.output.drain(..n);
+            }
+            let remaining = amount - n;
+            if remaining > 0 {
+                slot.flags |= BLOCKED;
+            }
+            match self.call(t, Input::None, false, |h, c, _| h.postwrite(c, n, remaining)) {
+                Ok((a, _)) => self.apply(t, a),
+                Err(e) => {
+                    self.outbuf.clear();
+                    self.close(t, Some(e));
+                    return;
+                }
+            }
+            if remaining > 0 {
+                return;
+            }
+            // postwrite may have written more: go round again.
+        }
+    }
+
+    fn on_writable(&mut self, t: Token) {
+        let slot = &mut self.conns[t];
+        if slot.flags & BLOCKED == 0 {
+            return;
+        }
+        slot.flags &= !BLOCKED;
+        self.flush(t);
+        self.settle(t);
+        let slot = &mut self.conns[t];
+        if slot.flags & (OPEN | READ_PAUSED) == OPEN | READ_PAUSED
+            && slot.output.len() <= self.limits.high_water / 2
+        {
+            slot.flags &= !READ_PAUSED;
+            // Bytes may have arrived while paused; their edge is long gone.
+            self.on_readable(t, false);
+        }
+    }
+
+    // ----- opening and closing ------------------------------------------
+
+    fn init_slot(&mut self, t: Token, generation: u32, flags: u16, addr_index: u16) {
+        if self.conns.len() <= t {
+            self.conns.resize_with(t + 1, Slot::default);
+        }
+        let slot = &mut self.conns[t];
+        slot.generation = generation;
+        slot.flags = flags;
+        slot.addr_index = addr_index;
+    }
+
+    /// Resets a slot after close or detach and frees its id.
+    fn free_slot(&mut self, t: Token) {
+        let slot = &mut self.conns[t];
+        slot.flags = 0;
+        slot.state = Default::default();
+        let input = mem::take(&mut slot.input);
+        let output = mem::take(&mut slot.output);
+        self.pool.give(input);
+        self.pool.give(output);
+        self.mailbox().lock().release(t);
+        if self.accept_paused.iter().any(|&p| p) {
+            // A descriptor just came free: try the paused listeners soon.
+            self.accept_retry = Some(Instant::now());
+        }
+    }
+
+    /// Fires `closed` (the socket still open, so its addresses can be read),
+    /// then closes the socket and frees the slot.
+    fn close(&mut self, t: Token, error: Option<io::Error>) {
+        if self.conns[t].flags & OPEN == 0 {
+            return;
+        }
+        let r = self.call(t, Input::None, false, |h, c, _| {
+            h.closed(c, error);
+            Action::None
+        });
+        self.outbuf.clear();
+        if self.conns[t].flags & UDP != 0 {
+            if let Some(key) = self.udp_of.remove(&t) {
+                self.udp_peers.remove(&key);
+            }
+        } else {
+            self.driver.close(t);
+        }
+        self.free_slot(t);
+        if let Err(e) = r {
+            self.fail(e);
+        }
+    }
+
+    fn detach(&mut self, t: Token) {
+        match self.driver.detach(t) {
+            Ok(stream) => {
+                let pending = mem::take(&mut self.conns[t].input);
+                let detached = Detached::new(pending, stream);
+                let r = self.call(t, Input::None, false, |h, c, _| {
+                    h.detached(c, detached);
+                    Action::None
+                });
+                self.outbuf.clear();
+                self.free_slot(t);
+                if let Err(e) = r {
+                    self.fail(e);
+                }
+            }
+            Err(e) => self.close(t, Some(e)),
+        }
+    }
+
+    fn on_listener(&mut self, l: usize) {
+        if self.networks[l].is_udp() {
+            self.on_udp(l);
+            return;
+        }
+        if self.accept_paused[l] {
+            return;
+        }
+        while !self.stopping {
+            match self.driver.accept(l) {
+                Ok(stream) => self.open_stream(l, stream),
+                Err(e) => match e.kind() {
+                    io::ErrorKind::WouldBlock => return,
+                    io::ErrorKind::Interrupted
+                    | io::ErrorKind::ConnectionAborted
+                    | io::ErrorKind::ConnectionReset => {}
+                    _ => {
+                        // Out of descriptors (or worse): back off instead of
+                        // spinning; a close or the timer resumes accepting.
+                        if is_fd_exhaustion(&e) {
+                            log::warn!("revio: accept paused, out of file descriptors: {e}");
+                        } else {
+                            log::warn!("revio: accept failed, retrying shortly: {e}");
+                        }
+                        self.accept_paused[l] = true;
+                        self.accept_retry = Some(Instant::now() + ACCEPT_BACKOFF);
+                        return;
+                    }
+                },
+            }
+        }
+    }
+
+    fn open_stream(&mut self, l: usize, stream: Stream) {
+        let kind = match stream {
+            Stream::Tcp(_) => TCP,
+            #[cfg(unix)]
+            Stream::Unix(_) => UNIX,
+        };
+        let (slot, generation) = self.mailbox().lock().alloc(false);
+        let t = slot as usize;
+        if let Err(e) = self.driver.register(t, stream) {
+            log::warn!("revio: could not register an accepted connection: {e}");
+            self.mailbox().lock().release(t);
+            return;
+        }
+        self.init_slot(t, generation, OPEN | kind, l as u16);
+        self.opened(t);
+    }
+
+    /// Fires `opened` for a new stream connection and acts on the result.
+    fn opened(&mut self, t: Token) {
+        match self.call(t, Input::None, false, |h, c, _| h.opened(c)) {
+            Ok((a, _)) => self.after(t, a),
+            Err(e) => {
+                self.outbuf.clear();
+                self.close(t, Some(e));
+            }
+        }
+    }
+
+    // ----- commands from other threads ----------------------------------
+
+    fn on_commands(&mut self) {
+        let mut commands = mem::take(&mut self.commands);
+        mem::swap(&mut self.mailbox().lock().commands, &mut commands);
+        for cmd in commands.drain(..) {
+            match cmd {
+                Command::Wake(id) => self.on_wake(id),
+                Command::Dial { id, address, timeout } => self.start_dial(id, address, timeout),
+                Command::Resolved { id, result } => self.on_resolved(id, result),
+                Command::Shutdown => self.stopping = true,
+            }
+        }
+        self.commands = commands;
+    }
+
+    fn live(&self, id: ConnId) -> Option<Token> {
+        let t = id.slot();
+        let slot = self.conns.get(t)?;
+        (slot.flags & OPEN != 0 && slot.generation == id.generation()).then_some(t)
+    }
+
+    fn on_wake(&mut self, id: ConnId) {
+        let Some(t) = self.live(id) else { return };
+        let flags = self.conns[t].flags;
+        if flags & CONNECTING != 0 {
+            self.conns[t].flags |= WAKE_AFTER_OPEN;
+        } else if flags & UDP == 0 {
+            self.woken(t);
+        }
+    }
+
+    fn woken(&mut self, t: Token) {
+        match self.call(t, Input::None, false, |h, c, _| h.woken(c)) {
+            Ok((a, _)) => self.after(t, a),
+            Err(e) => {
+                self.outbuf.clear();
+                self.close(t, Some(e));
+            }
+        }
+    }
+
+    // ----- dialing --------------------------------------------------------
+
+    fn start_dial(&mut self, id: ConnId, address: Address, timeout: Option<Duration>) {
+        let t = id.slot();
+        let kind = if address.network() == Network::Unix {
+            UNIX
+        } else {
+            TCP
+        };
+        self.init_slot(t, id.generation(), OPEN | CONNECTING | kind, DIALED);
+        if let Some(d) = timeout {
+            self.dials.push((Instant::now() + d, id));
+        }
+        if address.network() == Network::Unix {
+            self.connect(t, Target::Unix(address.target().into()));
+        } else if address.target().parse::<SocketAddr>().is_ok() {
+            // A literal address resolves without a DNS lookup.
+            let r = address.resolve();
+            self.on_resolved(id, r);
+        } else {
+            let server = self.server.clone();
+            let index = self.index;
+            let spawned = std::thread::Builder::new()
+                .name("revio-resolver".into())
+                .spawn(move || {
+                    let result = address.resolve();
+                    let mailbox = &server.shared.mailboxes[index];
+                    let inbox = mailbox.lock();
+                    mailbox.send(inbox, Command::Resolved { id, result });
+                });
+            match spawned {
+                Ok(h) => self.resolvers.push(h),
+                Err(e) => self.dial_failed(t, e),
+            }
+        }
+    }
+
+    fn on_resolved(&mut self, id: ConnId, result: io::Result<SocketAddr>) {
+        let Some(t) = self.live(id) else { return };
+        if self.conns[t].flags & CONNECTING == 0 {
+            return;
+        }
+        match result {
+            Ok(addr) => self.connect(t, Target::Inet(addr)),
+            Err(e) => self.dial_failed(t, e),
+        }
+    }
+
+    fn connect(&mut self, t: Token, target: Target) {
+        if let Err(e) = self.driver.connect(t, &target) {
+            self.dial_failed(t, e);
+        }
+    }
+
+    fn finish_dial(&mut self, t: Token, hup: bool) {
+        match self.driver.connect_result(t) {
+            Ok(true) => {
+                let slot = &mut self.conns[t];
+                slot.flags &= !CONNECTING;
+                let generation = slot.generation;
+                let wake = slot.flags & WAKE_AFTER_OPEN != 0;
+                slot.flags &= !WAKE_AFTER_OPEN;
+                let index = self.index;
+                self.dials
+                    .retain(|d| d.1 != ConnId::new(index, t as u32, generation));
+                self.opened(t);
+                if wake && self.conns[t].flags & OPEN != 0 {
+                    self.woken(t);
+                }
+                // Bytes that came with the connect carry no further edge.
+                self.on_readable(t, hup);
+            }
+            Ok(false) => {}
+            Err(e) => self.dial_failed(t, e),
+        }
+    }
+
+    /// A dial that will not connect: `opened` with the closing flag, then
+    /// `closed` with the error.
+    fn dial_failed(&mut self, t: Token, e: io::Error) {
+        let r = self.call(t, Input::None, true, |h, c, _| h.opened(c));
+        self.outbuf.clear();
+        let generation = self.conns[t].generation;
+        let index = self.index;
+        self.dials
+            .retain(|d| d.1 != ConnId::new(index, t as u32, generation));
+        match r {
+            Ok(_) => self.close(t, Some(e)),
+            Err(p) => self.close(t, Some(p)),
+        }
+    }
+
+    // ----- UDP ------------------------------------------------------------
+
+    fn on_udp(&mut self, l: usize) {
+        while !self.stopping {
+            match self.driver.recv_from(l, &mut self.inbuf) {
+                Ok((n, peer)) => self.on_datagram(l, n, peer),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    log::debug!("revio: recv on UDP listener {l}: {e}");
+                    return;
+                }
+            }
+        }
+    }
+
+    fn on_datagram(&mut self, l: usize, n: usize, peer: SocketAddr) {
+        let t = match self.udp_peers.get(&(l, peer)) {
+            Some(&t) => t,
+            None => {
+                let (slot, generation) = self.mailbox().lock().alloc(true);
+                let t = slot as usize;
+                self.init_slot(t, generation, OPEN | UDP, l as u16);
+                self.udp_peers.insert((l, peer), t);
+                self.udp_of.insert(t, (l, peer));
+                let r = self.call(t, Input::None, false, |h, c, _| h.opened(c));
+                if !self.udp_after(t, r) {
+                    return;
+                }
+                t
+            }
+        };
+        let r = self.call(t, Input::Buf(n), false, |h, c, d| h.data(c, d));
+        self.udp_after(t, r);
+    }
+
+    /// Sends a UDP handler's output as one datagram and acts on its result;
+    /// returns whether the remote is still open.
+    fn udp_after(&mut self, t: Token, r: io::Result<(Action, usize)>) -> bool {
+        let action = match r {
+            Ok((a, _)) => a,
+            Err(e) => {
+                self.outbuf.clear();
+                self.close(t, Some(e));
+                return false;
+            }
+        };
+        if !self.outbuf.is_empty() {
+            if let Some(&(l, peer)) = self.udp_of.get(&t) {
+                if let Err(e) = self.driver.send_to(l, &self.outbuf, peer) {
+                    log::debug!("revio: UDP send to {peer}: {e}");
+                }
+            }
+            self.outbuf.clear();
+        }
+        match action {
+            Action::None => true,
+            Action::Shutdown => {
+                self.begin_shutdown();
+                true
+            }
+            Action::Close | Action::Detach => {
+                if action == Action::Detach {
+                    log::warn!("revio: a UDP remote cannot be detached; closing it instead");
+                }
+                self.close(t, None);
+                false
+            }
+        }
+    }
+
+    // ----- timers ---------------------------------------------------------
+
+    fn timers(&mut self) {
+        let now = Instant::now();
+        if let Some(due) = self.next_tick.filter(|&d| d <= now) {
+            self.fire_tick(due, now);
+        }
+        if self.accept_retry.is_some_and(|r| r <= now) {
+            self.accept_retry = None;
+            for l in 0..self.accept_paused.len() {
+                if mem::take(&mut self.accept_paused[l]) {
+                    self.on_listener(l);
+                }
+            }
+        }
+        if self.dials.iter().any(|d| d.0 <= now) {
+            let expired: Vec<ConnId> = self.dials.iter().filter(|d| d.0 <= now).map(|d| d.1).collect();
+            self.dials.retain(|d| d.0 > now);
+            for id in expired {
+                if let Some(t) = self.live(id) {
+                    if self.conns[t].flags & CONNECTING != 0 {
+                        self.dial_failed(
+                            t,
+                            io::Error::new(
+                                io::ErrorKind::TimedOut,
+                                "dial timed out before the connection was established",
+                            ),
+                        );
+                    }
+                }
+            }
+        }
+        if !self.resolvers.is_empty() {
+            self.resolvers.retain(|h| !h.is_finished());
+        }
+    }
+
+    fn fire_tick(&mut self, due: Instant, now: Instant) {
+        match catch_unwind(AssertUnwindSafe(|| self.handler.tick())) {
+            Ok((delay, action)) => {
+                self.next_tick = delay.map(|d| {
+                    // Due times advance by the delay, so lateness does not
+                    // accumulate; more than a whole period late, start afresh.
+                    let next = due + d;
+                    if next + d < now { now } else { next }
+                });
+                match action {
+                    Action::Shutdown => self.begin_shutdown(),
+                    Action::None => {}
+                    other => log::warn!("revio: tick returned {other:?}, which needs a connection; ignored"),
+                }
+            }
+            Err(p) => {
+                self.next_tick = None;
+                self.fail(panic_error(p));
+            }
+        }
+    }
+
+    // ----- shutdown ---------------------------------------------------------
+
+    /// Flushes what each connection's socket takes, closes every connection
+    /// (a `closed` each), and releases the listeners.
+    fn finish(&mut self) {
+        for t in 0..self.conns.len() {
+            let flags = self.conns[t].flags;
+            if flags & OPEN == 0 {
+                continue;
+            }
+            if flags & CONNECTING != 0 {
+                self.dial_failed(
+                    t,
+                    io::Error::new(
+                        io::ErrorKind::Interrupted,
+                        "the server shut down before the dial completed",
+                    ),
+                );
+            } else {
+                if flags & UDP == 0 {
+                    self.conns[t].flags &= !BLOCKED;
+                    self.flush(t);
+                }
+                self.close(t, None);
+            }
+        }
+        for l in 0..self.networks.len() {
+            self.driver.unlisten(l);
+        }
+        for h in self.resolvers.drain(..) {
+            let _ = h.join();
+        }
+    }
+}

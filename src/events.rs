@@ -1,0 +1,129 @@
+//! The handler trait (one method per event, each optional) and the [`Action`]
+//! a handler returns.
+
+use std::io;
+use std::time::Duration;
+
+use crate::conn::{Conn, Detached};
+use crate::server::Server;
+
+/// What the loop should do after an event handler returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Action {
+    /// Carry on.
+    #[default]
+    None,
+    /// Flush what is queued for this connection, then close it (`closed` fires
+    /// with no error).
+    Close,
+    /// Flush what is queued, take the socket out of the loop and hand it to
+    /// [`Handler::detached`] as a blocking std stream.
+    Detach,
+    /// Stop the loop: flush queued output where the socket takes it, close every
+    /// connection (a `closed` for each), remove unix socket files, and return
+    /// from `serve`.
+    Shutdown,
+}
+
+/// The events of one event loop. Every method has a default that does nothing,
+/// so a handler implements only what it uses.
+///
+/// All methods run on the loop's own thread, one at a time. They must not block:
+/// revio is for handlers that take microseconds. Offload slow work to another
+/// thread and come back with [`Server::wake`].
+///
+/// `State` is per-connection user state, created with `Default` when a
+/// connection opens and dropped after `closed`; reach it with [`Conn::state`].
+///
+/// # Panics in handlers
+/// A panic in `opened`, `data`, `woken`, `prewrite` or `postwrite` is caught and
+/// closes that connection only: `closed` then fires with an error of kind
+/// [`io::ErrorKind::Other`] that carries the panic message. A panic in
+/// `serving`, `tick`, `closed` or `detached` stops the loop cleanly (every other
+/// connection gets its `closed`), and `serve` returns that error.
+///
+/// ```
+/// use revio::{Action, Conn, Handler};
+///
+/// struct Echo;
+///
+/// impl Handler for Echo {
+///     type State = ();
+///     fn data(&mut self, conn: &mut Conn<'_, ()>, input: &[u8]) -> Action {
+///         conn.write(input);
+///         Action::None
+///     }
+/// }
+/// ```
+pub trait Handler {
+    /// Per-connection user state (use `()` when there is none).
+    type State: Default;
+
+    /// Fires once, after every address is bound and before any connection is
+    /// accepted. Keep the [`Server`] (it is cheap to clone) to wake connections,
+    /// dial out or shut down from other threads.
+    fn serving(&mut self, server: &Server) -> Action {
+        let _ = server;
+        Action::None
+    }
+
+    /// A connection was accepted, or a dial completed. For a dial that failed or
+    /// timed out, [`Conn::is_closing`] is true and `closed` follows with the error.
+    /// Output written here (a greeting) is sent after it returns.
+    fn opened(&mut self, conn: &mut Conn<'_, Self::State>) -> Action {
+        let _ = conn;
+        Action::None
+    }
+
+    /// Bytes arrived. `input` starts with whatever an earlier call left
+    /// unconsumed (see [`Conn::keep`]); by default all of it is consumed.
+    /// Output written here is sent, in order, after this returns. For UDP,
+    /// `input` is one datagram and output goes back as one datagram.
+    fn data(&mut self, conn: &mut Conn<'_, Self::State>, input: &[u8]) -> Action {
+        let _ = (conn, input);
+        Action::None
+    }
+
+    /// [`Server::wake`] was called for this connection, from any thread.
+    /// Several wakes may be delivered as one call. Output written here is
+    /// appended to whatever is still queued.
+    fn woken(&mut self, conn: &mut Conn<'_, Self::State>) -> Action {
+        let _ = conn;
+        Action::None
+    }
+
+    /// Fires before each write attempt, with the number of bytes about to be written.
+    fn prewrite(&mut self, conn: &mut Conn<'_, Self::State>, amount: usize) -> Action {
+        let _ = (conn, amount);
+        Action::None
+    }
+
+    /// Fires right after each write attempt: `amount` bytes went to the socket
+    /// and `remaining` are still queued.
+    fn postwrite(&mut self, conn: &mut Conn<'_, Self::State>, amount: usize, remaining: usize) -> Action {
+        let _ = (conn, amount, remaining);
+        Action::None
+    }
+
+    /// The connection closed, exactly once per `opened` unless it was detached.
+    /// `error` is `None` for end-of-stream, [`Action::Close`] and shutdown, and
+    /// says why otherwise (reset, broken pipe, a failed dial, a handler panic,
+    /// input over the configured limit). Output written here is discarded.
+    fn closed(&mut self, conn: &mut Conn<'_, Self::State>, error: Option<io::Error>) {
+        let _ = (conn, error);
+    }
+
+    /// The connection left the loop after [`Action::Detach`]. `stream` is a
+    /// blocking std stream that first yields the bytes the loop had read but the
+    /// handler had not consumed. No `closed` follows.
+    fn detached(&mut self, conn: &mut Conn<'_, Self::State>, stream: Detached) {
+        let _ = (conn, stream);
+    }
+
+    /// The ticker: fires right after `serving`, then after each delay it returns
+    /// (measured from when the tick was due, so ticks do not drift). Return
+    /// `None` as the delay to stop ticking. The default stops at once.
+    fn tick(&mut self) -> (Option<Duration>, Action) {
+        (None, Action::None)
+    }
+}
