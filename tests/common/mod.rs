@@ -1,0 +1,227 @@
+//! Shared helpers for the behaviour suite: start a server on a thread, get its
+//! `Server` handle, stop and join it; run each test once per backend.
+#![allow(dead_code)]
+
+use std::io::{self, Read, Write};
+use std::net::TcpStream;
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use revio::{Action, Backend, Config, Conn, Detached, Handler, Server};
+
+/// Bounds every blocking step of a test.
+pub const LIMIT: Duration = Duration::from_secs(10);
+
+/// Runs each named test function `fn name(backend: Backend)` once per backend,
+/// as `<backend>::<name>`. Adding a backend is one line here.
+#[macro_export]
+macro_rules! per_backend {
+    ($($name:ident),* $(,)?) => {
+        mod poll {
+            $( #[test] fn $name() { super::$name(revio::Backend::Poll) } )*
+        }
+    };
+}
+
+/// A server running on its own thread.
+pub struct Running {
+    pub server: Server,
+    thread: Option<JoinHandle<io::Result<()>>>,
+}
+
+impl Running {
+    /// Shuts down and returns what `serve` returned (bounded by [`LIMIT`]).
+    pub fn stop(mut self) -> io::Result<()> {
+        self.server.shutdown();
+        self.join()
+    }
+
+    /// Waits (bounded) for `serve` to return by itself.
+    pub fn join(&mut self) -> io::Result<()> {
+        let t = self.thread.take().expect("joined once");
+        let deadline = Instant::now() + LIMIT;
+        while !t.is_finished() {
+            assert!(Instant::now() < deadline, "serve did not return within {LIMIT:?}");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        t.join().expect("serve thread panicked")
+    }
+
+    /// The first bound address as `host:port`.
+    pub fn addr(&self, i: usize) -> String {
+        match &self.server.addrs()[i] {
+            revio::Addr::Tcp(a) | revio::Addr::Udp(a) => a.to_string(),
+            revio::Addr::Unix(p) => p.as_ref().unwrap().display().to_string(),
+        }
+    }
+
+    /// Connects a blocking TCP client to address `i`.
+    pub fn connect(&self, i: usize) -> TcpStream {
+        let s = TcpStream::connect(self.addr(i)).expect("connect");
+        s.set_read_timeout(Some(LIMIT)).unwrap();
+        s
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if self.thread.is_some() {
+            self.server.shutdown();
+            let _ = self.join();
+        }
+    }
+}
+
+/// Passes every event to the inner handler, and hands the `Server` out in `serving`.
+struct Capture<H> {
+    inner: H,
+    tx: mpsc::Sender<Server>,
+}
+
+impl<H: Handler> Handler for Capture<H> {
+    type State = H::State;
+    fn serving(&mut self, server: &Server) -> Action {
+        let _ = self.tx.send(server.clone());
+        self.inner.serving(server)
+    }
+    fn opened(&mut self, c: &mut Conn<'_, H::State>) -> Action {
+        self.inner.opened(c)
+    }
+    fn data(&mut self, c: &mut Conn<'_, H::State>, input: &[u8]) -> Action {
+        self.inner.data(c, input)
+    }
+    fn woken(&mut self, c: &mut Conn<'_, H::State>) -> Action {
+        self.inner.woken(c)
+    }
+    fn prewrite(&mut self, c: &mut Conn<'_, H::State>, amount: usize) -> Action {
+        self.inner.prewrite(c, amount)
+    }
+    fn postwrite(&mut self, c: &mut Conn<'_, H::State>, amount: usize, remaining: usize) -> Action {
+        self.inner.postwrite(c, amount, remaining)
+    }
+    fn closed(&mut self, c: &mut Conn<'_, H::State>, error: Option<io::Error>) {
+        self.inner.closed(c, error)
+    }
+    fn detached(&mut self, c: &mut Conn<'_, H::State>, stream: Detached) {
+        self.inner.detached(c, stream)
+    }
+    fn tick(&mut self) -> (Option<Duration>, Action) {
+        self.inner.tick()
+    }
+}
+
+/// Starts `handler` on `addrs` with `config` (its backend set to `backend`) on a
+/// new thread and waits for `serving`.
+pub fn start_with<H>(backend: Backend, config: Config, handler: H, addrs: &[&str]) -> Running
+where
+    H: Handler + Send + 'static,
+{
+    let (tx, rx) = mpsc::channel();
+    let (etx, erx) = mpsc::channel();
+    let addrs: Vec<String> = addrs.iter().map(|s| s.to_string()).collect();
+    let thread = std::thread::spawn(move || {
+        let r = config.backend(backend).serve(Capture { inner: handler, tx }, &addrs);
+        if let Err(e) = &r {
+            let _ = etx.send(io::Error::new(e.kind(), e.to_string()));
+        }
+        r
+    });
+    let deadline = Instant::now() + LIMIT;
+    loop {
+        if let Ok(server) = rx.recv_timeout(Duration::from_millis(10)) {
+            return Running {
+                server,
+                thread: Some(thread),
+            };
+        }
+        if let Ok(e) = erx.try_recv() {
+            panic!("serve failed: {e}");
+        }
+        assert!(Instant::now() < deadline, "server did not start");
+    }
+}
+
+/// [`start_with`] with the default config.
+pub fn start<H: Handler + Send + 'static>(backend: Backend, handler: H, addrs: &[&str]) -> Running {
+    start_with(backend, Config::new(), handler, addrs)
+}
+
+/// A shared, ordered log of events for assertions.
+#[derive(Clone, Default)]
+pub struct Log(pub Arc<Mutex<Vec<String>>>);
+
+impl Log {
+    pub fn push(&self, s: impl Into<String>) {
+        self.0.lock().unwrap().push(s.into());
+    }
+    pub fn snapshot(&self) -> Vec<String> {
+        self.0.lock().unwrap().clone()
+    }
+    pub fn count(&self, prefix: &str) -> usize {
+        self.snapshot().iter().filter(|e| e.starts_with(prefix)).count()
+    }
+    /// Waits (bounded) until `pred` holds for the log.
+    pub fn wait_for(&self, what: &str, pred: impl Fn(&[String]) -> bool) {
+        let deadline = Instant::now() + LIMIT;
+        while !pred(&self.snapshot()) {
+            assert!(Instant::now() < deadline, "timed out waiting for {what}; log: {:?}", self.snapshot());
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+}
+
+/// Waits (bounded) until `f` returns true.
+pub fn wait_until(what: &str, f: impl Fn() -> bool) {
+    let deadline = Instant::now() + LIMIT;
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// Reads exactly `n` bytes (bounded by the stream's read timeout).
+pub fn read_n(s: &mut impl Read, n: usize) -> Vec<u8> {
+    let mut buf = vec![0; n];
+    s.read_exact(&mut buf).expect("read_exact");
+    buf
+}
+
+/// Writes all of `data` then reads back exactly as many bytes.
+pub fn roundtrip(s: &mut TcpStream, data: &[u8]) -> Vec<u8> {
+    s.write_all(data).unwrap();
+    read_n(s, data.len())
+}
+
+/// A unique unix socket path under the temp dir, removed on drop.
+pub struct TempPath(pub std::path::PathBuf);
+
+impl TempPath {
+    pub fn new(tag: &str) -> TempPath {
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        TempPath(std::env::temp_dir().join(format!("revio-{tag}-{}-{n}.sock", std::process::id())))
+    }
+    pub fn url(&self) -> String {
+        format!("unix://{}", self.0.display())
+    }
+}
+
+impl Drop for TempPath {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// The echo handler used by many tests.
+#[derive(Clone, Default)]
+pub struct Echo;
+
+impl Handler for Echo {
+    type State = ();
+    fn data(&mut self, c: &mut Conn<'_, ()>, input: &[u8]) -> Action {
+        c.write(input);
+        Action::None
+    }
+}
