@@ -555,11 +555,12 @@ impl Handler for Flood {
             let len = c.output().len();
             c.output().resize(len + 65536, b'z');
         }
+        // What is queued now: earlier unsent output plus this call's.
+        let mut m = self.max_queued.lock().unwrap();
+        *m = (*m).max(c.output().len());
         Action::None
     }
     fn postwrite(&mut self, _: &mut Conn<'_, ()>, amount: usize, remaining: usize) -> Action {
-        let mut m = self.max_queued.lock().unwrap();
-        *m = (*m).max(remaining);
         self.writes.push(format!("{amount} {remaining}"));
         Action::None
     }
