@@ -34,7 +34,8 @@ impl Handler for Recorder {
         Action::None
     }
     fn closed(&mut self, c: &mut Conn<'_, ()>, e: Option<io::Error>) {
-        self.log.push(format!("closed {} {:?}", c.id(), e.map(|e| e.kind())));
+        self.log
+            .push(format!("closed {} {:?}", c.id(), e.map(|e| e.kind())));
     }
 }
 
@@ -46,17 +47,27 @@ fn serving_before_opened_and_one_closed_per_opened(b: Backend) {
         let mut c = srv.connect(0);
         assert_eq!(roundtrip(&mut c, b"hi"), b"hi");
     }
-    log.wait_for("5 closed", |l| l.iter().filter(|e| e.starts_with("closed")).count() == 5);
+    log.wait_for("5 closed", |l| {
+        l.iter().filter(|e| e.starts_with("closed")).count() == 5
+    });
     srv.stop().unwrap();
     let l = log.snapshot();
     assert_eq!(l[0], "serving 1");
     for e in l.iter().filter(|e| e.starts_with("opened")) {
         let id = e.strip_prefix("opened ").unwrap();
         let opened_at = l.iter().position(|x| x == e).unwrap();
-        let closes: Vec<_> = l.iter().enumerate().filter(|(_, x)| x.starts_with(&format!("closed {id} "))).collect();
+        let closes: Vec<_> = l
+            .iter()
+            .enumerate()
+            .filter(|(_, x)| x.starts_with(&format!("closed {id} ")))
+            .collect();
         assert_eq!(closes.len(), 1, "exactly one closed for {id}: {l:?}");
         assert!(closes[0].0 > opened_at);
-        assert_eq!(closes[0].1, &format!("closed {id} None"), "peer EOF closes with no error");
+        assert_eq!(
+            closes[0].1,
+            &format!("closed {id} None"),
+            "peer EOF closes with no error"
+        );
     }
     assert_eq!(log.count("opened"), 5);
 }
@@ -232,7 +243,10 @@ fn tick_first_after_serving_then_at_delay_and_can_shut_down(b: Backend) {
     // Lower bounds only: tick k is due 30 ms * k after the first.
     let at = at.lock().unwrap();
     for k in 1..4 {
-        assert!(at[k] - at[0] >= Duration::from_millis(30 * k as u64), "tick {k} came early");
+        assert!(
+            at[k] - at[0] >= Duration::from_millis(30 * k as u64),
+            "tick {k} came early"
+        );
     }
 }
 
@@ -409,7 +423,10 @@ fn two_addresses_tcp_and_unix_on_one_loop(b: Backend) {
     t.write_all(b"?").unwrap();
     let mut line = String::new();
     std::io::BufRead::read_line(&mut std::io::BufReader::new(&mut t), &mut line).unwrap();
-    assert_eq!(line, format!("0 tcp://{}\n", t.local_addr().map(|_| srv.addr(0)).unwrap()));
+    assert_eq!(
+        line,
+        format!("0 tcp://{}\n", t.local_addr().map(|_| srv.addr(0)).unwrap())
+    );
     let mut u = UnixStream::connect(&path.0).unwrap();
     u.set_read_timeout(Some(LIMIT)).unwrap();
     u.write_all(b"?").unwrap();
@@ -452,9 +469,17 @@ fn stale_unix_socket_file_is_replaced_but_a_live_one_is_not(b: Backend) {
 }
 
 fn bad_address_and_address_in_use_are_clear_errors(b: Backend) {
-    for bad in ["ftp://127.0.0.1:1", "tcp://127.0.0.1", "tcp://127.0.0.1:0?nope=1", "tcp4://[::1]:0"] {
+    for bad in [
+        "ftp://127.0.0.1:1",
+        "tcp://127.0.0.1",
+        "tcp://127.0.0.1:0?nope=1",
+        "tcp4://[::1]:0",
+    ] {
         let err = Config::new().backend(b).serve(Echo, [bad]).unwrap_err();
-        assert!(err.to_string().contains(bad) || err.to_string().contains("[::1]"), "{bad}: {err}");
+        assert!(
+            err.to_string().contains(bad) || err.to_string().contains("[::1]"),
+            "{bad}: {err}"
+        );
     }
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = format!("tcp://{}", taken.local_addr().unwrap());
@@ -478,7 +503,8 @@ impl Handler for Panicky {
         Action::None
     }
     fn closed(&mut self, _: &mut Conn<'_, ()>, e: Option<io::Error>) {
-        self.log.push(format!("closed {}", e.map(|e| e.to_string()).unwrap_or_default()));
+        self.log
+            .push(format!("closed {}", e.map(|e| e.to_string()).unwrap_or_default()));
     }
 }
 
@@ -492,7 +518,11 @@ fn handler_panic_closes_only_that_connection(b: Backend) {
     let mut buf = [0u8; 4];
     assert_eq!(bad.read(&mut buf).unwrap_or(0), 0);
     log.wait_for("closed", |l| !l.is_empty());
-    assert!(log.snapshot()[0].contains("boom on purpose"), "{:?}", log.snapshot());
+    assert!(
+        log.snapshot()[0].contains("boom on purpose"),
+        "{:?}",
+        log.snapshot()
+    );
     assert_eq!(roundtrip(&mut good, b"still here"), b"still here");
     srv.stop().unwrap();
 }
@@ -570,7 +600,12 @@ fn slow_reader_pauses_reading_and_bounds_output(b: Backend) {
     let h = Flood::default();
     let (max, writes) = (h.max_queued.clone(), h.writes.clone());
     let hw = 1 << 20;
-    let srv = start_with(b, Config::new().high_water(hw).read_buffer(64), h, &["tcp://127.0.0.1:0"]);
+    let srv = start_with(
+        b,
+        Config::new().high_water(hw).read_buffer(64),
+        h,
+        &["tcp://127.0.0.1:0"],
+    );
     let mut c = srv.connect(0);
     // 2000 bytes in would be 125 MiB out; the server must stop reading first.
     for _ in 0..20 {
@@ -582,7 +617,10 @@ fn slow_reader_pauses_reading_and_bounds_output(b: Backend) {
     let queued = *max.lock().unwrap();
     // At most one read's worth (64 bytes in, 64 KiB out each) of replies
     // beyond the high-water mark; without the pause it would be ~120 MiB.
-    assert!(queued <= hw + 64 * 65536, "output grew past the high-water mark: {queued}");
+    assert!(
+        queued <= hw + 64 * 65536,
+        "output grew past the high-water mark: {queued}"
+    );
     // Now read everything: the server resumes and the totals add up.
     let mut total = 0usize;
     c.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
@@ -614,7 +652,11 @@ impl Handler for WriteEvents {
     }
     fn postwrite(&mut self, _: &mut Conn<'_, ()>, amount: usize, remaining: usize) -> Action {
         self.log.push(format!("post {amount} {remaining}"));
-        if remaining == 0 { Action::Close } else { Action::None }
+        if remaining == 0 {
+            Action::Close
+        } else {
+            Action::None
+        }
     }
 }
 
@@ -626,7 +668,10 @@ fn prewrite_and_postwrite_surround_each_write_and_their_actions_count(b: Backend
     c.write_all(b"abcde").unwrap();
     let mut all = Vec::new();
     c.read_to_end(&mut all).unwrap();
-    assert_eq!(all, b"abcde", "postwrite's Close closed the connection after the write");
+    assert_eq!(
+        all, b"abcde",
+        "postwrite's Close closed the connection after the write"
+    );
     assert_eq!(log.snapshot(), vec!["pre 5", "post 5 0"]);
     srv.stop().unwrap();
 }
@@ -650,7 +695,14 @@ fn connection_knows_its_own_addresses(b: Backend) {
     let mut c = srv.connect(0);
     let mut s = String::new();
     c.read_to_string(&mut s).unwrap();
-    assert_eq!(s, format!("tcp://{} tcp://{}\n", c.peer_addr().unwrap(), c.local_addr().unwrap()));
+    assert_eq!(
+        s,
+        format!(
+            "tcp://{} tcp://{}\n",
+            c.peer_addr().unwrap(),
+            c.local_addr().unwrap()
+        )
+    );
     srv.stop().unwrap();
 }
 

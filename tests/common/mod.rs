@@ -122,7 +122,9 @@ where
     let (etx, erx) = mpsc::channel();
     let addrs: Vec<String> = addrs.iter().map(|s| s.to_string()).collect();
     let thread = std::thread::spawn(move || {
-        let r = config.backend(backend).serve(Capture { inner: handler, tx }, &addrs);
+        let r = config
+            .backend(backend)
+            .serve(Capture { inner: handler, tx }, &addrs);
         if let Err(e) = &r {
             let _ = etx.send(io::Error::new(e.kind(), e.to_string()));
         }
@@ -166,7 +168,11 @@ impl Log {
     pub fn wait_for(&self, what: &str, pred: impl Fn(&[String]) -> bool) {
         let deadline = Instant::now() + LIMIT;
         while !pred(&self.snapshot()) {
-            assert!(Instant::now() < deadline, "timed out waiting for {what}; log: {:?}", self.snapshot());
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}; log: {:?}",
+                self.snapshot()
+            );
             std::thread::sleep(Duration::from_millis(2));
         }
     }

@@ -1,0 +1,96 @@
+//! Zero heap allocations per message on the echo path once warm, counted by a
+//! global allocator that counts only on the loop's thread.
+
+mod common;
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use common::*;
+use revio::{Action, Backend, Conn, Handler, Server};
+
+struct Counting;
+
+static ALLOCS: AtomicU64 = AtomicU64::new(0);
+
+thread_local! {
+    static ON_LOOP: Cell<bool> = const { Cell::new(false) };
+}
+
+// SAFETY: every call is forwarded unchanged to the system allocator; the
+// counter is a side effect that touches no allocated memory.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if ON_LOOP.with(|c| c.get()) {
+            ALLOCS.fetch_add(1, Ordering::Relaxed);
+        }
+        // SAFETY: forwarded with the caller's layout, which meets alloc's contract.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: `ptr` came from `System.alloc` with this layout.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        if ON_LOOP.with(|c| c.get()) {
+            ALLOCS.fetch_add(1, Ordering::Relaxed);
+        }
+        // SAFETY: `ptr` came from `System.alloc` with this layout.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// The echo handler, marking the loop's thread for counting.
+#[derive(Clone)]
+struct CountedEcho;
+
+impl Handler for CountedEcho {
+    type State = ();
+    fn serving(&mut self, _: &Server) -> Action {
+        ON_LOOP.with(|c| c.set(true));
+        Action::None
+    }
+    fn data(&mut self, c: &mut Conn<'_, ()>, input: &[u8]) -> Action {
+        c.write(input);
+        Action::None
+    }
+}
+
+fn echo_path_allocates_nothing_per_message_once_warm(b: Backend) {
+    let srv = start(b, CountedEcho, &["tcp://127.0.0.1:0"]);
+    let mut conns: Vec<_> = (0..8).map(|_| srv.connect(0)).collect();
+    let msg = [b'm'; 512];
+    let mut buf = [0u8; 512 * 16];
+    let mut exchange = |conns: &mut Vec<std::net::TcpStream>, rounds: usize| {
+        use std::io::{Read, Write};
+        for _ in 0..rounds {
+            for c in conns.iter_mut() {
+                // 16 messages in flight per connection, then read them all back.
+                for _ in 0..16 {
+                    c.write_all(&msg).unwrap();
+                }
+                c.read_exact(&mut buf).unwrap();
+            }
+        }
+    };
+    exchange(&mut conns, 50); // warm up
+    let before = ALLOCS.load(Ordering::Relaxed);
+    assert!(
+        before > 0,
+        "the counter sees the loop thread's allocations (connection table, buffers)"
+    );
+    exchange(&mut conns, 500); // 64,000 messages
+    let after = ALLOCS.load(Ordering::Relaxed);
+    assert_eq!(
+        after - before,
+        0,
+        "allocations on the loop thread during 64,000 echoed messages"
+    );
+    srv.stop().unwrap();
+}
+
+per_backend!(echo_path_allocates_nothing_per_message_once_warm);
