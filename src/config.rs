@@ -5,11 +5,11 @@ use std::io;
 use std::mem;
 use std::sync::Arc;
 
-use crate::addr::{Address, Network};
+use crate::addr::Address;
 use crate::driver::Driver;
 use crate::driver::poll::PollDriver;
 use crate::event_loop::bind::{Listeners, bind_all};
-use crate::event_loop::{Limits, Loop};
+use crate::event_loop::{Limits, Listening, Loop};
 use crate::events::Handler;
 use crate::server::{Mailbox, Server, Shared};
 
@@ -22,6 +22,27 @@ pub enum Backend {
     Auto,
     /// Readiness polling through mio (epoll or kqueue).
     Poll,
+}
+
+/// How connections are spread over several loops.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Balance {
+    /// Each loop gets its own SO_REUSEPORT listener per TCP and UDP address
+    /// and the kernel spreads connections (Linux); unix sockets, which cannot
+    /// share a port, use round-robin. The default.
+    #[default]
+    ReusePort,
+    /// One listener on loop 0; each accepted connection goes to the next loop in turn.
+    RoundRobin,
+    /// One listener on loop 0; each accepted connection goes to the loop with
+    /// the fewest live connections.
+    LeastConnections,
+    /// One listener on loop 0; each accepted connection goes to a random loop.
+    Random,
+    /// One listener on loop 0; connections from one source IP address always
+    /// go to the same loop (gnet's source-address hashing).
+    SourceAddrHash,
 }
 
 /// Options for a server, with [`Config::serve`] or [`Config::serve_with`] to run it.
@@ -54,6 +75,7 @@ pub struct Config {
     max_input: usize,
     high_water: usize,
     backlog: i32,
+    balance: Balance,
 }
 
 impl Default for Config {
@@ -65,6 +87,7 @@ impl Default for Config {
             max_input: 64 * 1024 * 1024,
             high_water: 4 * 1024 * 1024,
             backlog: 1024,
+            balance: Balance::default(),
         }
     }
 }
@@ -78,6 +101,11 @@ impl Config {
     }
 
     /// The number of loops (threads); 0 means one per available core.
+    ///
+    /// Each loop has its own handler (see [`Config::serve_with`]), which gets
+    /// its own `serving` call and its own ticks. A connection stays on the
+    /// loop that accepted or dialed it; [`ConnId::loop_index`](crate::ConnId::loop_index)
+    /// names it, and the [`Server`](crate::Server) routes wakes there.
     pub fn loops(mut self, n: usize) -> Config {
         self.loops = n;
         self
@@ -109,6 +137,13 @@ impl Config {
     /// without bound.
     pub fn high_water(mut self, bytes: usize) -> Config {
         self.high_water = bytes;
+        self
+    }
+
+    /// How connections are spread over several loops (default
+    /// [`Balance::ReusePort`]). Ignored with one loop.
+    pub fn balance(mut self, balance: Balance) -> Config {
+        self.balance = balance;
         self
     }
 
@@ -204,7 +239,7 @@ where
 struct Prepared<D> {
     drivers: Vec<D>,
     server: Server,
-    networks: Vec<Network>,
+    listening: Listening,
     limits: Limits,
 }
 
@@ -216,14 +251,15 @@ fn prepare<D: Driver>(
     new_driver: fn() -> io::Result<D>,
 ) -> io::Result<(Prepared<D>, Listeners)> {
     let n = cfg.loop_count();
-    let mut listeners = bind_all(addresses, n, cfg.backlog)?;
+    let per_loop = cfg.balance == Balance::ReusePort && cfg!(any(target_os = "linux", target_os = "android"));
+    let mut listeners = bind_all(addresses, n, per_loop, cfg.backlog)?;
     let built = (|| {
         let mut drivers = Vec::with_capacity(n);
         let mut mailboxes = Vec::with_capacity(n);
         for sockets in mem::take(&mut listeners.sockets) {
             let mut d = new_driver()?;
             mailboxes.push(Mailbox::new(d.notifier()?));
-            for (i, s) in sockets.into_iter().enumerate() {
+            for (i, s) in sockets {
                 d.listen(i, s)?;
             }
             drivers.push(d);
@@ -233,7 +269,11 @@ fn prepare<D: Driver>(
             server: Server {
                 shared: Arc::new(Shared::new(mailboxes, listeners.addrs.clone())),
             },
-            networks: addresses.iter().map(|a| a.network()).collect(),
+            listening: Listening {
+                networks: addresses.iter().map(|a| a.network()).collect(),
+                balanced: listeners.balanced.clone(),
+                balance: cfg.balance,
+            },
             limits: cfg.limits(),
         })
     })();
@@ -249,7 +289,7 @@ fn prepare<D: Driver>(
 impl<D: Driver> Prepared<D> {
     fn run_single<H: Handler>(mut self, handler: H) -> io::Result<()> {
         let driver = self.drivers.pop().expect("one loop has one driver");
-        Loop::new(0, handler, driver, self.server, self.networks, self.limits).run()
+        Loop::new(0, handler, driver, self.server, self.listening, self.limits).run()
     }
 
     fn run_many<H: Handler, F: Fn(usize) -> H + Sync>(self, factory: &F) -> io::Result<()>
@@ -259,7 +299,7 @@ impl<D: Driver> Prepared<D> {
         let Prepared {
             drivers,
             server,
-            networks,
+            listening,
             limits,
         } = self;
         let mut drivers = drivers.into_iter().enumerate();
@@ -269,7 +309,7 @@ impl<D: Driver> Prepared<D> {
         std::thread::scope(|scope| {
             let mut threads = Vec::new();
             for (i, driver) in drivers {
-                let (s, n) = (server.clone(), networks.clone());
+                let (s, n) = (server.clone(), listening.clone());
                 let spawned = std::thread::Builder::new()
                     .name(format!("revio-loop-{i}"))
                     .spawn_scoped(scope, move || {
@@ -283,7 +323,7 @@ impl<D: Driver> Prepared<D> {
                     }
                 }
             }
-            let mut result = Loop::new(0, factory(0), first, server.clone(), networks, limits).run();
+            let mut result = Loop::new(0, factory(0), first, server.clone(), listening, limits).run();
             for t in threads {
                 let r = t
                     .join()

@@ -53,7 +53,7 @@ mod events;
 mod server;
 
 pub use addr::{Addr, Address, Network};
-pub use config::{Backend, Config};
+pub use config::{Backend, Balance, Config};
 pub use conn::{Conn, Detached, Stream};
 pub use events::{Action, Handler};
 pub use server::{ConnId, Server};

@@ -80,6 +80,13 @@ pub(crate) enum Command {
         address: Address,
         timeout: Option<Duration>,
     },
+    /// A connection accepted by another loop, assigned to this one by the
+    /// balancing policy (its slot is already allocated under `id`).
+    Adopt {
+        id: ConnId,
+        stream: crate::conn::Stream,
+        listener: usize,
+    },
     /// A dial's name resolution finished (on a resolver thread).
     Resolved {
         id: ConnId,
@@ -92,6 +99,9 @@ pub(crate) enum Command {
 pub(crate) struct Mailbox {
     inbox: Mutex<Inbox>,
     notify: Box<dyn Notify>,
+    /// Live connections of this loop, readable without the lock (for the
+    /// least-connections policy).
+    live: AtomicUsize,
 }
 
 /// Commands waiting for the loop, and the connection-id table.
@@ -137,7 +147,25 @@ impl Mailbox {
         Mailbox {
             inbox: Mutex::new(Inbox::default()),
             notify,
+            live: AtomicUsize::new(0),
         }
+    }
+
+    /// Reserves a connection id on this loop.
+    pub(crate) fn alloc(&self, inbox: &mut Inbox, udp: bool) -> (u32, u32) {
+        self.live.fetch_add(1, Ordering::Relaxed);
+        inbox.alloc(udp)
+    }
+
+    /// Frees a connection id of this loop.
+    pub(crate) fn release(&self, slot: usize) {
+        self.live.fetch_sub(1, Ordering::Relaxed);
+        self.lock().release(slot);
+    }
+
+    /// The number of live connections (accepted, dialed or UDP remotes).
+    pub(crate) fn live(&self) -> usize {
+        self.live.load(Ordering::Relaxed)
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, Inbox> {
@@ -267,7 +295,7 @@ impl Server {
             .unwrap_or_else(|| self.shared.next_dial_loop.fetch_add(1, Ordering::Relaxed) % n);
         let mailbox = &self.shared.mailboxes[index];
         let mut inbox = mailbox.lock();
-        let (slot, generation) = inbox.alloc(false);
+        let (slot, generation) = mailbox.alloc(&mut inbox, false);
         let id = ConnId::new(index, slot, generation);
         mailbox.send(inbox, Command::Dial { id, address, timeout });
         Ok(id)

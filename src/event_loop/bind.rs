@@ -14,8 +14,12 @@ use crate::driver::Bound;
 pub(crate) struct Listeners {
     /// The concrete address of each requested address.
     pub(crate) addrs: Vec<Addr>,
-    /// `sockets[loop][address]`.
-    pub(crate) sockets: Vec<Vec<Bound>>,
+    /// Per loop: (address index, socket). Loop 0 has every address; the
+    /// others only the addresses bound once per loop.
+    pub(crate) sockets: Vec<Vec<(usize, Bound)>>,
+    /// Per address: whether it is one shared socket (on loop 0) whose
+    /// connections a policy spreads, rather than one socket per loop.
+    pub(crate) balanced: Vec<bool>,
     /// Unix socket files to remove at shutdown.
     #[cfg(unix)]
     pub(crate) unix_paths: Vec<PathBuf>,
@@ -39,18 +43,27 @@ fn remove_if_socket(p: &Path) {
     }
 }
 
-/// Binds every address, once per loop where `loops > 1` (with SO_REUSEPORT,
-/// so the kernel spreads connections across loops), once otherwise.
-pub(crate) fn bind_all(addresses: &[Address], loops: usize, backlog: i32) -> io::Result<Listeners> {
+/// Binds every address. With `per_loop` (and several loops), TCP and UDP
+/// addresses get one SO_REUSEPORT socket per loop, so the kernel spreads
+/// connections; otherwise, and always for unix sockets, one socket on loop 0.
+pub(crate) fn bind_all(
+    addresses: &[Address],
+    loops: usize,
+    per_loop: bool,
+    backlog: i32,
+) -> io::Result<Listeners> {
     let mut l = Listeners {
         addrs: Vec::with_capacity(addresses.len()),
         sockets: (0..loops).map(|_| Vec::new()).collect(),
+        balanced: Vec::with_capacity(addresses.len()),
         #[cfg(unix)]
         unix_paths: Vec::new(),
     };
     let result = (|| {
-        for a in addresses {
-            bind_one(a, loops, backlog, &mut l)?;
+        for (i, a) in addresses.iter().enumerate() {
+            let spread = per_loop && loops > 1 && a.network() != Network::Unix;
+            l.balanced.push(loops > 1 && !spread);
+            bind_one(i, a, if spread { loops } else { 1 }, backlog, &mut l)?;
         }
         Ok(())
     })();
@@ -63,7 +76,7 @@ pub(crate) fn bind_all(addresses: &[Address], loops: usize, backlog: i32) -> io:
     }
 }
 
-fn bind_one(a: &Address, loops: usize, backlog: i32, l: &mut Listeners) -> io::Result<()> {
+fn bind_one(index: usize, a: &Address, loops: usize, backlog: i32, l: &mut Listeners) -> io::Result<()> {
     let with_ctx = |e: io::Error| io::Error::new(e.kind(), format!("cannot bind {a}: {e}"));
     if a.network() == Network::Unix {
         #[cfg(unix)]
@@ -73,11 +86,7 @@ fn bind_one(a: &Address, loops: usize, backlog: i32, l: &mut Listeners) -> io::R
             let listener = std::os::unix::net::UnixListener::bind(&path).map_err(with_ctx)?;
             l.unix_paths.push(path.clone());
             l.addrs.push(Addr::Unix(Some(path)));
-            // Unix listeners are not SO_REUSEPORT-shareable: one socket, cloned
-            // into every loop (each loop accepts from the same queue).
-            for sockets in l.sockets.iter_mut() {
-                sockets.push(Bound::Unix(listener.try_clone().map_err(with_ctx)?));
-            }
+            l.sockets[0].push((index, Bound::Unix(listener)));
             return Ok(());
         }
         #[cfg(not(unix))]
@@ -118,10 +127,10 @@ fn bind_one(a: &Address, loops: usize, backlog: i32, l: &mut Listeners) -> io::R
                 .push(if udp { Addr::Udp(local) } else { Addr::Tcp(local) });
         }
         if udp {
-            l.sockets[i].push(Bound::Udp(s.into()));
+            l.sockets[i].push((index, Bound::Udp(s.into())));
         } else {
             s.listen(backlog).map_err(with_ctx)?;
-            l.sockets[i].push(Bound::Tcp(s.into()));
+            l.sockets[i].push((index, Bound::Tcp(s.into())));
         }
     }
     Ok(())

@@ -21,6 +21,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::addr::{Address, Network};
+use crate::config::Balance;
 use crate::conn::{Conn, Detached, Endpoint, Stream};
 use crate::driver::{Driver, Event, Target, Token};
 use crate::events::{Action, Handler};
@@ -54,6 +55,14 @@ pub(crate) struct Limits {
     pub(crate) read_buffer: usize,
     pub(crate) max_input: usize,
     pub(crate) high_water: usize,
+}
+
+/// How a loop's listeners are set up and their connections spread.
+#[derive(Debug, Clone)]
+pub(crate) struct Listening {
+    pub(crate) networks: Vec<Network>,
+    pub(crate) balanced: Vec<bool>,
+    pub(crate) balance: Balance,
 }
 
 /// One connection's entry in the table. Idle, it holds no buffer: with
@@ -97,6 +106,12 @@ pub(crate) struct Loop<H: Handler, D: Driver> {
     server: Server,
     limits: Limits,
     networks: Vec<Network>,
+    /// Per listener: accepted connections are spread by `balance` (the
+    /// listener is shared, not one SO_REUSEPORT socket per loop).
+    balanced: Vec<bool>,
+    balance: Balance,
+    rr: usize,
+    rng: u64,
     accept_paused: Vec<bool>,
     conns: Vec<Slot<H::State>>,
     inbuf: Vec<u8>,
@@ -123,6 +138,13 @@ fn panic_error(p: Box<dyn Any + Send>) -> io::Error {
     io::Error::other(format!("event handler panicked: {msg}"))
 }
 
+fn shutdown_before_dial() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::Interrupted,
+        "the server shut down before the dial completed",
+    )
+}
+
 fn is_fd_exhaustion(e: &io::Error) -> bool {
     #[cfg(unix)]
     return matches!(
@@ -139,9 +161,14 @@ impl<H: Handler, D: Driver> Loop<H, D> {
         handler: H,
         driver: D,
         server: Server,
-        networks: Vec<Network>,
+        listening: Listening,
         limits: Limits,
     ) -> Self {
+        let Listening {
+            networks,
+            balanced,
+            balance,
+        } = listening;
         let n = networks.len();
         Loop {
             index,
@@ -150,6 +177,10 @@ impl<H: Handler, D: Driver> Loop<H, D> {
             server,
             limits,
             networks,
+            balanced,
+            balance,
+            rr: index,
+            rng: 0x9e37_79b9_7f4a_7c15 ^ (index as u64 + 1),
             accept_paused: vec![false; n],
             conns: Vec::new(),
             inbuf: vec![0; limits.read_buffer.max(1)],
@@ -570,7 +601,7 @@ impl<H: Handler, D: Driver> Loop<H, D> {
         let output = mem::take(&mut slot.output);
         self.pool.give(input);
         self.pool.give(output);
-        self.mailbox().lock().release(t);
+        self.mailbox().release(t);
         if self.accept_paused.iter().any(|&p| p) {
             // A descriptor just came free: try the paused listeners soon.
             self.accept_retry = Some(Instant::now());
@@ -630,6 +661,14 @@ impl<H: Handler, D: Driver> Loop<H, D> {
         }
         while !self.stopping {
             match self.driver.accept(l) {
+                Ok(stream) if self.balanced[l] => {
+                    let target = self.pick_loop(&stream);
+                    if target == self.index {
+                        self.open_stream(l, stream);
+                    } else {
+                        self.hand_over(target, stream, l);
+                    }
+                }
                 Ok(stream) => self.open_stream(l, stream),
                 Err(e) => match e.kind() {
                     io::ErrorKind::WouldBlock => return,
@@ -659,15 +698,80 @@ impl<H: Handler, D: Driver> Loop<H, D> {
             #[cfg(unix)]
             Stream::Unix(_) => UNIX,
         };
-        let (slot, generation) = self.mailbox().lock().alloc(false);
-        let t = slot as usize;
+        let mailbox = self.mailbox();
+        let (slot, generation) = mailbox.alloc(&mut mailbox.lock(), false);
+        self.adopt(ConnId::new(self.index, slot, generation), stream, l, kind);
+    }
+
+    /// Serves an accepted stream under an id already allocated on this loop.
+    fn adopt(&mut self, id: ConnId, stream: Stream, l: usize, kind: u16) {
+        let t = id.slot();
         if let Err(e) = self.driver.register(t, stream) {
             log::warn!("revio: could not register an accepted connection: {e}");
-            self.mailbox().lock().release(t);
+            self.mailbox().release(t);
             return;
         }
-        self.init_slot(t, generation, OPEN | kind, l as u16);
+        self.init_slot(t, id.generation(), OPEN | kind, l as u16);
         self.opened(t);
+    }
+
+    /// Picks the loop for a connection accepted on a balanced listener.
+    fn pick_loop(&mut self, stream: &Stream) -> usize {
+        let n = self.server.shared.mailboxes.len();
+        let mut round_robin = || {
+            self.rr = (self.rr + 1) % n;
+            self.rr
+        };
+        match self.balance {
+            Balance::LeastConnections => (0..n)
+                .min_by_key(|&i| (self.server.shared.mailboxes[i].live(), i))
+                .unwrap_or(0),
+            Balance::Random => {
+                // xorshift64: cheap, and good enough to spread connections.
+                let mut x = self.rng;
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                self.rng = x;
+                (x % n as u64) as usize
+            }
+            Balance::SourceAddrHash => match stream {
+                Stream::Tcp(s) => match s.peer_addr() {
+                    Ok(a) => {
+                        // FNV-1a over the source IP (not the port): one client
+                        // host always lands on one loop.
+                        let bytes = match a.ip() {
+                            std::net::IpAddr::V4(ip) => ip.octets().to_vec(),
+                            std::net::IpAddr::V6(ip) => ip.octets().to_vec(),
+                        };
+                        let h = bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+                            (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+                        });
+                        (h % n as u64) as usize
+                    }
+                    Err(_) => round_robin(),
+                },
+                #[cfg(unix)]
+                Stream::Unix(_) => round_robin(),
+            },
+            Balance::RoundRobin | Balance::ReusePort => round_robin(),
+        }
+    }
+
+    /// Hands an accepted stream to loop `target`.
+    fn hand_over(&mut self, target: usize, stream: Stream, l: usize) {
+        let mailbox = &self.server.shared.mailboxes[target];
+        let mut inbox = mailbox.lock();
+        let (slot, generation) = mailbox.alloc(&mut inbox, false);
+        let id = ConnId::new(target, slot, generation);
+        mailbox.send(
+            inbox,
+            Command::Adopt {
+                id,
+                stream,
+                listener: l,
+            },
+        );
     }
 
     /// Fires `opened` for a new stream connection and acts on the result.
@@ -691,6 +795,19 @@ impl<H: Handler, D: Driver> Loop<H, D> {
                 Command::Wake(id) => self.on_wake(id),
                 Command::Dial { id, address, timeout } => self.start_dial(id, address, timeout),
                 Command::Resolved { id, result } => self.on_resolved(id, result),
+                Command::Adopt { id, stream, listener } => {
+                    let kind = match stream {
+                        Stream::Tcp(_) => TCP,
+                        #[cfg(unix)]
+                        Stream::Unix(_) => UNIX,
+                    };
+                    if self.stopping {
+                        drop(stream);
+                        self.mailbox().release(id.slot());
+                    } else {
+                        self.adopt(id, stream, listener, kind);
+                    }
+                }
                 Command::Shutdown => self.stopping = true,
             }
         }
@@ -835,7 +952,8 @@ impl<H: Handler, D: Driver> Loop<H, D> {
         let t = match self.udp_peers.get(&(l, peer)) {
             Some(&t) => t,
             None => {
-                let (slot, generation) = self.mailbox().lock().alloc(true);
+                let mailbox = self.mailbox();
+                let (slot, generation) = mailbox.alloc(&mut mailbox.lock(), true);
                 let t = slot as usize;
                 self.init_slot(t, generation, OPEN | UDP, l as u16);
                 self.udp_peers.insert((l, peer), t);
@@ -973,6 +1091,27 @@ impl<H: Handler, D: Driver> Loop<H, D> {
         }
         for l in 0..self.networks.len() {
             self.driver.unlisten(l);
+        }
+        // Connections handed to this loop but not yet adopted.
+        let mut inbox = self.mailbox().lock();
+        let late: Vec<Command> = inbox.commands.drain(..).collect();
+        drop(inbox);
+        for cmd in late {
+            match cmd {
+                Command::Adopt { id, .. } => self.mailbox().release(id.slot()),
+                Command::Dial { id, address, .. } => {
+                    // Every dial gets its opened and closed, even one that
+                    // never started.
+                    let kind = if address.network() == Network::Unix {
+                        UNIX
+                    } else {
+                        TCP
+                    };
+                    self.init_slot(id.slot(), id.generation(), OPEN | CONNECTING | kind, DIALED);
+                    self.dial_failed(id.slot(), shutdown_before_dial());
+                }
+                _ => {}
+            }
         }
         for h in self.resolvers.drain(..) {
             let _ = h.join();
