@@ -706,7 +706,49 @@ fn connection_knows_its_own_addresses(b: Backend) {
     srv.stop().unwrap();
 }
 
+fn reset_peer_closes_with_the_error_and_others_keep_working(b: Backend) {
+    let rec = Recorder::default();
+    let log = rec.log.clone();
+    let srv = start(b, rec, &["tcp://127.0.0.1:0"]);
+    let mut good = srv.connect(0);
+    let bad = srv.connect(0);
+    let mut bad2 = bad.try_clone().unwrap();
+    assert_eq!(roundtrip(&mut bad2, b"x"), b"x");
+    socket2::SockRef::from(&bad)
+        .set_linger(Some(Duration::ZERO))
+        .unwrap();
+    drop(bad);
+    drop(bad2); // closing with linger 0 sends a reset
+    log.wait_for("closed", |l| l.iter().any(|e| e.starts_with("closed")));
+    let closed: Vec<_> = log
+        .snapshot()
+        .into_iter()
+        .filter(|e| e.starts_with("closed"))
+        .collect();
+    assert!(closed[0].ends_with("Some(ConnectionReset)"), "{closed:?}");
+    assert_eq!(roundtrip(&mut good, b"alive"), b"alive");
+    srv.stop().unwrap();
+}
+
+fn half_closed_peer_still_gets_its_replies(b: Backend) {
+    let srv = start(b, Echo, &["tcp://127.0.0.1:0"]);
+    let mut c = srv.connect(0);
+    let data = vec![b'h'; 2 << 20];
+    c.write_all(&data).unwrap_or(());
+    c.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut got = Vec::new();
+    c.read_to_end(&mut got).unwrap();
+    assert_eq!(
+        got.len(),
+        data.len(),
+        "every byte echoed before the server closed"
+    );
+    srv.stop().unwrap();
+}
+
 per_backend!(
+    reset_peer_closes_with_the_error_and_others_keep_working,
+    half_closed_peer_still_gets_its_replies,
     serving_before_opened_and_one_closed_per_opened,
     large_echo_in_pieces_arrives_intact,
     unconsumed_input_is_presented_again,

@@ -1,0 +1,83 @@
+//! Accept failures from fd exhaustion (EMFILE) neither stop the server nor spin
+//! the CPU, and accepting resumes when descriptors free up. Alone in its test
+//! binary because it lowers the process's descriptor limit.
+
+mod common;
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use common::*;
+use revio::Backend;
+
+fn cpu_seconds(stat: &mut File) -> f64 {
+    // utime + stime of this process, in clock ticks (100 per second on Linux).
+    use std::io::Seek;
+    let mut s = String::new();
+    stat.seek(std::io::SeekFrom::Start(0)).unwrap();
+    stat.read_to_string(&mut s).unwrap();
+    let rest = &s[s.rfind(')').unwrap() + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    (f[11].parse::<f64>().unwrap() + f[12].parse::<f64>().unwrap()) / 100.0
+}
+
+fn accept_pauses_on_emfile_and_resumes(b: Backend) {
+    let srv = start(b, Echo, &["tcp://127.0.0.1:0"]);
+    let addr = srv.server.addrs()[0].socket_addr().unwrap();
+    let mut first = srv.connect(0);
+    assert_eq!(roundtrip(&mut first, b"before"), b"before");
+    // Client sockets made now, connected once the table is full.
+    let pending: Vec<socket2::Socket> = (0..5)
+        .map(|_| socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap())
+        .collect();
+    let mut stat = File::open("/proc/self/stat").unwrap();
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the valid rlimit struct we pass.
+    assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) }, 0);
+    let saved = lim;
+    // Fill the descriptor table up to a low limit.
+    let mut filler = Vec::new();
+    let low = libc::rlimit {
+        rlim_cur: 256,
+        rlim_max: saved.rlim_max,
+    };
+    // SAFETY: setrlimit reads the valid rlimit struct we pass.
+    assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &low) }, 0);
+    while let Ok(f) = File::open("/dev/null") {
+        filler.push(f);
+        assert!(filler.len() < 100_000);
+    }
+    for s in &pending {
+        s.connect(&addr.into()).unwrap(); // completes in the kernel's backlog
+    }
+    let cpu0 = cpu_seconds(&mut stat);
+    std::thread::sleep(Duration::from_millis(500));
+    let spent = cpu_seconds(&mut stat) - cpu0;
+    // The established connection is still served meanwhile.
+    assert_eq!(roundtrip(&mut first, b"during"), b"during");
+    // Free descriptors: the backlog is accepted and served.
+    drop(filler);
+    // SAFETY: as above, restoring the saved limit.
+    assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &saved) }, 0);
+    for s in pending {
+        let mut c: TcpStream = s.into();
+        c.set_read_timeout(Some(LIMIT)).unwrap();
+        c.write_all(b"after").unwrap();
+        let mut buf = [0u8; 5];
+        c.read_exact(&mut buf).unwrap();
+        assert_eq!(&buf, b"after");
+    }
+    // A spinning accept loop would burn a whole core (0.5 s) meanwhile.
+    assert!(
+        spent < 0.3,
+        "the loop spun while out of descriptors: {spent:.2} CPU-s in 0.5 s"
+    );
+    srv.stop().unwrap();
+}
+
+per_backend!(accept_pauses_on_emfile_and_resumes);
