@@ -62,6 +62,10 @@ pub struct Conn<'a, S> {
     pub(crate) endpoint: Endpoint<'a>,
     pub(crate) server: &'a Server,
     pub(crate) closing: bool,
+    /// Set by a handler that wraps another (the translate layer) to close
+    /// this connection with an error: queued output is flushed, then `closed` reports this error.
+    /// Crate-internal: user handlers close with [`Action::Close`](crate::Action::Close).
+    pub(crate) close_error: Option<io::Error>,
 }
 
 impl<'a, S> Conn<'a, S> {

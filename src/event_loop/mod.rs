@@ -127,6 +127,9 @@ pub(crate) struct Loop<H: Handler, D: Driver> {
     udp_of: HashMap<Token, (usize, SocketAddr)>,
     stopping: bool,
     error: Option<io::Error>,
+    /// Errors a wrapping handler closed connections with
+    /// ([`Conn::close_error`]), until `closed` reports them. Usually empty.
+    close_errors: Vec<(Token, io::Error)>,
 }
 
 fn panic_error(p: Box<dyn Any + Send>) -> io::Error {
@@ -196,6 +199,7 @@ impl<H: Handler, D: Driver> Loop<H, D> {
             udp_of: HashMap::new(),
             stopping: false,
             error: None,
+            close_errors: Vec::new(),
         }
     }
 
@@ -312,6 +316,7 @@ impl<H: Handler, D: Driver> Loop<H, D> {
             inbuf,
             outbuf,
             udp_of,
+            close_errors,
             ..
         } = self;
         let slot = &mut conns[t];
@@ -353,9 +358,19 @@ impl<H: Handler, D: Driver> Loop<H, D> {
             endpoint,
             server,
             closing,
+            close_error: None,
         };
         match catch_unwind(AssertUnwindSafe(|| f(handler, &mut conn, data))) {
-            Ok(a) => Ok((a, conn.keep)),
+            Ok(a) => match conn.close_error.take() {
+                // A wrapper (such as Translate) asked to close with an error:
+                // its output is flushed first, then `closed` reports it.
+                Some(e) => {
+                    close_errors.push((t, e));
+                    let a = if a == Action::Shutdown { a } else { Action::Close };
+                    Ok((a, conn.keep))
+                }
+                None => Ok((a, conn.keep)),
+            },
             Err(p) => Err(panic_error(p)),
         }
     }
@@ -594,6 +609,9 @@ impl<H: Handler, D: Driver> Loop<H, D> {
 
     /// Resets a slot after close or detach and frees its id.
     fn free_slot(&mut self, t: Token) {
+        if !self.close_errors.is_empty() {
+            self.close_errors.retain(|(c, _)| *c != t);
+        }
         let slot = &mut self.conns[t];
         slot.flags = 0;
         slot.state = Default::default();
@@ -614,6 +632,9 @@ impl<H: Handler, D: Driver> Loop<H, D> {
         if self.conns[t].flags & OPEN == 0 {
             return;
         }
+        // An error a handler closed with explains the close best: it wins
+        // over a write error on the way out.
+        let error = self.take_close_error(t).or(error);
         let r = self.call(t, Input::None, false, |h, c, _| {
             h.closed(c, error);
             Action::None
@@ -630,6 +651,13 @@ impl<H: Handler, D: Driver> Loop<H, D> {
         if let Err(e) = r {
             self.fail(e);
         }
+    }
+
+    fn take_close_error(&mut self, t: Token) -> Option<io::Error> {
+        let i = self.close_errors.iter().position(|(c, _)| *c == t)?;
+        let (_, e) = self.close_errors.remove(i);
+        self.close_errors.retain(|(c, _)| *c != t);
+        Some(e)
     }
 
     fn detach(&mut self, t: Token) {
