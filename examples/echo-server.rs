@@ -7,11 +7,12 @@
 //!
 //! Flags: `--port N` (5000), `--unix PATH` to also listen on a unix socket,
 //! `--udp` to also echo UDP datagrams on the same port, `--reuseport`,
-//! `--loops N` (1; 0 = one per core), `--trace` to log every message.
+//! `--loops N` (1; 0 = one per core), `--balance reuseport|round-robin|least-connections|random|source-addr-hash`,
+//! `--trace` to log every message.
 
 use std::process::exit;
 
-use revio::{Action, Config, Conn, Handler, Server};
+use revio::{Action, Balance, Config, Conn, Handler, Server};
 
 #[derive(Clone)]
 struct Echo {
@@ -50,6 +51,7 @@ fn main() {
     let mut reuseport = false;
     let mut trace = false;
     let mut loops = 1usize;
+    let mut balance = Balance::default();
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let mut value = |name: &str| {
@@ -70,6 +72,11 @@ fn main() {
                     .parse()
                     .unwrap_or_else(|_| usage("--loops takes a number"))
             }
+            "--balance" => {
+                balance = value("--balance")
+                    .parse()
+                    .unwrap_or_else(|e| usage(&format!("{e}")))
+            }
             "--udp" => udp = true,
             "--reuseport" => reuseport = true,
             "--trace" => trace = true,
@@ -86,7 +93,11 @@ fn main() {
         addrs.push(format!("unix://{path}"));
     }
     let echo = Echo { trace, port };
-    if let Err(e) = Config::new().loops(loops).serve_with(|_| echo.clone(), &addrs) {
+    if let Err(e) = Config::new()
+        .loops(loops)
+        .balance(balance)
+        .serve_with(|_| echo.clone(), &addrs)
+    {
         eprintln!("echo-server: {e}");
         exit(1);
     }
@@ -96,6 +107,8 @@ fn usage(msg: &str) -> ! {
     if !msg.is_empty() {
         eprintln!("{msg}");
     }
-    eprintln!("usage: echo-server [--port N] [--unix PATH] [--udp] [--reuseport] [--loops N] [--trace]");
+    eprintln!(
+        "usage: echo-server [--port N] [--unix PATH] [--udp] [--reuseport] [--loops N] [--balance POLICY] [--trace]"
+    );
     exit(2)
 }

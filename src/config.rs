@@ -45,6 +45,28 @@ pub enum Balance {
     SourceAddrHash,
 }
 
+impl std::str::FromStr for Balance {
+    type Err = io::Error;
+
+    /// Parses `reuseport`, `round-robin`, `least-connections`, `random` or
+    /// `source-addr-hash` (as examples take them in `--balance`).
+    fn from_str(s: &str) -> io::Result<Balance> {
+        match s.to_ascii_lowercase().replace('_', "-").as_str() {
+            "reuseport" | "reuse-port" => Ok(Balance::ReusePort),
+            "round-robin" | "roundrobin" => Ok(Balance::RoundRobin),
+            "least-connections" | "leastconnections" => Ok(Balance::LeastConnections),
+            "random" => Ok(Balance::Random),
+            "source-addr-hash" | "sourceaddrhash" | "hash" => Ok(Balance::SourceAddrHash),
+            _ => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "unknown balance {s:?}; use reuseport, round-robin, least-connections, random or source-addr-hash"
+                ),
+            )),
+        }
+    }
+}
+
 /// Options for a server, with [`Config::serve`] or [`Config::serve_with`] to run it.
 ///
 /// ```no_run
