@@ -7,23 +7,41 @@
 //! proxies, protocol gateways), not a general async runtime.
 //!
 //! Implement [`Handler`] (every event has a default that does nothing) and
-//! call [`serve`] with one or more addresses:
+//! call [`serve`] with one or more addresses. The echo server of evio's
+//! README, which here also talks to itself once and shuts down:
 //!
-//! ```no_run
-//! use revio::{Action, Conn, Handler};
+//! ```
+//! use std::io::{Read, Write};
+//! use revio::{Action, Conn, Handler, Server};
 //!
 //! struct Echo;
 //!
 //! impl Handler for Echo {
 //!     type State = ();
+//!
 //!     fn data(&mut self, conn: &mut Conn<'_, ()>, input: &[u8]) -> Action {
 //!         conn.write(input);
+//!         Action::None
+//!     }
+//!
+//!     // Only for this example: a client on another thread, then shutdown.
+//!     fn serving(&mut self, server: &Server) -> Action {
+//!         let addr = server.addrs()[0].socket_addr().unwrap();
+//!         let server = server.clone();
+//!         std::thread::spawn(move || {
+//!             let mut c = std::net::TcpStream::connect(addr).unwrap();
+//!             c.write_all(b"hello").unwrap();
+//!             let mut reply = [0; 5];
+//!             c.read_exact(&mut reply).unwrap();
+//!             assert_eq!(&reply, b"hello");
+//!             server.shutdown();
+//!         });
 //!         Action::None
 //!     }
 //! }
 //!
 //! fn main() -> std::io::Result<()> {
-//!     revio::serve(Echo, ["tcp://127.0.0.1:5000"])
+//!     revio::serve(Echo, ["tcp://127.0.0.1:0"])
 //! }
 //! ```
 //!
