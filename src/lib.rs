@@ -69,12 +69,14 @@ mod driver;
 mod event_loop;
 mod events;
 mod server;
+mod translate;
 
 pub use addr::{Addr, Address, Network};
 pub use config::{Backend, Balance, Config};
 pub use conn::{Conn, Detached, Stream};
 pub use events::{Action, Handler};
 pub use server::{ConnId, Server};
+pub use translate::*;
 
 /// Serves `addrs` with `handler` on one loop, on the calling thread, until a
 /// handler returns [`Action::Shutdown`] or [`Server::shutdown`] is called.

@@ -1,0 +1,206 @@
+//! TLS through rustls (the `tls` feature): a [`Translator`] around a rustls
+//! `ServerConnection`, and [`Tls`], the server configuration it is made from.
+//! rustls does no I/O of its own, so the loop drives it like any handler.
+
+use std::fmt;
+use std::io::{self, Read};
+use std::path::Path;
+use std::sync::Arc;
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::{ServerConfig, ServerConnection};
+
+use super::Translator;
+
+/// A TLS server configuration: certificate chain, private key and rustls
+/// settings (the `ring` provider, TLS 1.2 and 1.3). Cheap to clone. Make one
+/// [`TlsTranslator`] per connection with [`Tls::accept`], typically as the
+/// factory of a [`Translate`](crate::Translate).
+///
+/// ```no_run
+/// use revio::{Action, Conn, Handler, Tls, Translate};
+///
+/// struct Hello;
+/// impl Handler for Hello {
+///     type State = ();
+///     fn data(&mut self, c: &mut Conn<'_, ()>, _input: &[u8]) -> Action {
+///         c.write(b"hello\n");
+///         Action::None
+///     }
+/// }
+///
+/// let tls = Tls::from_pem_files("cert.pem", "key.pem")?;
+/// // Plaintext on port 8080, TLS on port 4443.
+/// let handler = Translate::new(Hello, move |_| tls.accept()).when(|c| c.addr_index() == Some(1));
+/// revio::serve(handler, ["tcp://0.0.0.0:8080", "tcp://0.0.0.0:4443"])?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct Tls {
+    config: Arc<ServerConfig>,
+}
+
+impl fmt::Debug for Tls {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Tls").finish_non_exhaustive()
+    }
+}
+
+fn invalid(what: &str, e: impl fmt::Display) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, format!("{what}: {e}"))
+}
+
+impl Tls {
+    /// From PEM text: `cert_chain` holds one or more certificates (the
+    /// server's first), `key` a PKCS#8, PKCS#1 or SEC1 private key. Both may
+    /// be the same combined file.
+    pub fn from_pem(cert_chain: &[u8], key: &[u8]) -> io::Result<Tls> {
+        let certs = CertificateDer::pem_slice_iter(cert_chain)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| invalid("reading the PEM certificate chain", e))?;
+        if certs.is_empty() {
+            return Err(invalid(
+                "reading the PEM certificate chain",
+                "no CERTIFICATE section found",
+            ));
+        }
+        let key =
+            PrivateKeyDer::from_pem_slice(key).map_err(|e| invalid("reading the PEM private key", e))?;
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| invalid("setting up TLS", e))?
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .map_err(|e| invalid("the certificate and key do not make a TLS server", e))?;
+        Ok(Tls::from_config(Arc::new(config)))
+    }
+
+    /// From PEM files (see [`Tls::from_pem`]).
+    pub fn from_pem_files(cert_chain: impl AsRef<Path>, key: impl AsRef<Path>) -> io::Result<Tls> {
+        let read = |p: &Path| {
+            std::fs::read(p).map_err(|e| io::Error::new(e.kind(), format!("reading {}: {e}", p.display())))
+        };
+        Tls::from_pem(&read(cert_chain.as_ref())?, &read(key.as_ref())?)
+    }
+
+    /// From a rustls configuration built by hand (ALPN, client
+    /// authentication, session resumption, another crypto provider).
+    pub fn from_config(config: Arc<ServerConfig>) -> Tls {
+        Tls { config }
+    }
+
+    /// The rustls configuration.
+    pub fn config(&self) -> &Arc<ServerConfig> {
+        &self.config
+    }
+
+    /// A translator for one new connection.
+    pub fn accept(&self) -> io::Result<TlsTranslator> {
+        let mut conn = ServerConnection::new(self.config.clone()).map_err(|e| tls_error(e, true))?;
+        // The translate layer sends every record rustls makes as soon as it
+        // is made (the loop bounds queued output), so rustls's own buffers
+        // need no limit of their own: plaintext written before the
+        // handshake completes waits in them.
+        conn.set_buffer_limit(None);
+        Ok(TlsTranslator { conn, closed: false })
+    }
+}
+
+fn tls_error(e: rustls::Error, handshaking: bool) -> io::Error {
+    let what = if handshaking {
+        "TLS handshake failed"
+    } else {
+        "TLS error"
+    };
+    io::Error::new(io::ErrorKind::InvalidData, format!("{what}: {e}"))
+}
+
+/// One connection's TLS session, as a [`Translator`]: wire records in,
+/// plaintext out and back. Made by [`Tls::accept`].
+pub struct TlsTranslator {
+    conn: ServerConnection,
+    /// `close_notify` has been queued: nothing more is encrypted.
+    closed: bool,
+}
+
+impl fmt::Debug for TlsTranslator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TlsTranslator")
+            .field("handshaking", &self.conn.is_handshaking())
+            .field("closed", &self.closed)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TlsTranslator {
+    /// The rustls session (SNI, ALPN, protocol version, peer certificates).
+    pub fn session(&self) -> &ServerConnection {
+        &self.conn
+    }
+
+    /// Moves every record rustls has ready into `wire`.
+    fn drain(&mut self, wire: &mut Vec<u8>) -> io::Result<()> {
+        while self.conn.wants_write() {
+            if self.conn.write_tls(wire)? == 0 {
+                break;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Translator for TlsTranslator {
+    fn read(&mut self, mut input: &[u8], plain: &mut Vec<u8>, wire: &mut Vec<u8>) -> io::Result<bool> {
+        let mut ended = false;
+        while !input.is_empty() {
+            // rustls takes at most a buffer's worth per call.
+            if self.conn.read_tls(&mut input)? == 0 {
+                // After close_notify nothing more is read.
+                ended = true;
+                break;
+            }
+            let state = match self.conn.process_new_packets() {
+                Ok(s) => s,
+                Err(e) => {
+                    let handshaking = self.conn.is_handshaking();
+                    // Send the alert rustls queued for the peer.
+                    let _ = self.drain(wire);
+                    return Err(tls_error(e, handshaking));
+                }
+            };
+            let n = state.plaintext_bytes_to_read();
+            if n > 0 {
+                let start = plain.len();
+                plain.resize(start + n, 0);
+                self.conn.reader().read_exact(&mut plain[start..])?;
+            }
+            ended |= state.peer_has_closed();
+            // Handshake messages, session tickets, and plaintext written
+            // before the handshake completed.
+            self.drain(wire)?;
+        }
+        Ok(ended)
+    }
+
+    fn write(&mut self, plain: &[u8], wire: &mut Vec<u8>) -> io::Result<()> {
+        if self.closed {
+            log::debug!(
+                "revio: {} bytes written after TLS close_notify dropped",
+                plain.len()
+            );
+            return Ok(());
+        }
+        io::Write::write_all(&mut self.conn.writer(), plain)?;
+        self.drain(wire)
+    }
+
+    fn close(&mut self, wire: &mut Vec<u8>) {
+        if !self.closed {
+            self.closed = true;
+            self.conn.send_close_notify();
+            let _ = self.drain(wire);
+        }
+    }
+}
