@@ -8,6 +8,7 @@ use std::sync::Arc;
 use crate::addr::Address;
 use crate::driver::Driver;
 use crate::driver::poll::PollDriver;
+use crate::driver::stdnet::StdDriver;
 use crate::event_loop::bind::{Listeners, bind_all};
 use crate::event_loop::{Limits, Listening, Loop};
 use crate::events::Handler;
@@ -17,11 +18,42 @@ use crate::server::{Mailbox, Server, Shared};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum Backend {
-    /// The best the platform has: epoll on Linux, kqueue on macOS and the BSDs.
+    /// The best the platform has: epoll on Linux, kqueue on macOS and the BSDs,
+    /// [`Backend::Std`] where there is neither (Windows included).
     #[default]
     Auto,
     /// Readiness polling through mio (epoll or kqueue).
     Poll,
+    /// The std::net fallback: blocking sockets and a few threads per socket
+    /// that simulate the same events (as evio does with Go's net package).
+    /// Handlers still run one at a time on the loop's thread. Available on
+    /// every platform; it costs two threads per connection.
+    Std,
+}
+
+impl Backend {
+    /// The backend that runs: [`Backend::Auto`] made concrete for this platform.
+    fn resolve(self) -> Backend {
+        const READINESS: bool = cfg!(any(
+            target_os = "linux",
+            target_os = "android",
+            target_os = "illumos",
+            target_os = "macos",
+            target_os = "ios",
+            target_os = "tvos",
+            target_os = "watchos",
+            target_os = "visionos",
+            target_os = "freebsd",
+            target_os = "netbsd",
+            target_os = "openbsd",
+            target_os = "dragonfly"
+        ));
+        match self {
+            Backend::Auto if READINESS => Backend::Poll,
+            Backend::Auto => Backend::Std,
+            b => b,
+        }
+    }
 }
 
 /// How connections are spread over several loops.
@@ -206,8 +238,14 @@ impl Config {
             ));
         }
         let addresses = parse(addrs)?;
-        match self.backend {
-            Backend::Auto | Backend::Poll => {
+        match self.backend.resolve() {
+            Backend::Std => {
+                let (prepared, listeners) = prepare::<StdDriver>(&self, &addresses, StdDriver::new)?;
+                let result = prepared.run_single(handler);
+                listeners.cleanup();
+                result
+            }
+            _ => {
                 let (prepared, listeners) = prepare::<PollDriver>(&self, &addresses, PollDriver::new)?;
                 let result = prepared.run_single(handler);
                 listeners.cleanup();
@@ -228,8 +266,14 @@ impl Config {
         A: AsRef<str>,
     {
         let addresses = parse(addrs)?;
-        match self.backend {
-            Backend::Auto | Backend::Poll => {
+        match self.backend.resolve() {
+            Backend::Std => {
+                let (prepared, listeners) = prepare::<StdDriver>(&self, &addresses, StdDriver::new)?;
+                let result = prepared.run_many(&factory);
+                listeners.cleanup();
+                result
+            }
+            _ => {
                 let (prepared, listeners) = prepare::<PollDriver>(&self, &addresses, PollDriver::new)?;
                 let result = prepared.run_many(&factory);
                 listeners.cleanup();

@@ -39,6 +39,9 @@ pub(crate) type SockFd<'a> = std::os::windows::io::BorrowedSocket<'a>;
 use crate::server::Notify;
 
 pub(crate) mod poll;
+// Named `std`, the module would shadow the std crate in this file.
+#[path = "std.rs"]
+pub(crate) mod stdnet;
 
 /// A connection's slot number in its loop.
 pub(crate) type Token = usize;

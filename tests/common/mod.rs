@@ -22,6 +22,9 @@ macro_rules! per_backend {
         mod poll {
             $( #[test] fn $name() { super::$name(revio::Backend::Poll) } )*
         }
+        mod stdlib {
+            $( #[test] fn $name() { super::$name(revio::Backend::Std) } )*
+        }
     };
 }
 
