@@ -1,1 +1,418 @@
-fn main() {}
+//! An HTTP/1.1 server: `Hello World!` on `/`, 404 elsewhere, plaintext on
+//! `--port` and TLS (rustls, through `revio::Translate`) on `--tlsport`.
+//!
+//! ```sh
+//! cargo run --release --features tls --example http-server
+//! curl http://localhost:8080
+//! curl -k https://localhost:4443
+//! ```
+//!
+//! Keep-alive and pipelining: every complete request in the input is answered,
+//! in order, in one write; an unfinished one waits in the loop's buffer
+//! (`Conn::keep`). `Connection: close` is honoured, a malformed request gets
+//! 400 and the connection closes, an oversized head 431, an oversized body
+//! 413. Responses are formatted straight into the connection's output: no
+//! allocation per request.
+//!
+//! Flags: `--port 8080`, `--tlsport 4443`, `--tlscert PATH`, `--tlskey PATH`
+//! (without a certificate, a self-signed one for localhost is made at start;
+//! without a key, the key is read from the certificate file), `--loops N`,
+//! `--stdlib` (the std::net fallback backend).
+
+use std::io::{self, Write};
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use revio::{Action, Addr, Backend, Config, Conn, Handler, Server, Tls, Translate};
+
+/// The longest request head accepted (request line and headers).
+pub const MAX_HEAD: usize = 8 * 1024;
+/// The largest request body accepted.
+pub const MAX_BODY: usize = 1024 * 1024;
+/// The most headers one request may have.
+const MAX_HEADERS: usize = 64;
+
+const USAGE: &str = "usage: http-server [--port 8080] [--tlsport 4443] [--tlscert PATH] [--tlskey PATH] [--loops N] [--stdlib]";
+
+/// Command-line options.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Options {
+    pub port: u16,
+    pub tlsport: u16,
+    pub tlscert: Option<PathBuf>,
+    pub tlskey: Option<PathBuf>,
+    pub loops: usize,
+    pub stdlib: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            port: 8080,
+            tlsport: 4443,
+            tlscert: None,
+            tlskey: None,
+            loops: 1,
+            stdlib: false,
+        }
+    }
+}
+
+impl Options {
+    /// Parses the flags (without the program name).
+    pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, String> {
+        let mut o = Options::default();
+        let mut args = args.into_iter();
+        while let Some(flag) = args.next() {
+            let flag = flag.trim_start_matches('-').to_string();
+            if flag == "stdlib" {
+                o.stdlib = true;
+                continue;
+            }
+            let value = args.next().ok_or_else(|| format!("--{flag} needs a value"))?;
+            let number = |v: &str| {
+                v.parse::<u64>()
+                    .map_err(|_| format!("--{flag}: not a number: {v}"))
+            };
+            match flag.as_str() {
+                "port" => {
+                    o.port = u16::try_from(number(&value)?)
+                        .map_err(|_| format!("--port: out of range: {value}"))?
+                }
+                "tlsport" => {
+                    o.tlsport = u16::try_from(number(&value)?)
+                        .map_err(|_| format!("--tlsport: out of range: {value}"))?
+                }
+                "tlscert" => o.tlscert = Some(value.into()),
+                "tlskey" => o.tlskey = Some(value.into()),
+                "loops" => o.loops = number(&value)? as usize,
+                _ => return Err(format!("unknown flag --{flag}")),
+            }
+        }
+        Ok(o)
+    }
+
+    /// The TLS configuration: the given certificate and key, or a self-signed
+    /// certificate for localhost made now.
+    pub fn tls(&self) -> io::Result<Tls> {
+        match (&self.tlscert, &self.tlskey) {
+            (Some(cert), key) => Tls::from_pem_files(cert, key.as_ref().unwrap_or(cert)),
+            (None, Some(_)) => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "--tlskey needs --tlscert",
+            )),
+            (None, None) => {
+                let (cert, key) = self_signed()?;
+                Tls::from_pem(cert.as_bytes(), key.as_bytes())
+            }
+        }
+    }
+
+    /// The server's configuration: loops and backend.
+    pub fn config(&self) -> Config {
+        let backend = if self.stdlib { Backend::Std } else { Backend::Auto };
+        Config::new().loops(self.loops).backend(backend)
+    }
+
+    /// The addresses to serve: plaintext first, TLS second.
+    pub fn addrs(&self) -> [String; 2] {
+        [
+            format!("tcp://0.0.0.0:{}", self.port),
+            format!("tcp://0.0.0.0:{}", self.tlsport),
+        ]
+    }
+}
+
+/// A self-signed certificate for `localhost` and `127.0.0.1`: (certificate
+/// PEM, private key PEM).
+pub fn self_signed() -> io::Result<(String, String)> {
+    let names = vec![
+        "localhost".to_string(),
+        "127.0.0.1".to_string(),
+        "::1".to_string(),
+    ];
+    let key = rcgen::generate_simple_self_signed(names).map_err(io::Error::other)?;
+    Ok((key.cert.pem(), key.signing_key.serialize_pem()))
+}
+
+/// The whole server: [`Http`] on every address, through TLS on the second.
+/// `announce`: print the ports in `serving` (one loop does).
+pub fn handler(tls: Tls, announce: bool) -> impl Handler + Send {
+    Translate::new(Http::new(announce), move |_| tls.accept()).when(|c| c.addr_index() == Some(1))
+}
+
+/// The HTTP handler: plaintext in, responses out.
+pub struct Http {
+    announce: bool,
+    /// The `Date` header's value, refreshed every second by `tick`.
+    date: [u8; 29],
+}
+
+impl Http {
+    pub fn new(announce: bool) -> Http {
+        Http {
+            announce,
+            date: http_date(SystemTime::now()),
+        }
+    }
+}
+
+/// Per connection: whether `100 Continue` went out for the request in progress.
+#[derive(Default)]
+pub struct Request {
+    continued: bool,
+}
+
+impl Handler for Http {
+    type State = Request;
+
+    fn serving(&mut self, server: &Server) -> Action {
+        if self.announce {
+            let port = |i: usize| match server.addrs().get(i) {
+                Some(Addr::Tcp(a)) => a.port(),
+                _ => 0,
+            };
+            println!("http server started on port {}", port(0));
+            println!("https server started on port {}", port(1));
+        }
+        Action::None
+    }
+
+    fn data(&mut self, conn: &mut Conn<'_, Request>, input: &[u8]) -> Action {
+        let mut rest = input;
+        while !rest.is_empty() {
+            match parse(rest) {
+                Parsed::Partial { expect_continue } => {
+                    if expect_continue && !conn.state().continued {
+                        conn.state().continued = true;
+                        conn.write(b"HTTP/1.1 100 Continue\r\n\r\n");
+                    }
+                    conn.keep(rest.len());
+                    return Action::None;
+                }
+                Parsed::Complete {
+                    len,
+                    route,
+                    head,
+                    close,
+                } => {
+                    conn.state().continued = false;
+                    let (status, body) = match route {
+                        Route::Hello => ("200 OK", &b"Hello World!\r\n"[..]),
+                        Route::NotFound => ("404 Not Found", &b"Not Found\r\n"[..]),
+                    };
+                    let body = if head {
+                        Body::HeadOf(body)
+                    } else {
+                        Body::Full(body)
+                    };
+                    respond(conn.output(), &self.date, status, body, close);
+                    rest = &rest[len..];
+                    if close {
+                        return Action::Close;
+                    }
+                }
+                Parsed::Error(status) => {
+                    let body = Body::Full(status.as_bytes());
+                    respond(conn.output(), &self.date, status, body, true);
+                    return Action::Close;
+                }
+            }
+        }
+        Action::None
+    }
+
+    fn tick(&mut self) -> (Option<Duration>, Action) {
+        self.date = http_date(SystemTime::now());
+        (Some(Duration::from_secs(1)), Action::None)
+    }
+}
+
+/// What a complete request asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    Hello,
+    NotFound,
+}
+
+/// The result of parsing the start of the input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Parsed {
+    /// A whole request of `len` bytes (head and body). `head`: a HEAD
+    /// request (the response has no body). `close`: `Connection: close`, or
+    /// HTTP/1.0 without keep-alive.
+    Complete {
+        len: usize,
+        route: Route,
+        head: bool,
+        close: bool,
+    },
+    /// Not all there yet; `expect_continue` when the head is complete and
+    /// asks for `100 Continue`.
+    Partial { expect_continue: bool },
+    /// Answer with this status and close.
+    Error(&'static str),
+}
+
+/// Parses one request at the start of `input`: a pure function over bytes.
+pub fn parse(input: &[u8]) -> Parsed {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut headers);
+    let head_len = match req.parse(input) {
+        Ok(httparse::Status::Complete(n)) if n > MAX_HEAD => {
+            return Parsed::Error("431 Request Header Fields Too Large");
+        }
+        Ok(httparse::Status::Complete(n)) => n,
+        Ok(httparse::Status::Partial) if input.len() > MAX_HEAD => {
+            return Parsed::Error("431 Request Header Fields Too Large");
+        }
+        Ok(httparse::Status::Partial) => {
+            return Parsed::Partial {
+                expect_continue: false,
+            };
+        }
+        Err(httparse::Error::TooManyHeaders) => return Parsed::Error("431 Request Header Fields Too Large"),
+        Err(_) => return Parsed::Error("400 Bad Request"),
+    };
+    let http10 = req.version == Some(0);
+    let mut close = http10;
+    let mut body: Option<usize> = None;
+    let mut expect_continue = false;
+    for h in req.headers.iter() {
+        if h.name.eq_ignore_ascii_case("content-length") {
+            let n = match std::str::from_utf8(h.value)
+                .ok()
+                .and_then(|v| v.trim().parse::<usize>().ok())
+            {
+                Some(n) => n,
+                None => return Parsed::Error("400 Bad Request"),
+            };
+            if body.is_some_and(|b| b != n) {
+                return Parsed::Error("400 Bad Request");
+            }
+            body = Some(n);
+        } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
+            return Parsed::Error("501 Not Implemented");
+        } else if h.name.eq_ignore_ascii_case("connection") {
+            for token in h.value.split(|&b| b == b',') {
+                let token = token.trim_ascii();
+                if token.eq_ignore_ascii_case(b"close") {
+                    close = true;
+                } else if token.eq_ignore_ascii_case(b"keep-alive") && http10 {
+                    close = false;
+                }
+            }
+        } else if h.name.eq_ignore_ascii_case("expect")
+            && h.value.trim_ascii().eq_ignore_ascii_case(b"100-continue")
+        {
+            expect_continue = true;
+        }
+    }
+    let body = body.unwrap_or(0);
+    if body > MAX_BODY {
+        return Parsed::Error("413 Content Too Large");
+    }
+    let len = head_len + body;
+    if input.len() < len {
+        return Parsed::Partial { expect_continue };
+    }
+    let path = req.path.unwrap_or("/");
+    let path = path.split(['?', '#']).next().unwrap_or(path);
+    let route = if path == "/" {
+        Route::Hello
+    } else {
+        Route::NotFound
+    };
+    Parsed::Complete {
+        len,
+        route,
+        head: req.method == Some("HEAD"),
+        close,
+    }
+}
+
+/// A response body.
+#[derive(Debug, Clone, Copy)]
+pub enum Body<'a> {
+    Full(&'a [u8]),
+    /// The answer to HEAD: the length of this body, without the body.
+    HeadOf(&'a [u8]),
+}
+
+/// Appends one response to `out` (no allocation beyond `out` growing).
+pub fn respond(out: &mut Vec<u8>, date: &[u8], status: &str, body: Body<'_>, close: bool) {
+    let (body, send) = match body {
+        Body::Full(b) => (b, true),
+        Body::HeadOf(b) => (b, false),
+    };
+    out.extend_from_slice(b"HTTP/1.1 ");
+    out.extend_from_slice(status.as_bytes());
+    out.extend_from_slice(b"\r\nServer: revio\r\nDate: ");
+    out.extend_from_slice(date);
+    out.extend_from_slice(b"\r\nContent-Type: text/plain\r\nContent-Length: ");
+    // Writing to a Vec cannot fail.
+    let _ = write!(out, "{}", body.len());
+    if close {
+        out.extend_from_slice(b"\r\nConnection: close");
+    }
+    out.extend_from_slice(b"\r\n\r\n");
+    if send {
+        out.extend_from_slice(body);
+    }
+}
+
+/// `Sun, 06 Nov 1994 08:49:37 GMT` (RFC 9110's IMF-fixdate).
+pub fn http_date(t: SystemTime) -> [u8; 29] {
+    let secs = t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let days = secs / 86_400;
+    let rem = secs % 86_400;
+    let (hh, mm, ss) = (rem / 3600, rem % 3600 / 60, rem % 60);
+    // Days to a civil date (Howard Hinnant's algorithm), from 1970-01-01.
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    const WEEKDAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let mut d = [0u8; 29];
+    let mut w = &mut d[..];
+    let _ = write!(
+        w,
+        "{}, {:02} {} {:04} {:02}:{:02}:{:02} GMT",
+        WEEKDAYS[(days % 7) as usize],
+        day,
+        MONTHS[(month - 1) as usize],
+        year,
+        hh,
+        mm,
+        ss
+    );
+    d
+}
+
+fn run(opts: &Options) -> io::Result<()> {
+    let tls = opts.tls()?;
+    opts.config()
+        .serve_with(|i| handler(tls.clone(), i == 0), opts.addrs())
+}
+
+fn main() {
+    let opts = match Options::parse(std::env::args().skip(1)) {
+        Ok(o) => o,
+        Err(msg) => {
+            eprintln!("http-server: {msg}\n{USAGE}");
+            std::process::exit(2);
+        }
+    };
+    if let Err(e) = run(&opts) {
+        eprintln!("http-server: {e}");
+        std::process::exit(1);
+    }
+}
