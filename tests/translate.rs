@@ -44,6 +44,10 @@ impl Handler for Lines {
                     return Action::Close;
                 }
                 b"detach" => return Action::Detach,
+                b"panic" => {
+                    c.write(b"half-written\n");
+                    panic!("the handler panicked on purpose");
+                }
                 _ => {
                     c.write(line);
                     c.write(b"\n");
@@ -320,7 +324,27 @@ fn unconsumed_plaintext_over_the_limit_closes_with_an_error(b: Backend) {
     srv.stop().unwrap();
 }
 
+fn panic_in_the_wrapped_handler_closes_only_that_connection_and_leaks_nothing(b: Backend) {
+    let lines = Lines::default();
+    let log = lines.log.clone();
+    let srv = start(b, framed(lines), &["tcp://127.0.0.1:0"]);
+    let mut other = srv.connect(0);
+    other.write_all(&frame(b"a\n")).unwrap();
+    assert_eq!(read_plain(&mut other, 2), b"a\n");
+    let mut c = srv.connect(0);
+    c.write_all(&frame(b"panic\n")).unwrap();
+    assert_eq!(read_to_eof(&mut c), b"", "nothing of the panicking call is sent");
+    log.wait_for("closed with the panic", |l| {
+        l.iter().any(|e| e.contains("on purpose"))
+    });
+    // What the panicking call wrote must not turn up on another connection.
+    other.write_all(&frame(b"b\n")).unwrap();
+    assert_eq!(read_plain(&mut other, 2), b"b\n");
+    srv.stop().unwrap();
+}
+
 per_backend!(
+    panic_in_the_wrapped_handler_closes_only_that_connection_and_leaks_nothing,
     partial_frames_and_partial_lines_arrive_whole,
     only_connections_the_predicate_picks_are_translated,
     close_sends_the_translators_final_bytes,
@@ -509,7 +533,27 @@ mod tls {
         srv.stop().unwrap();
     }
 
+    fn tls_echo_with_small_buffers_splits_records_and_pauses_reading(b: Backend) {
+        let (tls, cfg) = certs();
+        // Reads of 1000 bytes cut every 16 KiB record into pieces, and a
+        // low high-water mark pauses reading while output waits.
+        let config = revio::Config::new().read_buffer(1000).high_water(8 * 1024);
+        let srv = start_with(b, config, with_tls(Echo, tls), &["tcp://127.0.0.1:0"]);
+        let mut c = client(&srv, 0, &cfg);
+        let data: Vec<u8> = (0..1 << 20).map(|i: u32| (i % 253) as u8).collect();
+        let mut back = Vec::with_capacity(data.len());
+        for chunk in data.chunks(100 * 1024) {
+            back.extend_from_slice(&tls_roundtrip(&mut c, chunk));
+        }
+        assert!(
+            back == data,
+            "1 MiB echoed through TLS with small buffers differs"
+        );
+        srv.stop().unwrap();
+    }
+
     per_backend!(
+        tls_echo_with_small_buffers_splits_records_and_pauses_reading,
         tls_echo_of_one_mebibyte_arrives_intact,
         tls_and_plain_side_by_side_with_the_predicate,
         tls_garbage_closes_that_connection_with_an_error_and_others_keep_working,

@@ -294,6 +294,9 @@ where
         input_len: usize,
         f: impl FnOnce(&mut H, &mut Conn<'_, H::State>) -> Action,
     ) -> (Action, usize) {
+        // Left over only if the wrapped handler panicked mid-call (the loop
+        // caught it): never let it reach another connection.
+        self.plain_out.clear();
         let mut p = parts(outer, &mut self.plain_out);
         p.conn.input_len = input_len;
         let mut action = f(&mut self.inner, &mut p.conn);
