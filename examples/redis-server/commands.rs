@@ -135,7 +135,10 @@ fn reply_ok(out: &mut Vec<u8>) -> Effect {
 }
 
 fn wrong_arity(name: &str, out: &mut Vec<u8>) -> Effect {
-    reply_error(out, &format!("ERR wrong number of arguments for '{name}' command"))
+    reply_error(
+        out,
+        &format!("ERR wrong number of arguments for '{name}' command"),
+    )
 }
 
 /// An error text made safe for a simple-string line (as Redis does, CR and
@@ -232,7 +235,11 @@ fn set(ctx: &mut Ctx<'_>, args: Args<'_>, out: &mut Vec<u8>) -> Effect {
             let Some(n) = resp::parse_i64(args.get(i + 1)) else {
                 return reply_error(out, NOT_INTEGER);
             };
-            let ms = if is(opt, "EX") { n.checked_mul(1000) } else { Some(n) };
+            let ms = if is(opt, "EX") {
+                n.checked_mul(1000)
+            } else {
+                Some(n)
+            };
             let Some(at) = ms.and_then(deadline) else {
                 return reply_error(out, "ERR invalid expire time in 'set' command");
             };
@@ -335,7 +342,10 @@ fn del(ctx: &mut Ctx<'_>, args: Args<'_>, out: &mut Vec<u8>) -> Effect {
 }
 
 fn exists(ctx: &mut Ctx<'_>, args: Args<'_>, out: &mut Vec<u8>) -> Effect {
-    let n = args.iter_from(1).filter(|k| ctx.store.shard(k).contains(k)).count();
+    let n = args
+        .iter_from(1)
+        .filter(|k| ctx.store.shard(k).contains(k))
+        .count();
     reply_int(out, n as i64)
 }
 
@@ -546,7 +556,10 @@ fn config(ctx: &mut Ctx<'_>, args: Args<'_>, out: &mut Vec<u8>) -> Effect {
     ];
     let matched: Vec<_> = params
         .iter()
-        .filter(|(name, _)| args.iter_from(2).any(|p| glob(&p.to_ascii_lowercase(), name.as_bytes())))
+        .filter(|(name, _)| {
+            args.iter_from(2)
+                .any(|p| glob(&p.to_ascii_lowercase(), name.as_bytes()))
+        })
         .collect();
     resp::array(out, 2 * matched.len());
     for (name, value) in matched {
@@ -570,7 +583,9 @@ fn command(_: &mut Ctx<'_>, args: Args<'_>, out: &mut Vec<u8>) -> Effect {
         resp::integer(out, COMMANDS.len() as i64);
     } else if is(sub, "LIST") {
         resp::array(out, COMMANDS.len());
-        COMMANDS.iter().for_each(|(name, ..)| resp::bulk(out, name.as_bytes()));
+        COMMANDS
+            .iter()
+            .for_each(|(name, ..)| resp::bulk(out, name.as_bytes()));
     } else if is(sub, "INFO") {
         resp::array(out, args.len() - 2);
         (2..args.len()).for_each(|_| resp::array(out, 0));
@@ -675,7 +690,10 @@ mod tests {
         assert_eq!(f.reply("SET k v EX 1 PX 1"), "-ERR syntax error\r\n");
         assert_eq!(f.reply("SET k v EX"), "-ERR syntax error\r\n");
         assert_eq!(f.reply("SET k v EX x"), format!("-{NOT_INTEGER}\r\n"));
-        assert_eq!(f.reply("SET k v EX 0"), "-ERR invalid expire time in 'set' command\r\n");
+        assert_eq!(
+            f.reply("SET k v EX 0"),
+            "-ERR invalid expire time in 'set' command\r\n"
+        );
         assert_eq!(
             f.reply("SET k v EX 9223372036854775807"),
             "-ERR invalid expire time in 'set' command\r\n"
@@ -692,7 +710,10 @@ mod tests {
         assert_eq!(f.reply("GET n"), "$2\r\n-9\r\n");
         f.reply("SET n 9223372036854775807");
         assert_eq!(f.reply("INCR n"), format!("-{OVERFLOW}\r\n"));
-        assert_eq!(f.reply("DECRBY n -9223372036854775808"), "-ERR decrement would overflow\r\n");
+        assert_eq!(
+            f.reply("DECRBY n -9223372036854775808"),
+            "-ERR decrement would overflow\r\n"
+        );
         f.reply("SET s abc");
         assert_eq!(f.reply("INCR s"), format!("-{NOT_INTEGER}\r\n"));
         assert_eq!(f.reply("INCRBY n x"), format!("-{NOT_INTEGER}\r\n"));
@@ -705,13 +726,31 @@ mod tests {
             f.reply("FOO bar baz"),
             "-ERR unknown command 'FOO', with args beginning with: 'bar' 'baz' \r\n"
         );
-        assert_eq!(f.reply("nope"), "-ERR unknown command 'nope', with args beginning with: \r\n");
-        assert_eq!(f.reply("GET"), "-ERR wrong number of arguments for 'get' command\r\n");
-        assert_eq!(f.reply("get a b"), "-ERR wrong number of arguments for 'get' command\r\n");
-        assert_eq!(f.reply("MSET a b c"), "-ERR wrong number of arguments for 'mset' command\r\n");
-        assert_eq!(f.reply("PING a b"), "-ERR wrong number of arguments for 'ping' command\r\n");
+        assert_eq!(
+            f.reply("nope"),
+            "-ERR unknown command 'nope', with args beginning with: \r\n"
+        );
+        assert_eq!(
+            f.reply("GET"),
+            "-ERR wrong number of arguments for 'get' command\r\n"
+        );
+        assert_eq!(
+            f.reply("get a b"),
+            "-ERR wrong number of arguments for 'get' command\r\n"
+        );
+        assert_eq!(
+            f.reply("MSET a b c"),
+            "-ERR wrong number of arguments for 'mset' command\r\n"
+        );
+        assert_eq!(
+            f.reply("PING a b"),
+            "-ERR wrong number of arguments for 'ping' command\r\n"
+        );
         assert_eq!(f.reply("SELECT 1"), "-ERR DB index is out of range\r\n");
-        assert_eq!(f.reply("CONFIG SET a b"), "-ERR unknown subcommand 'SET'. Try CONFIG HELP.\r\n");
+        assert_eq!(
+            f.reply("CONFIG SET a b"),
+            "-ERR unknown subcommand 'SET'. Try CONFIG HELP.\r\n"
+        );
         assert_eq!(
             f.reply("CLIENT SETNAME a\u{1}"),
             "-ERR Client names cannot contain spaces, newlines or special characters.\r\n"
@@ -747,7 +786,10 @@ mod tests {
     fn config_get_answers_what_redis_benchmark_asks() {
         let mut f = Fixture::new();
         assert_eq!(f.reply("CONFIG GET save"), "*2\r\n$4\r\nsave\r\n$0\r\n\r\n");
-        assert_eq!(f.reply("CONFIG GET appendonly"), "*2\r\n$10\r\nappendonly\r\n$2\r\nno\r\n");
+        assert_eq!(
+            f.reply("CONFIG GET appendonly"),
+            "*2\r\n$10\r\nappendonly\r\n$2\r\nno\r\n"
+        );
         assert_eq!(f.reply("CONFIG GET nothing"), "*0\r\n");
         assert_eq!(f.reply("COMMAND DOCS"), "*0\r\n");
     }

@@ -11,7 +11,8 @@
 //!
 //! Flags: `--port N` (6380; 0 picks a free one), `--bind HOST` (127.0.0.1),
 //! `--unix PATH` to also serve a unix socket, `--loops N` (1; 0 = one per
-//! core), `--shards N` (32 locks over the keyspace, which every loop shares).
+//! core), `--shards N` (32 locks over the keyspace, which every loop shares),
+//! `--stdlib` for the std::net backend instead of epoll/kqueue.
 //!
 //! Commands: PING ECHO SET (EX PX NX XX GET KEEPTTL) GET DEL EXISTS INCR DECR
 //! INCRBY DECRBY MSET MGET EXPIRE PEXPIRE PERSIST TTL PTTL DBSIZE FLUSHALL
@@ -32,7 +33,7 @@ mod store;
 use std::process::exit;
 use std::sync::Arc;
 
-use revio::Config;
+use revio::{Backend, Config};
 
 use crate::handler::Redis;
 use crate::store::Store;
@@ -43,27 +44,46 @@ fn main() {
     let mut unix = None;
     let mut loops = 1usize;
     let mut shards = 32usize;
+    let mut backend = Backend::Auto;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
-        let mut value = |name: &str| args.next().unwrap_or_else(|| usage(&format!("{name} needs a value")));
-        let number = |v: String, name: &str| v.parse().unwrap_or_else(|_| usage(&format!("{name} takes a number")));
+        let mut value = |name: &str| {
+            args.next()
+                .unwrap_or_else(|| usage(&format!("{name} needs a value")))
+        };
+        let number = |v: String, name: &str| {
+            v.parse()
+                .unwrap_or_else(|_| usage(&format!("{name} takes a number")))
+        };
         match a.as_str() {
-            "--port" => port = number(value("--port"), "--port") as u16,
+            "--port" => {
+                port = value("--port")
+                    .parse()
+                    .unwrap_or_else(|_| usage("--port takes a port number"))
+            }
             "--bind" => bind = value("--bind"),
             "--unix" => unix = Some(value("--unix")),
             "--loops" => loops = number(value("--loops"), "--loops"),
             "--shards" => shards = number(value("--shards"), "--shards"),
+            "--stdlib" => backend = Backend::Std,
             "-h" | "--help" => usage(""),
             other => usage(&format!("unknown flag {other}")),
         }
     }
-    let host = if bind.contains(':') { format!("[{bind}]") } else { bind };
+    let host = if bind.contains(':') {
+        format!("[{bind}]")
+    } else {
+        bind
+    };
     let mut addrs = vec![format!("tcp://{host}:{port}")];
     if let Some(path) = unix {
         addrs.push(format!("unix://{path}"));
     }
     let store = Arc::new(Store::new(shards));
-    let config = Config::new().loops(loops).max_input(4 * resp::Limits::DEFAULT.max_bulk);
+    let config = Config::new()
+        .loops(loops)
+        .backend(backend)
+        .max_input(4 * resp::Limits::DEFAULT.max_bulk);
     let result = config.serve_with(|i| Redis::new(store.clone(), i, loops.max(1)), &addrs);
     if let Err(e) = result {
         eprintln!("redis-server: {e}");
@@ -75,6 +95,8 @@ fn usage(msg: &str) -> ! {
     if !msg.is_empty() {
         eprintln!("{msg}");
     }
-    eprintln!("usage: redis-server [--port N] [--bind HOST] [--unix PATH] [--loops N] [--shards N]");
+    eprintln!(
+        "usage: redis-server [--port N] [--bind HOST] [--unix PATH] [--loops N] [--shards N] [--stdlib]"
+    );
     exit(2)
 }

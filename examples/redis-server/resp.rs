@@ -113,7 +113,11 @@ impl<'a> Args<'a> {
 /// it takes, with its arguments in `spans`, or `None` when `input` holds only
 /// the start of a command (keep it and wait for more). A command may have no
 /// arguments (an empty inline line, `*0`): skip it.
-pub fn parse_command(input: &[u8], spans: &mut Spans, limits: &Limits) -> Result<Option<usize>, ProtocolError> {
+pub fn parse_command(
+    input: &[u8],
+    spans: &mut Spans,
+    limits: &Limits,
+) -> Result<Option<usize>, ProtocolError> {
     spans.spans.clear();
     match input.first() {
         None => Ok(None),
@@ -177,7 +181,11 @@ fn parse_multibulk(
     Ok(Some(pos))
 }
 
-fn parse_inline(input: &[u8], spans: &mut Vec<(usize, usize)>, limits: &Limits) -> Result<Option<usize>, ProtocolError> {
+fn parse_inline(
+    input: &[u8],
+    spans: &mut Vec<(usize, usize)>,
+    limits: &Limits,
+) -> Result<Option<usize>, ProtocolError> {
     let Some(nl) = input.iter().position(|&b| b == b'\n') else {
         return if input.len() > limits.max_inline {
             Err(ProtocolError::TooBigInline)
@@ -306,8 +314,11 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    /// Parses every command in `input`, owning the arguments.
-    fn parse_all(input: &[u8], limits: &Limits) -> Result<(Vec<Vec<Vec<u8>>>, usize), ProtocolError> {
+    /// A command's arguments, owned.
+    type Owned = Vec<Vec<u8>>;
+
+    /// Parses every command in `input`; returns them and the bytes used.
+    fn parse_all(input: &[u8], limits: &Limits) -> Result<(Vec<Owned>, usize), ProtocolError> {
         let mut spans = Spans::default();
         let mut pos = 0;
         let mut commands = Vec::new();
@@ -326,7 +337,7 @@ mod tests {
         }
     }
 
-    fn one(input: &[u8]) -> Result<Option<Vec<Vec<u8>>>, ProtocolError> {
+    fn one(input: &[u8]) -> Result<Option<Owned>, ProtocolError> {
         let mut spans = Spans::default();
         Ok(parse_command(input, &mut spans, &Limits::DEFAULT)?
             .map(|_| spans.args(input).iter_from(0).map(<[u8]>::to_vec).collect()))
@@ -351,7 +362,11 @@ mod tests {
             Some(vec![b"set".to_vec(), b"key".to_vec(), b"value".to_vec()])
         );
         assert_eq!(one(b"PING\n").unwrap(), Some(vec![b"PING".to_vec()]));
-        assert_eq!(one(b"\r\n").unwrap(), Some(vec![]), "an empty line is an empty command");
+        assert_eq!(
+            one(b"\r\n").unwrap(),
+            Some(vec![]),
+            "an empty line is an empty command"
+        );
     }
 
     #[test]
@@ -412,7 +427,17 @@ mod tests {
         assert_eq!(parse_i64(b"-12"), Some(-12));
         assert_eq!(parse_i64(b"9223372036854775807"), Some(i64::MAX));
         assert_eq!(parse_i64(b"-9223372036854775808"), Some(i64::MIN));
-        for bad in [&b""[..], b"-", b"-0", b"01", b"+1", b" 1", b"1 ", b"9223372036854775808", b"1.5"] {
+        for bad in [
+            &b""[..],
+            b"-",
+            b"-0",
+            b"01",
+            b"+1",
+            b" 1",
+            b"1 ",
+            b"9223372036854775808",
+            b"1.5",
+        ] {
             assert_eq!(parse_i64(bad), None, "{:?}", String::from_utf8_lossy(bad));
         }
     }
@@ -439,7 +464,10 @@ mod tests {
     }
 
     fn word() -> impl Strategy<Value = Vec<u8>> {
-        proptest::collection::vec(any::<u8>().prop_filter("no whitespace", |b| !b.is_ascii_whitespace()), 1..20)
+        proptest::collection::vec(
+            any::<u8>().prop_filter("no whitespace", |b| !b.is_ascii_whitespace()),
+            1..20,
+        )
     }
 
     /// A reply value and its expected reading by the redis crate's parser.
@@ -461,7 +489,9 @@ mod tests {
             arg().prop_map(Reply::Bulk),
             Just(Reply::Null),
         ];
-        leaf.prop_recursive(3, 30, 6, |inner| proptest::collection::vec(inner, 0..6).prop_map(Reply::Array))
+        leaf.prop_recursive(3, 30, 6, |inner| {
+            proptest::collection::vec(inner, 0..6).prop_map(Reply::Array)
+        })
     }
 
     fn encode_reply(out: &mut Vec<u8>, r: &Reply) {
@@ -485,12 +515,15 @@ mod tests {
             (Reply::Simple(s), V::SimpleString(t)) => s == t.as_bytes(),
             (Reply::Error(e), V::ServerError(se)) => {
                 let mut parts = e.splitn(2, ' ');
-                se.code() == parts.next().unwrap_or("") && se.details().unwrap_or("") == parts.next().unwrap_or("")
+                se.code() == parts.next().unwrap_or("")
+                    && se.details().unwrap_or("") == parts.next().unwrap_or("")
             }
             (Reply::Int(i), V::Int(j)) => i == j,
             (Reply::Bulk(b), V::BulkString(c)) => b == c,
             (Reply::Null, V::Nil) => true,
-            (Reply::Array(items), V::Array(vs)) => items.len() == vs.len() && items.iter().zip(vs).all(|(i, v)| same(i, v)),
+            (Reply::Array(items), V::Array(vs)) => {
+                items.len() == vs.len() && items.iter().zip(vs).all(|(i, v)| same(i, v))
+            }
             _ => false,
         }
     }

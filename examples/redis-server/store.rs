@@ -126,7 +126,9 @@ impl Shard {
 
     /// Live keys, and how many of them have a deadline.
     pub fn count_live(&self) -> (usize, usize) {
-        self.live().fold((0, 0), |(n, v), (_, e)| (n + 1, v + usize::from(e.expires.is_some())))
+        self.live().fold((0, 0), |(n, v), (_, e)| {
+            (n + 1, v + usize::from(e.expires.is_some()))
+        })
     }
 
     /// Every live key and its entry, in no order.
@@ -208,7 +210,9 @@ impl Store {
     /// in each shard; returns how many it dropped.
     pub fn sweep(&self, budget_per_shard: usize) -> usize {
         let now = Instant::now();
-        self.each_shard().map(|mut s| s.sweep(now, budget_per_shard)).sum()
+        self.each_shard()
+            .map(|mut s| s.sweep(now, budget_per_shard))
+            .sum()
     }
 }
 
@@ -221,8 +225,9 @@ fn lock(m: &Mutex<Shard>) -> MutexGuard<'_, Shard> {
 /// FNV-1a: a cheap hash that only picks the shard (the map inside hashes
 /// again with its own, DoS-resistant, hasher).
 fn fnv1a(key: &[u8]) -> u64 {
-    key.iter()
-        .fold(0xcbf2_9ce4_8422_2325, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+    key.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 #[cfg(test)]
@@ -249,9 +254,13 @@ mod tests {
         let past = Instant::now();
         for i in 0..100u32 {
             let k = i.to_string();
-            store.shard(k.as_bytes()).set(k.as_bytes(), b"v", Some(past), false);
+            store
+                .shard(k.as_bytes())
+                .set(k.as_bytes(), b"v", Some(past), false);
         }
-        store.shard(b"kept").set(b"kept", b"v", Some(past + Duration::from_secs(3600)), false);
+        store
+            .shard(b"kept")
+            .set(b"kept", b"v", Some(past + Duration::from_secs(3600)), false);
         store.shard(b"plain").set(b"plain", b"v", None, false);
         assert!(store.shard(b"7").get(b"7").is_none());
         assert_eq!(store.sweep(10), 20, "bounded: 10 per shard");
@@ -278,7 +287,14 @@ mod tests {
         for _ in 0..10_000 {
             store.shard(b"k").set(b"k", b"v", Some(later), false);
         }
-        assert!(store.shard(b"k").deadlines.len() <= 2 * 1 + 64 + 1);
+        let (keys, deadlines) = {
+            let s = store.shard(b"k");
+            (s.len(), s.deadlines.len())
+        };
+        assert!(
+            deadlines <= 2 * keys + 64 + 1,
+            "{deadlines} deadlines for {keys} key"
+        );
     }
 
     #[test]
