@@ -10,13 +10,16 @@ mod common;
 #[path = "../examples/http-server.rs"]
 mod http_server;
 
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
 use std::io::{Read, Write};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, UNIX_EPOCH};
 
 use common::*;
 use http_server::{Options, Parsed, Route};
-use revio::{Backend, Tls};
+use revio::{Backend, Tls, Translate};
 use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
 
@@ -290,7 +293,86 @@ fn head_has_no_body_and_expect_continue_is_answered(b: Backend) {
     srv.stop().unwrap();
 }
 
+/// Counts heap allocations made on threads that set `COUNTER`, one counter
+/// per test (tests run side by side in one process).
+struct Counting;
+
+static ALLOCS: [AtomicU64; 8] = [const { AtomicU64::new(0) }; 8];
+static NEXT_COUNTER: AtomicUsize = AtomicUsize::new(1);
+
+thread_local! {
+    /// 0: not counted; otherwise an index into `ALLOCS`.
+    static COUNTER: Cell<usize> = const { Cell::new(0) };
+}
+
+fn count_alloc() {
+    let i = COUNTER.with(|c| c.get());
+    if i != 0 {
+        ALLOCS[i].fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+// SAFETY: every call is forwarded unchanged to the system allocator; the
+// counter is a side effect that touches no allocated memory.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        count_alloc();
+        // SAFETY: forwarded with the caller's layout, which meets alloc's contract.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: `ptr` came from `System.alloc` with this layout.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        count_alloc();
+        // SAFETY: `ptr` came from `System.alloc` with `layout`; the caller
+        // guarantees `new_size` is valid for it.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn plain_http_through_translate_allocates_nothing_per_request_once_warm(b: Backend) {
+    let (cert, key) = http_server::self_signed().unwrap();
+    let tls = Tls::from_pem(cert.as_bytes(), key.as_bytes()).unwrap();
+    // The example's handler, with a predicate that also marks the loop's
+    // thread for counting.
+    let counter = NEXT_COUNTER.fetch_add(1, Ordering::Relaxed);
+    assert!(counter < ALLOCS.len());
+    let handler = Translate::new(http_server::Http::new(false), move |_| tls.accept()).when(move |c| {
+        COUNTER.with(|l| l.set(counter));
+        c.addr_index() == Some(1)
+    });
+    let srv = start(b, handler, &["tcp://127.0.0.1:0", "tcp://127.0.0.1:0"]);
+    let mut conns: Vec<_> = (0..8).map(|_| srv.connect(0)).collect();
+    let burst = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n".repeat(16);
+    let mut exchange = |rounds: usize| {
+        for _ in 0..rounds {
+            for c in conns.iter_mut() {
+                c.write_all(&burst).unwrap();
+                let got = read_responses(c, 16);
+                assert!(got.len() == 16 && got.iter().all(|r| r.status == 200));
+            }
+        }
+    };
+    exchange(50); // warm up
+    let before = ALLOCS[counter].load(Ordering::Relaxed);
+    assert!(before > 0, "the counter sees the loop thread's allocations");
+    exchange(200); // 25,600 requests
+    let after = ALLOCS[counter].load(Ordering::Relaxed);
+    assert_eq!(
+        after - before,
+        0,
+        "allocations on the loop thread during 25,600 requests"
+    );
+    srv.stop().unwrap();
+}
+
 per_backend!(
+    plain_http_through_translate_allocates_nothing_per_request_once_warm,
     hello_world_to_a_real_client_over_plain_http,
     hello_world_to_a_real_client_over_tls_trusting_the_generated_certificate,
     pipelined_burst_of_100_requests_gets_100_responses_in_order,
