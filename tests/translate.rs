@@ -44,6 +44,10 @@ impl Handler for Lines {
                     return Action::Close;
                 }
                 b"detach" => return Action::Detach,
+                b"shutdown" => {
+                    c.write(b"stopping\n");
+                    return Action::Shutdown;
+                }
                 b"panic" => {
                     c.write(b"half-written\n");
                     panic!("the handler panicked on purpose");
@@ -552,7 +556,35 @@ mod tls {
         srv.stop().unwrap();
     }
 
+    fn tls_shutdown_from_the_wrapped_handler_sends_close_notify(b: Backend) {
+        let (tls, cfg) = certs();
+        let mut srv = start(b, with_tls(Lines::default(), tls), &["tcp://127.0.0.1:0"]);
+        let mut c = client(&srv, 0, &cfg);
+        c.write_all(b"shutdown\n").unwrap();
+        assert_eq!(read_n(&mut c, 9), b"stopping\n");
+        let mut rest = Vec::new();
+        c.read_to_end(&mut rest).expect("a clean TLS close");
+        srv.join().unwrap();
+    }
+
+    #[test]
+    fn tls_config_errors_are_clear() {
+        let err = Tls::from_pem(b"not pem", b"not pem").unwrap_err();
+        assert!(err.to_string().contains("no CERTIFICATE"), "{err}");
+        let key = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+        let cert = key.cert.pem();
+        let err = Tls::from_pem(cert.as_bytes(), cert.as_bytes()).unwrap_err();
+        assert!(err.to_string().contains("private key"), "{err}");
+        let other = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+        let err = Tls::from_pem(cert.as_bytes(), other.signing_key.serialize_pem().as_bytes()).unwrap_err();
+        assert!(err.to_string().contains("do not make a TLS server"), "{err}");
+        let err =
+            Tls::from_pem_files("/nonexistent/revio-cert.pem", "/nonexistent/revio-key.pem").unwrap_err();
+        assert!(err.to_string().contains("/nonexistent/revio-cert.pem"), "{err}");
+    }
+
     per_backend!(
+        tls_shutdown_from_the_wrapped_handler_sends_close_notify,
         tls_echo_with_small_buffers_splits_records_and_pauses_reading,
         tls_echo_of_one_mebibyte_arrives_intact,
         tls_and_plain_side_by_side_with_the_predicate,
