@@ -55,6 +55,9 @@ impl Handler for Probe {
         }
         self.inner.serving(server)
     }
+    fn opened(&mut self, c: &mut Conn<'_, Client>) -> Action {
+        self.inner.opened(c)
+    }
     fn data(&mut self, c: &mut Conn<'_, Client>, input: &[u8]) -> Action {
         self.reads.fetch_add(1, Ordering::SeqCst);
         self.inner.data(c, input)

@@ -96,6 +96,12 @@ impl Handler for Redis {
         Action::None
     }
 
+    fn opened(&mut self, conn: &mut Conn<'_, Client>) -> Action {
+        // As Redis does: replies are complete when written, so send them now.
+        let _ = conn.set_nodelay(true);
+        Action::None
+    }
+
     fn data(&mut self, conn: &mut Conn<'_, Client>, input: &[u8]) -> Action {
         let id = conn.id();
         let mut client = mem::take(conn.state());
