@@ -278,7 +278,58 @@ fn dial_after_serve_returned_is_not_a_live_phantom(b: Backend) {
     }
 }
 
+// ----- the action of `opened` for a failed dial -----------------------------
+
+#[derive(Clone, Default)]
+struct StopOnFailedDial {
+    log: Log,
+}
+
+impl Handler for StopOnFailedDial {
+    type State = ();
+    fn opened(&mut self, c: &mut Conn<'_, ()>) -> Action {
+        self.log.push(format!("opened closing={}", c.is_closing()));
+        if c.is_closing() {
+            Action::Shutdown
+        } else {
+            Action::None
+        }
+    }
+    fn closed(&mut self, _: &mut Conn<'_, ()>, e: Option<io::Error>) {
+        self.log.push(format!("closed {:?}", e.map(|e| e.kind())));
+    }
+}
+
+/// SPEC: `opened` may return an action, and actions are honoured like any
+/// other. `Shutdown` from the `opened` of a failed dial (closing flag set)
+/// used to be dropped: the server went on serving.
+fn shutdown_returned_from_opened_of_a_failed_dial_is_honoured(b: Backend) {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let h = StopOnFailedDial::default();
+    let log = h.log.clone();
+    let srv = start(b, h, &["tcp://127.0.0.1:0"]);
+    srv.server
+        .dial(&format!("127.0.0.1:{port}"), Some(LIMIT))
+        .unwrap();
+    log.wait_for("closed", |l| l.iter().any(|e| e.starts_with("closed")));
+    assert_eq!(log.snapshot()[0], "opened closing=true");
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while !srv.server.is_shutting_down() {
+        assert!(
+            Instant::now() < deadline,
+            "Shutdown returned from opened (closing) was ignored; log: {:?}",
+            log.snapshot()
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    srv.stop().unwrap();
+}
+
 per_backend!(
+    shutdown_returned_from_opened_of_a_failed_dial_is_honoured,
     stale_event_of_a_closed_connection_does_not_reach_the_slots_new_owner,
     connection_handed_to_a_finished_loop_is_closed,
     factory_panic_on_loop_0_does_not_hang_serve,
