@@ -11,7 +11,8 @@
 //!
 //! Flags: `--port N` (6380; 0 picks a free one), `--bind HOST` (127.0.0.1),
 //! `--unix PATH` to also serve a unix socket, `--loops N` (1; 0 = one per
-//! core), `--shards N` (32 locks over the keyspace, which every loop shares),
+//! core), `--balance reuseport|round-robin|least-connections|random|source-addr-hash`
+//! (how connections spread over the loops), `--shards N` (32 locks over the keyspace, which every loop shares),
 //! `--stdlib` for the std::net backend instead of epoll/kqueue.
 //!
 //! Commands: PING ECHO SET (EX PX NX XX GET KEEPTTL) GET DEL EXISTS INCR DECR
@@ -33,7 +34,7 @@ mod store;
 use std::process::exit;
 use std::sync::Arc;
 
-use revio::{Backend, Config};
+use revio::{Backend, Balance, Config};
 
 use crate::handler::Redis;
 use crate::store::Store;
@@ -45,6 +46,7 @@ fn main() {
     let mut loops = 1usize;
     let mut shards = 32usize;
     let mut backend = Backend::Auto;
+    let mut balance = Balance::default();
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let mut value = |name: &str| {
@@ -65,6 +67,11 @@ fn main() {
             "--unix" => unix = Some(value("--unix")),
             "--loops" => loops = number(value("--loops"), "--loops"),
             "--shards" => shards = number(value("--shards"), "--shards"),
+            "--balance" => {
+                balance = value("--balance")
+                    .parse()
+                    .unwrap_or_else(|e: std::io::Error| usage(&e.to_string()))
+            }
             "--stdlib" => backend = Backend::Std,
             "-h" | "--help" => usage(""),
             other => usage(&format!("unknown flag {other}")),
@@ -83,6 +90,7 @@ fn main() {
     let config = Config::new()
         .loops(loops)
         .backend(backend)
+        .balance(balance)
         .max_input(4 * resp::Limits::DEFAULT.max_bulk);
     let result = config.serve_with(|i| Redis::new(store.clone(), i, loops.max(1)), &addrs);
     if let Err(e) = result {
@@ -96,7 +104,7 @@ fn usage(msg: &str) -> ! {
         eprintln!("{msg}");
     }
     eprintln!(
-        "usage: redis-server [--port N] [--bind HOST] [--unix PATH] [--loops N] [--shards N] [--stdlib]"
+        "usage: redis-server [--port N] [--bind HOST] [--unix PATH] [--loops N] [--balance POLICY] [--shards N] [--stdlib]"
     );
     exit(2)
 }
