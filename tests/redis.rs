@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use common::*;
 use handler::{Client, Redis};
 use redis::{Commands, Connection, RedisResult, Value, cmd};
-use revio::{Action, Backend, Config, Conn, Handler, Server};
+use revio::{Action, Backend, Balance, Config, Conn, Handler, Server};
 use store::Store;
 
 /// Forwards every event to the redis handler, counting `data` calls and
@@ -442,6 +442,10 @@ fn inline_commands(b: Backend) {
     s.write_all(b"set greeting hello\r\nget greeting\n\r\n  exists greeting nope  \r\n")
         .unwrap();
     assert_eq!(read_n(&mut s, 20), b"+OK\r\n$5\r\nhello\r\n:1\r\n");
+    s.write_all(b"SET quoted \"hello \\\"world\\\"\\x21\"\r\nGET quoted\r\n")
+        .unwrap();
+    let want = b"+OK\r\n$14\r\nhello \"world\"!\r\n";
+    assert_eq!(read_n(&mut s, want.len()), want);
     srv.stop().unwrap();
 }
 
@@ -452,6 +456,7 @@ fn protocol_errors_reply_then_close(b: Backend) {
         (b"*1\r\n$9999999999\r\n", "invalid bulk length"),
         (b"*99999999\r\n", "invalid multibulk length"),
         (b"*1\r\n:5\r\n", "expected '$', got ':'"),
+        (b"SET k \"unclosed\r\n", "unbalanced quotes in request"),
     ] {
         let mut s = raw(&srv);
         s.write_all(input).unwrap();
@@ -534,10 +539,18 @@ fn unix_socket(b: Backend) {
 }
 
 fn loops_share_one_store(b: Backend) {
+    loops_share_one_store_with(b, Balance::ReusePort);
+}
+
+fn loops_share_one_store_round_robin(b: Backend) {
+    loops_share_one_store_with(b, Balance::RoundRobin);
+}
+
+fn loops_share_one_store_with(b: Backend, balance: Balance) {
     let store = Arc::new(Store::new(16));
     let (tx, rx) = mpsc::channel();
     let thread = std::thread::spawn(move || {
-        Config::new().loops(2).backend(b).serve_with(
+        Config::new().loops(2).backend(b).balance(balance).serve_with(
             |i| {
                 let mut p = Probe::new(Redis::new(store.clone(), i, 2));
                 p.announce = Some(tx.clone());
@@ -599,4 +612,5 @@ per_backend!(
     wake_replies_from_woken_in_order,
     unix_socket,
     loops_share_one_store,
+    loops_share_one_store_round_robin,
 );

@@ -20,7 +20,8 @@
 //! FLUSHDB KEYS SELECT INFO CONFIG\ GET COMMAND CLIENT\ SETNAME/GETNAME/SETINFO
 //! QUIT SHUTDOWN, and WAKE (a helper thread wakes the connection through
 //! `Server::wake` and the reply, `+WOKE`, comes from the `woken` event).
-//! Inline commands are split on whitespace; quotes are not interpreted.
+//! Inline commands (telnet, PING_INLINE) are split as redis-cli splits its
+//! input, quotes and escapes included.
 //!
 //! Layout: `resp.rs` (the protocol, pure), `store.rs` (the sharded keyspace),
 //! `commands.rs` (the commands, pure over store and output), `handler.rs`

@@ -45,6 +45,9 @@ pub enum ProtocolError {
     ExpectedBulk(u8),
     /// An inline command with more than [`Limits::max_args`] arguments.
     TooManyInlineArgs,
+    /// An inline command with an unclosed quote, or a closing quote not
+    /// followed by a space.
+    UnbalancedQuotes,
 }
 
 impl fmt::Display for ProtocolError {
@@ -58,16 +61,28 @@ impl fmt::Display for ProtocolError {
             ProtocolError::InvalidBulkLength => f.write_str("invalid bulk length"),
             ProtocolError::ExpectedBulk(b) => write!(f, "expected '$', got '{}'", *b as char),
             ProtocolError::TooManyInlineArgs => f.write_str("too many arguments in inline request"),
+            ProtocolError::UnbalancedQuotes => f.write_str("unbalanced quotes in request"),
         }
     }
 }
 
+/// Where one argument lies: in the input, or (for an inline argument with
+/// quotes or escapes) in the unescaped copy kept beside the offsets.
+#[derive(Debug, Clone, Copy)]
+struct Span {
+    start: usize,
+    end: usize,
+    copied: bool,
+}
+
 /// One command, as offsets into the input it was parsed from. The offset
-/// list is reused from command to command, so parsing allocates nothing once
-/// it has grown to the widest command seen.
+/// list (and the buffer of unescaped quoted inline arguments) is reused from
+/// command to command, so parsing allocates nothing once it has grown to the
+/// widest command seen.
 #[derive(Debug, Default)]
 pub struct Spans {
-    spans: Vec<(usize, usize)>,
+    spans: Vec<Span>,
+    copies: Vec<u8>,
 }
 
 impl Spans {
@@ -76,6 +91,7 @@ impl Spans {
     pub fn args<'a>(&'a self, input: &'a [u8]) -> Args<'a> {
         Args {
             input,
+            copies: &self.copies,
             spans: &self.spans,
         }
     }
@@ -85,7 +101,8 @@ impl Spans {
 #[derive(Clone, Copy)]
 pub struct Args<'a> {
     input: &'a [u8],
-    spans: &'a [(usize, usize)],
+    copies: &'a [u8],
+    spans: &'a [Span],
 }
 
 impl<'a> Args<'a> {
@@ -94,18 +111,22 @@ impl<'a> Args<'a> {
         self.spans.len()
     }
 
+    fn at(&self, s: Span) -> &'a [u8] {
+        let from = if s.copied { self.copies } else { self.input };
+        &from[s.start..s.end]
+    }
+
     /// Argument `i` (0 is the command name).
     pub fn get(&self, i: usize) -> &'a [u8] {
-        let (start, end) = self.spans[i];
-        &self.input[start..end]
+        self.at(self.spans[i])
     }
 
     /// The arguments from `from` on.
     pub fn iter_from(&self, from: usize) -> impl Iterator<Item = &'a [u8]> + 'a {
-        let input = self.input;
+        let args = *self;
         self.spans[from.min(self.spans.len())..]
             .iter()
-            .map(move |&(s, e)| &input[s..e])
+            .map(move |&s| args.at(s))
     }
 }
 
@@ -122,7 +143,7 @@ pub fn parse_command(
     match input.first() {
         None => Ok(None),
         Some(b'*') => parse_multibulk(input, &mut spans.spans, limits),
-        Some(_) => parse_inline(input, &mut spans.spans, limits),
+        Some(_) => parse_inline(input, spans, limits),
     }
 }
 
@@ -137,7 +158,7 @@ fn line_end(input: &[u8], from: usize) -> Option<usize> {
 
 fn parse_multibulk(
     input: &[u8],
-    spans: &mut Vec<(usize, usize)>,
+    spans: &mut Vec<Span>,
     limits: &Limits,
 ) -> Result<Option<usize>, ProtocolError> {
     let Some(cr) = line_end(input, 1) else {
@@ -175,17 +196,25 @@ fn parse_multibulk(
         if input.len() - start < len + 2 {
             return Ok(None);
         }
-        spans.push((start, start + len));
+        spans.push(Span {
+            start,
+            end: start + len,
+            copied: false,
+        });
         pos = start + len + 2;
     }
     Ok(Some(pos))
 }
 
-fn parse_inline(
-    input: &[u8],
-    spans: &mut Vec<(usize, usize)>,
-    limits: &Limits,
-) -> Result<Option<usize>, ProtocolError> {
+/// Whitespace as C's isspace, which Redis splits inline arguments on.
+fn is_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c)
+}
+
+/// An inline command: one line, split on whitespace, with Redis's quoting
+/// (`"..."` with `\n`, `\r`, `\t`, `\b`, `\a`, `\xHH` and `\"` escapes, or
+/// `'...'` with `\'`), as redis-cli and telnet users type it.
+fn parse_inline(input: &[u8], spans: &mut Spans, limits: &Limits) -> Result<Option<usize>, ProtocolError> {
     let Some(nl) = input.iter().position(|&b| b == b'\n') else {
         return if input.len() > limits.max_inline {
             Err(ProtocolError::TooBigInline)
@@ -196,23 +225,96 @@ fn parse_inline(
     if nl > limits.max_inline {
         return Err(ProtocolError::TooBigInline);
     }
+    let line = &input[..nl];
+    spans.copies.clear();
     let mut i = 0;
-    while i < nl {
-        while i < nl && input[i].is_ascii_whitespace() {
+    loop {
+        while i < line.len() && is_space(line[i]) {
             i += 1;
+        }
+        if i == line.len() {
+            return Ok(Some(nl + 1));
+        }
+        if spans.spans.len() == limits.max_args {
+            return Err(ProtocolError::TooManyInlineArgs);
         }
         let start = i;
-        while i < nl && !input[i].is_ascii_whitespace() {
+        while i < line.len() && !is_space(line[i]) && line[i] != b'"' && line[i] != b'\'' {
             i += 1;
         }
-        if i > start {
-            if spans.len() == limits.max_args {
-                return Err(ProtocolError::TooManyInlineArgs);
+        if i == line.len() || is_space(line[i]) {
+            spans.spans.push(Span {
+                start,
+                end: i,
+                copied: false,
+            });
+            continue;
+        }
+        // Quotes: unescape into the copy buffer.
+        let copy_start = spans.copies.len();
+        spans.copies.extend_from_slice(&line[start..i]);
+        i = unquote(line, i, &mut spans.copies)?;
+        spans.spans.push(Span {
+            start: copy_start,
+            end: spans.copies.len(),
+            copied: true,
+        });
+    }
+}
+
+/// Unescapes the rest of an inline argument that has quotes, from `line[i]`
+/// on, into `out`; returns where the argument ends.
+fn unquote(line: &[u8], mut i: usize, out: &mut Vec<u8>) -> Result<usize, ProtocolError> {
+    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
+    while i < line.len() && !is_space(line[i]) {
+        let quote = line[i];
+        if quote != b'"' && quote != b'\'' {
+            out.push(quote);
+            i += 1;
+            continue;
+        }
+        i += 1;
+        loop {
+            let Some(&c) = line.get(i) else {
+                return Err(ProtocolError::UnbalancedQuotes);
+            };
+            let next = line.get(i + 1).copied();
+            if c == quote {
+                i += 1;
+                // A closing quote must end the argument.
+                if line.get(i).is_some_and(|&b| !is_space(b)) {
+                    return Err(ProtocolError::UnbalancedQuotes);
+                }
+                break;
+            } else if c == b'\\' && quote == b'\'' {
+                if next == Some(b'\'') {
+                    out.push(b'\'');
+                    i += 2;
+                } else {
+                    out.push(c);
+                    i += 1;
+                }
+            } else if let (b'\\', Some(n)) = (c, next) {
+                let high = line.get(i + 2).and_then(|&b| hex(b));
+                let low = line.get(i + 3).and_then(|&b| hex(b));
+                let (byte, used) = match (n, high, low) {
+                    (b'x', Some(h), Some(l)) => (h << 4 | l, 4),
+                    (b'n', ..) => (b'\n', 2),
+                    (b'r', ..) => (b'\r', 2),
+                    (b't', ..) => (b'\t', 2),
+                    (b'b', ..) => (0x08, 2),
+                    (b'a', ..) => (0x07, 2),
+                    (other, ..) => (other, 2),
+                };
+                out.push(byte);
+                i += used;
+            } else {
+                out.push(c);
+                i += 1;
             }
-            spans.push((start, i));
         }
     }
-    Ok(Some(nl + 1))
+    Ok(i)
 }
 
 /// Parses a decimal integer as Redis does (string2ll): an optional `-`, no
@@ -370,6 +472,26 @@ mod tests {
     }
 
     #[test]
+    fn inline_quotes_as_redis_cli_splits_them() {
+        let args = |line: &[u8]| one(line).unwrap().unwrap();
+        let v = |items: &[&[u8]]| items.iter().map(|a| a.to_vec()).collect::<Vec<_>>();
+        assert_eq!(
+            args(b"SET k \"hello world\"\r\n"),
+            v(&[b"SET", b"k", b"hello world"])
+        );
+        assert_eq!(
+            args(b"x \"a\\\"b\\\\c\\n\\x41\\x4\"\n"),
+            v(&[b"x", b"a\"b\\c\nAx4"])
+        );
+        assert_eq!(args(b"x 'it\\'s \"raw\" \\n'\n"), v(&[b"x", b"it's \"raw\" \\n"]));
+        assert_eq!(args(b"x pre\"fix ed\"  ''\n"), v(&[b"x", b"prefix ed", b""]));
+        let e = |line: &[u8]| one(line).unwrap_err();
+        assert_eq!(e(b"SET k \"open\r\n"), ProtocolError::UnbalancedQuotes);
+        assert_eq!(e(b"SET k \"a\"b\r\n"), ProtocolError::UnbalancedQuotes);
+        assert_eq!(e(b"SET k 'a\r\n"), ProtocolError::UnbalancedQuotes);
+    }
+
+    #[test]
     fn every_prefix_of_a_command_is_incomplete() {
         let input = b"*2\r\n$4\r\nECHO\r\n$11\r\nhello world\r\n";
         for i in 0..input.len() {
@@ -465,7 +587,7 @@ mod tests {
 
     fn word() -> impl Strategy<Value = Vec<u8>> {
         proptest::collection::vec(
-            any::<u8>().prop_filter("no whitespace", |b| !b.is_ascii_whitespace()),
+            any::<u8>().prop_filter("no space or quote", |&b| !is_space(b) && b != b'"' && b != b'\''),
             1..20,
         )
     }
@@ -546,6 +668,27 @@ mod tests {
             wire.extend_from_slice(if crlf { b"\r\n" } else { b"\n" });
             prop_assume!(wire[0] != b'*');
             prop_assert_eq!(one(&wire).unwrap(), Some(args));
+        }
+
+        #[test]
+        fn quoted_inline_round_trips(args in proptest::collection::vec(arg(), 1..6)) {
+            // Quote every argument as redis-cli would print it.
+            let mut wire = b"CMD".to_vec();
+            for a in &args {
+                wire.extend_from_slice(b" \"");
+                for &b in a {
+                    match b {
+                        b'"' | b'\\' => wire.extend_from_slice(&[b'\\', b]),
+                        0x20..=0x7e => wire.push(b),
+                        _ => wire.extend_from_slice(format!("\\x{b:02x}").as_bytes()),
+                    }
+                }
+                wire.push(b'"');
+            }
+            wire.extend_from_slice(b"\r\n");
+            let mut want = vec![b"CMD".to_vec()];
+            want.extend(args);
+            prop_assert_eq!(one(&wire).unwrap(), Some(want));
         }
 
         #[test]
