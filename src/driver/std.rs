@@ -66,6 +66,9 @@ use crate::server::Notify;
 const SLICE: Duration = Duration::from_millis(100);
 /// Bytes a connection's writer queue takes before `write` says `WouldBlock`.
 const WRITE_QUEUE: usize = 256 * 1024;
+/// The capacity a write queue starts with, so that the replies of a
+/// request-response protocol do not grow it message by message.
+const QUEUE_START: usize = 16 * 1024;
 /// A writer's send buffer larger than this is freed after use.
 const KEEP_SEND_BUFFER: usize = 64 * 1024;
 /// Accepted connections queued for the loop before the accept thread waits.
@@ -258,14 +261,6 @@ impl Link {
     }
 }
 
-fn clone_stream(s: &Stream) -> io::Result<Stream> {
-    Ok(match s {
-        Stream::Tcp(s) => Stream::Tcp(s.try_clone()?),
-        #[cfg(unix)]
-        Stream::Unix(s) => Stream::Unix(s.try_clone()?),
-    })
-}
-
 fn sock_ref(s: &Stream) -> SockRef<'_> {
     match s {
         Stream::Tcp(s) => SockRef::from(s),
@@ -282,7 +277,7 @@ fn set_timeouts(s: &Stream, t: Option<Duration>) -> io::Result<()> {
 
 /// The reader thread: connects first if this is a dial, then reports input
 /// without consuming it (see the module docs).
-fn read_side(link: Arc<Link>, sock: Stream, dial: Option<SockAddr>) {
+fn read_side(link: Arc<Link>, sock: Arc<Stream>, dial: Option<SockAddr>) {
     if let Some(addr) = dial {
         // SO_SNDTIMEO would cut a blocking connect short on Linux: it is set
         // only once connected.
@@ -370,7 +365,7 @@ fn send_all(link: &Link, sock: &Stream, mut buf: &[u8]) -> io::Result<bool> {
 }
 
 /// The writer thread: sends what `write` queued, in order.
-fn write_side(link: Arc<Link>, sock: Stream) {
+fn write_side(link: Arc<Link>, sock: Arc<Stream>) {
     let mut sending = Vec::new();
     let shut = loop {
         let mut st = link.lock();
@@ -425,8 +420,9 @@ fn write_side(link: Arc<Link>, sock: Stream) {
 
 /// A connection as the loop's side of the driver holds it.
 struct Entry {
-    /// The loop's own handle: reads, options, and what `detach` returns.
-    stream: Stream,
+    /// The socket, shared with the two threads (no descriptor is duplicated):
+    /// the loop reads, sets options and detaches through it.
+    stream: Arc<Stream>,
     link: Arc<Link>,
     reader: JoinHandle<()>,
     writer: JoinHandle<()>,
@@ -438,7 +434,7 @@ struct Closed {
     reader: JoinHandle<()>,
     writer: JoinHandle<()>,
     /// Kept for a dial closed while connecting, to interrupt the connect again.
-    stream: Option<Stream>,
+    stream: Option<Arc<Stream>>,
 }
 
 impl Closed {
@@ -472,15 +468,6 @@ enum Listener {
 }
 
 impl Listener {
-    fn try_clone(&self) -> io::Result<Listener> {
-        Ok(match self {
-            Listener::Tcp(l) => Listener::Tcp(l.try_clone()?),
-            #[cfg(unix)]
-            Listener::Unix(l) => Listener::Unix(l.try_clone()?),
-            Listener::Udp(u) => Listener::Udp(u.try_clone()?),
-        })
-    }
-
     fn sock(&self) -> SockRef<'_> {
         match self {
             Listener::Tcp(l) => SockRef::from(l),
@@ -580,7 +567,7 @@ impl Backlog {
     }
 }
 
-fn accept_side(backlog: Arc<Backlog>, listener: Listener) {
+fn accept_side(backlog: Arc<Backlog>, listener: Arc<Listener>) {
     loop {
         if backlog.room(|q| q.streams.len() >= ACCEPT_QUEUE).is_none() {
             return;
@@ -607,7 +594,10 @@ fn accept_side(backlog: Arc<Backlog>, listener: Listener) {
     }
 }
 
-fn recv_side(backlog: Arc<Backlog>, socket: UdpSocket) {
+fn recv_side(backlog: Arc<Backlog>, listener: Arc<Listener>) {
+    let Listener::Udp(socket) = &*listener else {
+        return;
+    };
     let mut buf = vec![0u8; MAX_DATAGRAM];
     loop {
         if backlog.room(|q| q.datagrams.len() >= UDP_QUEUE).is_none() {
@@ -641,7 +631,8 @@ fn recv_side(backlog: Arc<Backlog>, socket: UdpSocket) {
 }
 
 struct ListenerEntry {
-    socket: Listener,
+    /// Shared with the listener's thread.
+    socket: Arc<Listener>,
     backlog: Arc<Backlog>,
     thread: JoinHandle<()>,
 }
@@ -684,11 +675,10 @@ impl StdDriver {
 
     fn udp(&self, index: usize) -> io::Result<(&UdpSocket, &Backlog)> {
         match self.listeners.get(index) {
-            Some(Some(ListenerEntry {
-                socket: Listener::Udp(u),
-                backlog,
-                ..
-            })) => Ok((u, backlog)),
+            Some(Some(ListenerEntry { socket, backlog, .. })) => match &**socket {
+                Listener::Udp(u) => Ok((u, backlog)),
+                _ => Err(io::Error::new(io::ErrorKind::InvalidInput, "not a UDP listener")),
+            },
             _ => Err(io::Error::new(io::ErrorKind::InvalidInput, "not a UDP listener")),
         }
     }
@@ -720,7 +710,8 @@ impl StdDriver {
             }),
             cv: Condvar::new(),
         });
-        let (rs, ws) = (clone_stream(&stream)?, clone_stream(&stream)?);
+        let stream = Arc::new(stream);
+        let (rs, ws) = (stream.clone(), stream.clone());
         let l = link.clone();
         let name = if dial.is_some() {
             "revio-dial"
@@ -804,10 +795,11 @@ impl Driver for StdDriver {
             queued: Mutex::new(Queued::default()),
             cv: Condvar::new(),
         });
-        let b = backlog.clone();
-        let thread = match socket.try_clone()? {
-            Listener::Udp(u) => spawn("revio-recv", move || recv_side(b, u))?,
-            l => spawn("revio-accept", move || accept_side(b, l))?,
+        let (b, l) = (backlog.clone(), Arc::new(socket));
+        let socket = l.clone();
+        let thread = match &*l {
+            Listener::Udp(_) => spawn("revio-recv", move || recv_side(b, l))?,
+            _ => spawn("revio-accept", move || accept_side(b, l))?,
         };
         if self.listeners.len() <= index {
             self.listeners.resize_with(index + 1, || None);
@@ -955,7 +947,7 @@ impl Driver for StdDriver {
                 self.rearm.push(token);
                 // Bytes are waiting and only this thread consumes them: this
                 // blocking read returns at once.
-                match &entry.stream {
+                match &*entry.stream {
                     Stream::Tcp(s) => (&*s).read(buf),
                     #[cfg(unix)]
                     Stream::Unix(s) => (&*s).read(buf),
@@ -990,6 +982,9 @@ impl Driver for StdDriver {
             return Err(would_block());
         }
         let idle = st.queue.is_empty();
+        if st.queue.capacity() == 0 {
+            st.queue.reserve(n.max(QUEUE_START));
+        }
         st.queue.extend_from_slice(&buf[..n]);
         drop(st);
         if idle {
@@ -1056,11 +1051,9 @@ impl Driver for StdDriver {
                 "queued output was not sent in time to detach",
             ));
         }
-        match &stream {
-            Stream::Tcp(s) => s.set_nonblocking(false)?,
-            #[cfg(unix)]
-            Stream::Unix(s) => s.set_nonblocking(false)?,
-        }
+        // Both threads are joined: this is the last reference.
+        let stream = Arc::try_unwrap(stream)
+            .map_err(|_| io::Error::other("the socket is still shared with a backend thread"))?;
         set_timeouts(&stream, None)?;
         Ok(stream)
     }
@@ -1097,7 +1090,7 @@ impl Driver for StdDriver {
 
     fn sock(&self, token: Token) -> Option<SockFd<'_>> {
         let e = self.conns.get(token)?.as_ref()?;
-        Some(match &e.stream {
+        Some(match &*e.stream {
             Stream::Tcp(s) => fd(s),
             #[cfg(unix)]
             Stream::Unix(s) => fd(s),
@@ -1106,7 +1099,7 @@ impl Driver for StdDriver {
 
     fn listener_sock(&self, index: usize) -> Option<SockFd<'_>> {
         let e = self.listeners.get(index)?.as_ref()?;
-        Some(match &e.socket {
+        Some(match &*e.socket {
             Listener::Tcp(l) => fd(l),
             #[cfg(unix)]
             Listener::Unix(l) => fd(l),

@@ -1,0 +1,369 @@
+//! What is particular to the std::net fallback (`Backend::Std`): it starts
+//! threads, and none of them outlives `serve`; its threads share each socket
+//! rather than duplicating descriptors; detach works whatever the reader
+//! thread is doing, and sends queued output first. (The behaviour suite runs on
+//! this backend too: the `stdlib::` tests of every file.)
+
+mod common;
+
+use std::io::{self, Read, Write};
+use std::net::{TcpStream, UdpSocket};
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::*;
+use revio::{Action, Backend, Conn, ConnId, Detached, Handler, Stream};
+
+const CHILD: &str = "REVIO_STD_BACKEND_CHILD";
+
+/// Runs `check` alone in a child process (this test binary, filtered to the
+/// test `name`, one test thread), so that the threads and descriptors of tests
+/// running beside it cannot blur its counts.
+fn alone(name: &str, check: fn()) {
+    if std::env::var_os(CHILD).is_some() {
+        check();
+        return;
+    }
+    let exe = std::env::current_exe().expect("the test binary");
+    let out = Command::new(exe)
+        .args([name, "--exact", "--test-threads=1", "--nocapture"])
+        .env(CHILD, "1")
+        .output()
+        .expect("run the test alone");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{name} failed alone:\n{text}");
+    assert!(text.contains("1 passed"), "{name} did not run alone:\n{text}");
+}
+
+/// This process's threads, from /proc/self/status.
+#[cfg(target_os = "linux")]
+fn threads() -> usize {
+    let s = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+    s.lines()
+        .find_map(|l| l.strip_prefix("Threads:"))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("a Threads: line")
+}
+
+/// This process's open descriptors.
+#[cfg(target_os = "linux")]
+fn descriptors() -> usize {
+    std::fs::read_dir("/proc/self/fd").expect("/proc/self/fd").count()
+}
+
+/// Echoes, and counts what opens and closes.
+#[derive(Clone, Default)]
+struct Counted {
+    opened: Arc<AtomicUsize>,
+    closed: Arc<AtomicUsize>,
+}
+
+impl Handler for Counted {
+    type State = ();
+    fn opened(&mut self, _: &mut Conn<'_, ()>) -> Action {
+        self.opened.fetch_add(1, Ordering::SeqCst);
+        Action::None
+    }
+    fn data(&mut self, c: &mut Conn<'_, ()>, input: &[u8]) -> Action {
+        c.write(input);
+        Action::None
+    }
+    fn closed(&mut self, _: &mut Conn<'_, ()>, _: Option<io::Error>) {
+        self.closed.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+// ----- threads and descriptors ------------------------------------------------
+
+#[cfg(target_os = "linux")]
+#[test]
+fn every_thread_is_joined_when_serve_returns() {
+    alone("every_thread_is_joined_when_serve_returns", || {
+        let start_count = threads();
+        let path = TempPath::new("std-threads");
+        let h = Counted::default();
+        let (opened, closed) = (h.opened.clone(), h.closed.clone());
+        let srv = start(
+            Backend::Std,
+            h,
+            &["tcp://127.0.0.1:0", &path.url(), "udp://127.0.0.1:0"],
+        );
+        // A connection kept open, one the client closes, a unix one, a dial
+        // from the loop to itself, and a UDP remote.
+        let mut kept = srv.connect(0);
+        assert_eq!(roundtrip(&mut kept, b"kept"), b"kept");
+        let mut gone = srv.connect(0);
+        assert_eq!(roundtrip(&mut gone, b"gone"), b"gone");
+        drop(gone);
+        let mut unix = std::os::unix::net::UnixStream::connect(&path.0).unwrap();
+        unix.set_read_timeout(Some(LIMIT)).unwrap();
+        unix.write_all(b"unix").unwrap();
+        assert_eq!(read_n(&mut unix, 4), b"unix");
+        srv.server.dial(&format!("tcp://{}", srv.addr(0)), None).unwrap();
+        let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+        udp.set_read_timeout(Some(LIMIT)).unwrap();
+        udp.send_to(b"udp", srv.addr(2)).unwrap();
+        let mut buf = [0u8; 16];
+        assert_eq!(udp.recv(&mut buf).unwrap(), 3);
+        // kept, gone, unix, the dial's two ends, the UDP remote.
+        wait_until("six opened", || opened.load(Ordering::SeqCst) == 6);
+        wait_until("the closed one closed", || closed.load(Ordering::SeqCst) >= 1);
+        let serving = threads();
+        assert!(
+            serving > start_count + 4,
+            "the backend runs threads for its sockets: {start_count} before, {serving} serving"
+        );
+        srv.stop().unwrap();
+        assert_eq!(closed.load(Ordering::SeqCst), 6, "one closed per opened");
+        assert_eq!(threads(), start_count, "threads left after serve returned");
+    });
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_connection_costs_one_descriptor() {
+    alone("a_connection_costs_one_descriptor", || {
+        let srv = start(Backend::Std, Echo, &["tcp://127.0.0.1:0"]);
+        let base = descriptors();
+        let mut conns: Vec<TcpStream> = (0..10).map(|_| srv.connect(0)).collect();
+        for c in &mut conns {
+            assert_eq!(roundtrip(c, b"x"), b"x");
+        }
+        assert_eq!(
+            descriptors() - base,
+            20,
+            "ten client sockets and ten served ones: the threads share each socket"
+        );
+        drop(conns);
+        srv.stop().unwrap();
+    });
+}
+
+/// Queues far more than the sockets hold to a client that never reads, and
+/// counts what the backend takes.
+#[derive(Clone, Default)]
+struct Flood {
+    taken: Arc<AtomicUsize>,
+}
+
+impl Handler for Flood {
+    type State = ();
+    fn opened(&mut self, c: &mut Conn<'_, ()>) -> Action {
+        c.output().resize(16 << 20, b'f');
+        Action::None
+    }
+    fn postwrite(&mut self, _: &mut Conn<'_, ()>, amount: usize, _: usize) -> Action {
+        self.taken.fetch_add(amount, Ordering::SeqCst);
+        Action::None
+    }
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn shutdown_returns_when_a_peer_never_reads() {
+    alone("shutdown_returns_when_a_peer_never_reads", || {
+        let start_count = threads();
+        let h = Flood::default();
+        let taken = h.taken.clone();
+        let srv = start(Backend::Std, h, &["tcp://127.0.0.1:0"]);
+        // A small receive window, so that the kernel's buffers hold far less
+        // than the 16 MiB queued.
+        let silent = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        silent.set_recv_buffer_size(4096).unwrap();
+        let addr: std::net::SocketAddr = srv.addr(0).parse().unwrap();
+        silent.connect(&addr.into()).unwrap();
+        // Wait until the backend takes no more: its writer thread is blocked
+        // behind a full socket.
+        let mut last = 0;
+        let deadline = std::time::Instant::now() + LIMIT;
+        loop {
+            assert!(std::time::Instant::now() < deadline, "output never backed up");
+            std::thread::sleep(Duration::from_millis(300));
+            let now = taken.load(Ordering::SeqCst);
+            if now > 0 && now == last {
+                break;
+            }
+            last = now;
+        }
+        assert!(last < 16 << 20, "the client never read, yet everything was taken");
+        srv.stop().unwrap();
+        assert_eq!(threads(), start_count, "threads left after serve returned");
+    });
+}
+
+/// Dials, and logs what the dial becomes.
+#[derive(Clone, Default)]
+struct Dialer {
+    log: Log,
+}
+
+impl Handler for Dialer {
+    type State = ();
+    fn opened(&mut self, c: &mut Conn<'_, ()>) -> Action {
+        self.log.push(format!("opened closing={}", c.is_closing()));
+        Action::None
+    }
+    fn closed(&mut self, _: &mut Conn<'_, ()>, e: Option<io::Error>) {
+        self.log.push(format!("closed error={}", e.is_some()));
+    }
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn shutdown_interrupts_a_dial_still_connecting() {
+    alone("shutdown_interrupts_a_dial_still_connecting", || {
+        // A listener with a full backlog: Linux drops the SYN on loopback, so
+        // the blocking connect on the backend's thread hangs.
+        let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        sock.bind(&"127.0.0.1:0".parse::<std::net::SocketAddr>().unwrap().into())
+            .unwrap();
+        sock.listen(0).unwrap();
+        let addr = sock.local_addr().unwrap().as_socket().unwrap();
+        let mut fillers = Vec::new();
+        for _ in 0..4 {
+            let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+            s.set_nonblocking(true).unwrap();
+            let _ = s.connect(&addr.into());
+            fillers.push(s);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+        let start_count = threads();
+        let h = Dialer::default();
+        let log = h.log.clone();
+        let srv = start(Backend::Std, h, &["tcp://127.0.0.1:0"]);
+        let id = srv.server.dial(&format!("tcp://{addr}"), None).unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+        assert!(srv.server.is_live(id), "still connecting");
+        srv.stop().unwrap();
+        assert_eq!(
+            log.snapshot(),
+            vec!["opened closing=true", "closed error=true"],
+            "the dial ends as a failed one"
+        );
+        assert_eq!(threads(), start_count, "threads left after serve returned");
+    });
+}
+
+// ----- detach -------------------------------------------------------------------
+
+/// Detaches a connection when woken (while its reader thread waits for input),
+/// then echoes on the blocking stream from a thread of its own.
+#[derive(Clone, Default)]
+struct WakeDetach {
+    ids: Arc<Mutex<Vec<ConnId>>>,
+    log: Log,
+}
+
+fn timeouts(s: &Stream) -> (Option<Duration>, Option<Duration>) {
+    match s {
+        Stream::Tcp(t) => (t.read_timeout().unwrap(), t.write_timeout().unwrap()),
+        #[cfg(unix)]
+        Stream::Unix(u) => (u.read_timeout().unwrap(), u.write_timeout().unwrap()),
+    }
+}
+
+impl Handler for WakeDetach {
+    type State = ();
+    fn opened(&mut self, c: &mut Conn<'_, ()>) -> Action {
+        self.ids.lock().unwrap().push(c.id());
+        Action::None
+    }
+    fn woken(&mut self, c: &mut Conn<'_, ()>) -> Action {
+        c.write(b"detaching\n");
+        Action::Detach
+    }
+    fn detached(&mut self, _: &mut Conn<'_, ()>, stream: Detached) {
+        let (pending, mut stream) = stream.into_parts();
+        self.log.push(format!("detached pending={}", pending.len()));
+        self.log.push(format!("timeouts {:?}", timeouts(&stream)));
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 256];
+            loop {
+                match stream.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => {
+                        if stream.write_all(&buf[..n]).is_err() {
+                            break;
+                        }
+                    }
+                }
+            }
+        });
+    }
+    fn closed(&mut self, _: &mut Conn<'_, ()>, _: Option<io::Error>) {
+        self.log.push("closed");
+    }
+}
+
+#[test]
+fn detach_while_the_reader_waits_hands_over_a_plain_blocking_stream() {
+    let h = WakeDetach::default();
+    let (ids, log) = (h.ids.clone(), h.log.clone());
+    let srv = start(Backend::Std, h, &["tcp://127.0.0.1:0"]);
+    let mut c = srv.connect(0);
+    wait_until("opened", || !ids.lock().unwrap().is_empty());
+    // Give the reader thread time to block waiting for input.
+    std::thread::sleep(Duration::from_millis(50));
+    let id = ids.lock().unwrap()[0];
+    assert!(srv.server.wake(id));
+    assert_eq!(read_n(&mut c, 10), b"detaching\n");
+    log.wait_for("detached", |l| l.len() >= 2);
+    assert_eq!(
+        log.snapshot(),
+        vec!["detached pending=0", "timeouts (None, None)"],
+        "no timeouts of the backend's own are left on the stream"
+    );
+    // The blocking side now gets every byte: nothing is left to a reader thread.
+    for msg in [&b"one"[..], b"two", b"three"] {
+        assert_eq!(roundtrip(&mut c, msg), msg);
+    }
+    assert!(!srv.server.is_live(id));
+    srv.stop().unwrap();
+    assert!(
+        !log.snapshot().contains(&"closed".to_string()),
+        "a detached connection gets no closed"
+    );
+}
+
+/// On "go": queues a large reply, then detaches; the blocking side then writes
+/// its own last words and closes.
+#[derive(Clone)]
+struct BigThenDetach;
+
+const BIG: usize = 3 << 20;
+
+impl Handler for BigThenDetach {
+    type State = ();
+    fn data(&mut self, c: &mut Conn<'_, ()>, _: &[u8]) -> Action {
+        let out = c.output();
+        out.extend((0..BIG).map(|i| (i % 251) as u8));
+        Action::Detach
+    }
+    fn detached(&mut self, _: &mut Conn<'_, ()>, mut stream: Detached) {
+        let _ = stream.write_all(b"after");
+    }
+}
+
+#[test]
+fn detach_sends_queued_output_before_the_hand_over() {
+    let srv = start(Backend::Std, BigThenDetach, &["tcp://127.0.0.1:0"]);
+    let mut c = srv.connect(0);
+    c.write_all(b"go").unwrap();
+    // Let the output back up behind a client that is not reading yet.
+    std::thread::sleep(Duration::from_millis(200));
+    let mut all = Vec::new();
+    c.read_to_end(&mut all).unwrap();
+    assert_eq!(all.len(), BIG + 5, "everything, then end-of-stream");
+    assert!(
+        all[..BIG].iter().enumerate().all(|(i, &b)| b == (i % 251) as u8),
+        "the queued output arrives intact"
+    );
+    assert_eq!(&all[BIG..], b"after", "and before what the blocking side writes");
+    srv.stop().unwrap();
+}
