@@ -8,11 +8,12 @@
 //! Flags: `--port N` (5000), `--unix PATH` to also listen on a unix socket,
 //! `--udp` to also echo UDP datagrams on the same port, `--reuseport`,
 //! `--loops N` (1; 0 = one per core), `--balance reuseport|round-robin|least-connections|random|source-addr-hash`,
+//! `--stdlib` to run on the std::net fallback backend instead of epoll/kqueue,
 //! `--trace` to log every message.
 
 use std::process::exit;
 
-use revio::{Action, Balance, Config, Conn, Handler, Server};
+use revio::{Action, Backend, Balance, Config, Conn, Handler, Server};
 
 #[derive(Clone)]
 struct Echo {
@@ -50,6 +51,7 @@ fn main() {
     let mut udp = false;
     let mut reuseport = false;
     let mut trace = false;
+    let mut backend = Backend::Auto;
     let mut loops = 1usize;
     let mut balance = Balance::default();
     let mut args = std::env::args().skip(1);
@@ -80,6 +82,7 @@ fn main() {
             "--udp" => udp = true,
             "--reuseport" => reuseport = true,
             "--trace" => trace = true,
+            "--stdlib" => backend = Backend::Std,
             "-h" | "--help" => usage(""),
             other => usage(&format!("unknown flag {other}")),
         }
@@ -96,6 +99,7 @@ fn main() {
     if let Err(e) = Config::new()
         .loops(loops)
         .balance(balance)
+        .backend(backend)
         .serve_with(|_| echo.clone(), &addrs)
     {
         eprintln!("echo-server: {e}");
@@ -108,7 +112,7 @@ fn usage(msg: &str) -> ! {
         eprintln!("{msg}");
     }
     eprintln!(
-        "usage: echo-server [--port N] [--unix PATH] [--udp] [--reuseport] [--loops N] [--balance POLICY] [--trace]"
+        "usage: echo-server [--port N] [--unix PATH] [--udp] [--reuseport] [--loops N] [--balance POLICY] [--stdlib] [--trace]"
     );
     exit(2)
 }
