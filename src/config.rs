@@ -10,7 +10,7 @@ use crate::driver::Driver;
 use crate::driver::poll::PollDriver;
 use crate::driver::stdnet::StdDriver;
 use crate::event_loop::bind::{Listeners, bind_all};
-use crate::event_loop::{Limits, Listening, Loop};
+use crate::event_loop::{Limits, Listening, Loop, panic_error};
 use crate::events::Handler;
 use crate::server::{Mailbox, Server, Shared};
 
@@ -283,6 +283,27 @@ impl Config {
     }
 }
 
+/// Makes loop `i`'s handler on this thread and runs the loop. A panic in the
+/// factory stops the whole server (no loop may be left without a handler,
+/// or connections handed to it would never be served) and is returned.
+fn run_loop<H: Handler, D: Driver, F: Fn(usize) -> H>(
+    i: usize,
+    factory: &F,
+    driver: D,
+    server: Server,
+    listening: Listening,
+    limits: Limits,
+) -> io::Result<()> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| factory(i))) {
+        Ok(handler) => Loop::new(i, handler, driver, server, listening, limits).run(),
+        Err(p) => {
+            server.shared.mailboxes[i].lock().stopped = true;
+            server.shutdown();
+            Err(panic_error(p))
+        }
+    }
+}
+
 fn parse<I, A>(addrs: I) -> io::Result<Vec<Address>>
 where
     I: IntoIterator<Item = A>,
@@ -378,9 +399,7 @@ impl<D: Driver> Prepared<D> {
                 let (s, n) = (server.clone(), listening.clone());
                 let spawned = std::thread::Builder::new()
                     .name(format!("revio-loop-{i}"))
-                    .spawn_scoped(scope, move || {
-                        Loop::new(i, factory(i), driver, s, n, limits).run()
-                    });
+                    .spawn_scoped(scope, move || run_loop(i, factory, driver, s, n, limits));
                 match spawned {
                     Ok(t) => threads.push(t),
                     Err(e) => {
@@ -389,7 +408,7 @@ impl<D: Driver> Prepared<D> {
                     }
                 }
             }
-            let mut result = Loop::new(0, factory(0), first, server.clone(), listening, limits).run();
+            let mut result = run_loop(0, factory, first, server.clone(), listening, limits);
             for t in threads {
                 let r = t
                     .join()

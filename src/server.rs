@@ -75,6 +75,7 @@ pub(crate) trait Notify: Send + Sync {
 /// A command from another thread (or from a handler) to a loop.
 pub(crate) enum Command {
     Wake(ConnId),
+    Close(ConnId),
     Dial {
         id: ConnId,
         address: Address,
@@ -111,6 +112,8 @@ pub(crate) struct Inbox {
     /// Per slot: LIVE and UDP flags and the 24-bit generation.
     slots: Vec<u32>,
     free: Vec<u32>,
+    /// The loop has finished: no command is taken any more.
+    pub(crate) stopped: bool,
 }
 
 impl Inbox {
@@ -128,12 +131,25 @@ impl Inbox {
         (slot, *entry & GEN_MASK)
     }
 
-    /// Frees a slot: its generation moves on, so old ids go stale.
-    pub(crate) fn release(&mut self, slot: usize) {
+    /// Ends a slot's connection: its generation moves on, so old ids go
+    /// stale at once. The slot is reused only after [`Inbox::recycle`].
+    pub(crate) fn kill(&mut self, slot: usize) {
         let entry = &mut self.slots[slot];
         let next = ((*entry & GEN_MASK) + 1) & GEN_MASK;
         *entry = next.max(1);
-        self.free.push(slot as u32);
+    }
+
+    /// Makes killed slots available again. The loop does this between poll
+    /// batches, so an event of a closed connection still in the current
+    /// batch can never reach a new connection in the same slot.
+    pub(crate) fn recycle(&mut self, slots: impl IntoIterator<Item = usize>) {
+        self.free.extend(slots.into_iter().map(|s| s as u32));
+    }
+
+    /// Kills and recycles at once (for a slot no event can name yet).
+    pub(crate) fn release(&mut self, slot: usize) {
+        self.kill(slot);
+        self.recycle([slot]);
     }
 
     fn lookup(&self, id: ConnId) -> Option<u32> {
@@ -157,10 +173,16 @@ impl Mailbox {
         inbox.alloc(udp)
     }
 
-    /// Frees a connection id of this loop.
+    /// Frees a connection id of this loop that no event can name yet.
     pub(crate) fn release(&self, slot: usize) {
         self.live.fetch_sub(1, Ordering::Relaxed);
         self.lock().release(slot);
+    }
+
+    /// Ends a connection's id; its slot is recycled later (see [`Inbox::recycle`]).
+    pub(crate) fn kill(&self, slot: usize) {
+        self.live.fetch_sub(1, Ordering::Relaxed);
+        self.lock().kill(slot);
     }
 
     /// The number of live connections (accepted, dialed or UDP remotes).
@@ -249,6 +271,9 @@ impl Server {
             return false;
         };
         let inbox = mailbox.lock();
+        if inbox.stopped {
+            return false;
+        }
         match inbox.lookup(id) {
             Some(e) if e & UDP == 0 => {
                 mailbox.send(inbox, Command::Wake(id));
@@ -260,6 +285,21 @@ impl Server {
             }
             None => false,
         }
+    }
+
+    /// Asks the loop that owns `id` to close it, as [`Action::Close`](crate::Action::Close)
+    /// does (queued output is sent first; `closed` fires with no error).
+    /// Returns whether `id` names a live connection.
+    pub fn close(&self, id: ConnId) -> bool {
+        let Some(mailbox) = self.shared.mailboxes.get(id.loop_index()) else {
+            return false;
+        };
+        let inbox = mailbox.lock();
+        if inbox.stopped || inbox.lookup(id).is_none() {
+            return false;
+        }
+        mailbox.send(inbox, Command::Close(id));
+        true
     }
 
     /// Whether `id` names a connection that is still open (or still connecting).
@@ -295,6 +335,12 @@ impl Server {
             .unwrap_or_else(|| self.shared.next_dial_loop.fetch_add(1, Ordering::Relaxed) % n);
         let mailbox = &self.shared.mailboxes[index];
         let mut inbox = mailbox.lock();
+        if inbox.stopped {
+            return Err(io::Error::new(
+                io::ErrorKind::NotConnected,
+                format!("cannot dial {address}: the server has shut down"),
+            ));
+        }
         let (slot, generation) = mailbox.alloc(&mut inbox, false);
         let id = ConnId::new(index, slot, generation);
         mailbox.send(inbox, Command::Dial { id, address, timeout });
@@ -307,7 +353,9 @@ impl Server {
         self.shared.stopping.store(true, Ordering::SeqCst);
         for m in &self.shared.mailboxes {
             let inbox = m.lock();
-            m.send(inbox, Command::Shutdown);
+            if !inbox.stopped {
+                m.send(inbox, Command::Shutdown);
+            }
         }
     }
 

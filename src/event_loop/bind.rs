@@ -156,11 +156,17 @@ fn clear_stale_socket(path: &Path) -> io::Result<()> {
             ),
         ));
     }
-    match std::os::unix::net::UnixStream::connect(path) {
-        Ok(_) => Err(io::Error::new(
+    // A non-blocking connect: a live server with a full backlog answers
+    // EAGAIN instead of making `serve` wait.
+    let probe = Socket::new(Domain::UNIX, Type::STREAM, None)?;
+    probe.set_nonblocking(true)?;
+    match probe.connect(&SockAddr::unix(path)?) {
+        Err(e) if e.kind() == io::ErrorKind::ConnectionRefused || e.kind() == io::ErrorKind::NotFound => {
+            std::fs::remove_file(path)
+        }
+        _ => Err(io::Error::new(
             io::ErrorKind::AddrInUse,
             format!("{} is in use: a server is listening on it", path.display()),
         )),
-        Err(_) => std::fs::remove_file(path),
     }
 }

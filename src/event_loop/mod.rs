@@ -72,8 +72,19 @@ struct Slot<S> {
     flags: u16,
     addr_index: u16,
     input: Vec<u8>,
+    /// Output the socket has not taken yet, from `out_head` on. Empty
+    /// whenever nothing is queued (invariant: `out_head < output.len()`
+    /// or both are 0).
     output: Vec<u8>,
+    out_head: usize,
     state: S,
+}
+
+impl<S> Slot<S> {
+    /// Bytes queued and not yet written.
+    fn queued(&self) -> usize {
+        self.output.len() - self.out_head
+    }
 }
 
 impl<S: Default> Default for Slot<S> {
@@ -84,6 +95,7 @@ impl<S: Default> Default for Slot<S> {
             addr_index: 0,
             input: Vec::new(),
             output: Vec::new(),
+            out_head: 0,
             state: S::default(),
         }
     }
@@ -127,12 +139,14 @@ pub(crate) struct Loop<H: Handler, D: Driver> {
     udp_of: HashMap<Token, (usize, SocketAddr)>,
     stopping: bool,
     error: Option<io::Error>,
+    /// Slots closed during this poll batch, recycled when it is done.
+    freed: Vec<usize>,
     /// Errors a wrapping handler closed connections with
     /// ([`Conn::close_error`]), until `closed` reports them. Usually empty.
     close_errors: Vec<(Token, io::Error)>,
 }
 
-fn panic_error(p: Box<dyn Any + Send>) -> io::Error {
+pub(crate) fn panic_error(p: Box<dyn Any + Send>) -> io::Error {
     let msg = p
         .downcast_ref::<&str>()
         .map(|s| s.to_string())
@@ -199,6 +213,7 @@ impl<H: Handler, D: Driver> Loop<H, D> {
             udp_of: HashMap::new(),
             stopping: false,
             error: None,
+            freed: Vec::new(),
             close_errors: Vec::new(),
         }
     }
@@ -235,12 +250,22 @@ impl<H: Handler, D: Driver> Loop<H, D> {
                 self.dispatch(*ev);
             }
             self.events = events;
+            self.recycle();
         }
         self.finish();
         CURRENT_LOOP.with(|c| c.set(None));
         match self.error.take() {
             Some(e) => Err(e),
             None => Ok(()),
+        }
+    }
+
+    /// Makes the slots closed in the last batch reusable.
+    fn recycle(&mut self) {
+        if !self.freed.is_empty() {
+            let mut freed = mem::take(&mut self.freed);
+            self.mailbox().lock().recycle(freed.drain(..));
+            self.freed = freed;
         }
     }
 
@@ -279,7 +304,7 @@ impl<H: Handler, D: Driver> Loop<H, D> {
                 let Some(slot) = self.conns.get(token) else {
                     return;
                 };
-                if slot.flags & OPEN == 0 {
+                if slot.flags & OPEN == 0 || slot.flags & UDP != 0 {
                     return;
                 }
                 if slot.flags & CONNECTING != 0 {
@@ -404,7 +429,7 @@ impl<H: Handler, D: Driver> Loop<H, D> {
             } else if slot.flags & CLOSE_AFTER_FLUSH != 0 {
                 self.close(t, None);
             }
-        } else if slot.output.len() > self.limits.high_water {
+        } else if slot.queued() > self.limits.high_water {
             slot.flags |= READ_PAUSED;
         }
     }
@@ -515,7 +540,7 @@ impl<H: Handler, D: Driver> Loop<H, D> {
             let queued = if slot.output.is_empty() {
                 self.outbuf.len()
             } else {
-                slot.output.len()
+                slot.queued()
             };
             if queued == 0 {
                 return;
@@ -533,7 +558,7 @@ impl<H: Handler, D: Driver> Loop<H, D> {
             let buf = if from_outbuf {
                 &self.outbuf[..]
             } else {
-                &slot.output[..]
+                &slot.output[slot.out_head..]
             };
             let amount = buf.len();
             let n = match self.driver.write(t, buf) {
@@ -554,9 +579,16 @@ impl<H: Handler, D: Driver> Loop<H, D> {
                 }
                 self.outbuf.clear();
             } else if n == amount {
+                slot.out_head = 0;
                 self.pool.give(mem::take(&mut slot.output));
             } else {
-                slot.output.drain(..n);
+                // Advance a head instead of moving the rest down on every
+                // partial write; compact once the sent part is the larger.
+                slot.out_head += n;
+                if slot.out_head > slot.output.len() / 2 {
+                    slot.output.drain(..slot.out_head);
+                    slot.out_head = 0;
+                }
             }
             let remaining = amount - n;
             if remaining > 0 {
@@ -587,11 +619,12 @@ impl<H: Handler, D: Driver> Loop<H, D> {
         self.settle(t);
         let slot = &mut self.conns[t];
         if slot.flags & (OPEN | READ_PAUSED) == OPEN | READ_PAUSED
-            && slot.output.len() <= self.limits.high_water / 2
+            && slot.queued() <= self.limits.high_water / 2
         {
             slot.flags &= !READ_PAUSED;
-            // Bytes may have arrived while paused; their edge is long gone.
-            self.on_readable(t, false);
+            // Bytes (or the end of the stream) may have arrived while paused;
+            // their edge is long gone, so read until the socket is drained.
+            self.on_readable(t, true);
         }
     }
 
@@ -617,9 +650,11 @@ impl<H: Handler, D: Driver> Loop<H, D> {
         slot.state = Default::default();
         let input = mem::take(&mut slot.input);
         let output = mem::take(&mut slot.output);
+        slot.out_head = 0;
         self.pool.give(input);
         self.pool.give(output);
-        self.mailbox().release(t);
+        self.mailbox().kill(t);
+        self.freed.push(t);
         if self.accept_paused.iter().any(|&p| p) {
             // A descriptor just came free: try the paused listeners soon.
             self.accept_retry = Some(Instant::now());
@@ -790,6 +825,12 @@ impl<H: Handler, D: Driver> Loop<H, D> {
     fn hand_over(&mut self, target: usize, stream: Stream, l: usize) {
         let mailbox = &self.server.shared.mailboxes[target];
         let mut inbox = mailbox.lock();
+        if inbox.stopped {
+            // That loop has finished: the connection is closed unserved.
+            drop(inbox);
+            drop(stream);
+            return;
+        }
         let (slot, generation) = mailbox.alloc(&mut inbox, false);
         let id = ConnId::new(target, slot, generation);
         mailbox.send(
@@ -821,6 +862,20 @@ impl<H: Handler, D: Driver> Loop<H, D> {
         for cmd in commands.drain(..) {
             match cmd {
                 Command::Wake(id) => self.on_wake(id),
+                Command::Close(id) => {
+                    if let Some(t) = self.live(id) {
+                        if self.conns[t].flags & (CONNECTING | UDP) != 0 {
+                            let e = io::Error::new(io::ErrorKind::Interrupted, "closed before connecting");
+                            if self.conns[t].flags & UDP != 0 {
+                                self.close(t, None);
+                            } else {
+                                self.dial_failed(t, e);
+                            }
+                        } else {
+                            self.after(t, Action::Close);
+                        }
+                    }
+                }
                 Command::Dial { id, address, timeout } => self.start_dial(id, address, timeout),
                 Command::Resolved { id, result } => self.on_resolved(id, result),
                 Command::Adopt { id, stream, listener } => {
@@ -955,7 +1010,12 @@ impl<H: Handler, D: Driver> Loop<H, D> {
         self.dials
             .retain(|d| d.1 != ConnId::new(index, t as u32, generation));
         match r {
-            Ok(_) => self.close(t, Some(e)),
+            Ok((action, _)) => {
+                if action == Action::Shutdown {
+                    self.begin_shutdown();
+                }
+                self.close(t, Some(e));
+            }
             Err(p) => self.close(t, Some(p)),
         }
     }
@@ -1120,8 +1180,10 @@ impl<H: Handler, D: Driver> Loop<H, D> {
         for l in 0..self.networks.len() {
             self.driver.unlisten(l);
         }
-        // Connections handed to this loop but not yet adopted.
+        // No command is taken from now on; those already queued are settled:
+        // connections handed to this loop are closed, dials fail.
         let mut inbox = self.mailbox().lock();
+        inbox.stopped = true;
         let late: Vec<Command> = inbox.commands.drain(..).collect();
         drop(inbox);
         for cmd in late {
@@ -1144,5 +1206,6 @@ impl<H: Handler, D: Driver> Loop<H, D> {
         for h in self.resolvers.drain(..) {
             let _ = h.join();
         }
+        self.recycle();
     }
 }

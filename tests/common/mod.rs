@@ -14,6 +14,10 @@ use revio::{Action, Backend, Config, Conn, Detached, Handler, Server};
 /// Bounds every blocking step of a test.
 pub const LIMIT: Duration = Duration::from_secs(10);
 
+/// Every backend, for the few tests that must run them one after another
+/// (keep in step with `per_backend!`).
+pub const BACKENDS: &[Backend] = &[Backend::Poll, Backend::Std];
+
 /// Runs each named test function `fn name(backend: Backend)` once per backend,
 /// as `<backend>::<name>`. Adding a backend is one line here.
 #[macro_export]
@@ -86,8 +90,9 @@ struct Capture<H> {
 impl<H: Handler> Handler for Capture<H> {
     type State = H::State;
     fn serving(&mut self, server: &Server) -> Action {
+        let action = self.inner.serving(server);
         let _ = self.tx.send(server.clone());
-        self.inner.serving(server)
+        action
     }
     fn opened(&mut self, c: &mut Conn<'_, H::State>) -> Action {
         self.inner.opened(c)
