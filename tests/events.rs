@@ -746,7 +746,26 @@ fn half_closed_peer_still_gets_its_replies(b: Backend) {
     srv.stop().unwrap();
 }
 
+fn close_from_another_thread_flushes_then_closes_and_stale_ids_report_false(b: Backend) {
+    let h = Wakeable::default();
+    let ids = h.ids.clone();
+    let srv = start(b, h, &["tcp://127.0.0.1:0"]);
+    let mut c = srv.connect(0);
+    wait_until("opened", || ids.lock().unwrap().len() == 1);
+    let id = ids.lock().unwrap()[0];
+    assert!(srv.server.wake(id));
+    let s = srv.server.clone();
+    assert!(std::thread::spawn(move || s.close(id)).join().unwrap());
+    let mut all = Vec::new();
+    c.read_to_end(&mut all).unwrap();
+    assert_eq!(all, b"woke\n", "the wake's output went out before the close");
+    wait_until("dead", || !srv.server.is_live(id));
+    assert!(!srv.server.close(id), "a stale id reports false");
+    srv.stop().unwrap();
+}
+
 per_backend!(
+    close_from_another_thread_flushes_then_closes_and_stale_ids_report_false,
     reset_peer_closes_with_the_error_and_others_keep_working,
     half_closed_peer_still_gets_its_replies,
     serving_before_opened_and_one_closed_per_opened,
