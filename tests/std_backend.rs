@@ -367,3 +367,35 @@ fn detach_sends_queued_output_before_the_hand_over() {
     assert_eq!(&all[BIG..], b"after", "and before what the blocking side writes");
     srv.stop().unwrap();
 }
+
+// ----- many threads at once -------------------------------------------------------
+
+#[test]
+fn many_connections_at_once_each_get_their_own_bytes_in_order() {
+    let srv = start(Backend::Std, Echo, &["tcp://127.0.0.1:0"]);
+    let addr = srv.addr(0);
+    let clients: Vec<_> = (0..32u32)
+        .map(|k| {
+            let addr = addr.clone();
+            std::thread::spawn(move || {
+                let mut c = TcpStream::connect(&addr).unwrap();
+                c.set_read_timeout(Some(LIMIT)).unwrap();
+                // Sizes from one byte to past the write queue, so that
+                // writes go short and wait for `writable`.
+                for round in 0..24u32 {
+                    let len = 1 + ((k * 7919 + round * 104_729) as usize % (400 * 1024));
+                    let msg: Vec<u8> = (0..len).map(|i| (i as u32 ^ k ^ round) as u8).collect();
+                    let mut w = c.try_clone().unwrap();
+                    let sent = msg.clone();
+                    let writer = std::thread::spawn(move || w.write_all(&sent).unwrap());
+                    assert_eq!(read_n(&mut c, len), msg, "client {k} round {round}");
+                    writer.join().unwrap();
+                }
+            })
+        })
+        .collect();
+    for c in clients {
+        c.join().unwrap();
+    }
+    srv.stop().unwrap();
+}

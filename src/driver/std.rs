@@ -450,7 +450,7 @@ impl Closed {
             // until the thread is out of it.
             while !self.reader.is_finished() {
                 let _ = s.shutdown(Shutdown::Both);
-                thread::sleep(Duration::from_millis(2));
+                thread::sleep(Duration::from_millis(10));
             }
         }
         let _ = self.reader.join();
