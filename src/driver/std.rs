@@ -10,10 +10,10 @@
 //! * Each connection has a reader thread that never consumes input: it waits
 //!   with a one-byte `peek` until bytes, end-of-stream or an error are there,
 //!   posts `readable`, and sleeps until the loop has read. The loop then reads
-//!   once, on its own handle, with a blocking read that returns at once since
-//!   bytes are waiting; its next read says `WouldBlock`, and the reader is
-//!   re-armed when the loop next polls. Input not yet given to the loop is
-//!   therefore always still in the socket, which is what makes detach lossless.
+//!   once, with a blocking read that returns at once since bytes are waiting;
+//!   its next read says `WouldBlock`, and the reader is re-armed when the loop
+//!   next polls. Input not yet given to the loop is therefore always still in
+//!   the socket, which is what makes detach lossless.
 //! * Each connection has a writer thread behind a bounded queue
 //!   ([`WRITE_QUEUE`]): `write` copies into the queue and returns `WouldBlock`
 //!   when it is full; the writer sends with blocking writes and posts
@@ -24,7 +24,8 @@
 //!   notifier) signals.
 //!
 //! Handlers still run only on the loop's thread: the threads here move bytes
-//! and post events, nothing else.
+//! and post events, nothing else. A socket's threads share it with the loop
+//! (no descriptor is duplicated, so a connection costs one, as elsewhere).
 //!
 //! # Stopping
 //! Every blocking call has a timeout of [`SLICE`], so each thread notices a

@@ -23,11 +23,12 @@ pub const BACKENDS: &[Backend] = &[Backend::Poll, Backend::Std];
 #[macro_export]
 macro_rules! per_backend {
     ($($name:ident),* $(,)?) => {
-        mod poll {
-            $( #[test] fn $name() { super::$name(revio::Backend::Poll) } )*
-        }
-        mod stdlib {
-            $( #[test] fn $name() { super::$name(revio::Backend::Std) } )*
+        $crate::per_backend!(@in poll = Poll: $($name),*);
+        $crate::per_backend!(@in stdlib = Std: $($name),*);
+    };
+    (@in $module:ident = $backend:ident: $($name:ident),*) => {
+        mod $module {
+            $( #[test] fn $name() { super::$name(revio::Backend::$backend) } )*
         }
     };
 }
