@@ -41,8 +41,9 @@
 //! idle for a while costs each of its threads a wake-up per [`SLICE`].
 //! `detach` blocks the loop while the writer sends what is queued (at most
 //! [`DETACH_FLUSH`]) and while a reader blocked in `peek` notices the stop (at
-//! most [`SLICE`]). On shutdown, writers get [`DRAIN_GRACE`] to send what is
-//! queued to peers that do not read. On platforms where `shutdown` does not
+//! most [`SLICE`]). The writer of a closed connection gets [`CLOSE_LINGER`]
+//! to send what is queued to a peer that does not read, and [`DRAIN_GRACE`]
+//! once the loop stops. On platforms where `shutdown` does not
 //! interrupt a blocking connect, a dial closed while connecting holds its
 //! thread until the system gives up on the connect.
 
@@ -84,6 +85,9 @@ const ERROR_BACKOFF: Duration = Duration::from_millis(50);
 const DETACH_FLUSH: Duration = Duration::from_secs(10);
 /// The longest the driver's drop waits for writers to send what is queued.
 const DRAIN_GRACE: Duration = Duration::from_secs(2);
+/// The longest the writer of a closed connection goes on sending what is
+/// queued to a peer that does not read, before it gives up.
+const CLOSE_LINGER: Duration = Duration::from_secs(30);
 /// Stack size of the threads started here: they only move bytes.
 const STACK: usize = 256 * 1024;
 
@@ -216,6 +220,8 @@ struct LinkState {
     error: Option<io::Error>,
     /// The writer has stopped; nothing more can be sent.
     writer_done: bool,
+    /// Once closed: when the writer gives up on output the peer does not take.
+    give_up: Option<Instant>,
 }
 
 /// What a connection's loop side and its two threads share.
@@ -347,7 +353,7 @@ fn read_side(link: Arc<Link>, sock: Arc<Stream>, dial: Option<SockAddr>) {
     }
 }
 
-/// Sends all of `buf`; `Ok(false)` if told to abort first.
+/// Sends all of `buf`; `Ok(false)` if told to abort, or given up, first.
 fn send_all(link: &Link, sock: &Stream, mut buf: &[u8]) -> io::Result<bool> {
     let s = sock_ref(sock);
     while !buf.is_empty() {
@@ -355,7 +361,8 @@ fn send_all(link: &Link, sock: &Stream, mut buf: &[u8]) -> io::Result<bool> {
             Ok(0) => return Err(io::Error::from(io::ErrorKind::WriteZero)),
             Ok(n) => buf = &buf[n..],
             Err(e) if transient(&e) => {
-                if link.lock().mode == Mode::Aborting {
+                let st = link.lock();
+                if st.mode == Mode::Aborting || st.give_up.is_some_and(|t| Instant::now() >= t) {
                     return Ok(false);
                 }
             }
@@ -708,6 +715,7 @@ impl StdDriver {
                 want_writable: false,
                 error: None,
                 writer_done: false,
+                give_up: None,
             }),
             cv: Condvar::new(),
         });
@@ -1001,6 +1009,7 @@ impl Driver for StdDriver {
         let connecting = {
             let mut st = entry.link.lock();
             st.mode = Mode::Closing;
+            st.give_up = Some(Instant::now() + CLOSE_LINGER);
             matches!(st.dial, Dial::Pending)
         };
         entry.link.cv.notify_all();
