@@ -80,4 +80,10 @@ fn accept_pauses_on_emfile_and_resumes(b: Backend) {
     srv.stop().unwrap();
 }
 
-per_backend!(accept_pauses_on_emfile_and_resumes);
+/// One backend after another: the descriptor limit is the whole process's.
+#[test]
+fn accept_pauses_on_emfile_and_resumes_on_any_backend() {
+    for &b in BACKENDS {
+        accept_pauses_on_emfile_and_resumes(b);
+    }
+}
