@@ -172,7 +172,8 @@ impl Config {
     }
 
     /// Size of each loop's shared read buffer: the most one `data` call sees
-    /// fresh from one read.
+    /// fresh from one read, and the largest UDP datagram received whole
+    /// (longer ones are truncated; the default, 64 KiB, fits any datagram).
     pub fn read_buffer(mut self, bytes: usize) -> Config {
         self.read_buffer = bytes.max(1);
         self
