@@ -219,18 +219,21 @@ pub fn chart(path: &Path, tables: &[&Table]) -> Result<(), String> {
         let peers: Vec<usize> = (0..table.peers.len())
             .filter(|&p| table.peers[p].skipped.is_none())
             .collect();
-        let mut top: f64 = 0.0;
+        let (mut top, mut bottom) = (0f64, f64::INFINITY);
         for t in 0..table.tests.len() {
             for &p in &peers {
                 let v = 1e6 / table.median_of(t, p, |x| x.per_cpu);
-                if v.is_finite() && table.applies(t, p) {
+                if v.is_finite() && v > 0.0 && table.applies(t, p) {
                     top = top.max(v);
+                    bottom = bottom.min(v);
                 }
             }
         }
         if top <= 0.0 {
             continue;
         }
+        // A log scale: pipelined requests cost a tenth of unpipelined ones.
+        let floor = bottom / 2.0;
         let n = table.tests.len();
         let tests = table.tests.clone();
         let mut chart = ChartBuilder::on(area)
@@ -244,7 +247,7 @@ pub fn chart(path: &Path, tables: &[&Table]) -> Result<(), String> {
             .margin(10)
             .x_label_area_size(30)
             .y_label_area_size(60)
-            .build_cartesian_2d(0f64..n as f64, 0f64..top * 1.15)
+            .build_cartesian_2d(0f64..n as f64, (floor..top * 2.0).log_scale())
             .map_err(|e| e.to_string())?;
         chart
             .configure_mesh()
@@ -258,7 +261,7 @@ pub fn chart(path: &Path, tables: &[&Table]) -> Result<(), String> {
                     String::new()
                 }
             })
-            .y_desc("µs CPU")
+            .y_desc("µs CPU (log scale)")
             .draw()
             .map_err(|e| e.to_string())?;
         let width = 0.8 / peers.len().max(1) as f64;
@@ -270,7 +273,7 @@ pub fn chart(path: &Path, tables: &[&Table]) -> Result<(), String> {
                     let v = 1e6 / table.median_of(t, p, |x| x.per_cpu);
                     let x0 = t as f64 + 0.1 + k as f64 * width;
                     v.is_finite()
-                        .then(|| Rectangle::new([(x0, 0.0), (x0 + width * 0.9, v)], color.filled()))
+                        .then(|| Rectangle::new([(x0, floor), (x0 + width * 0.9, v)], color.filled()))
                 })
                 .collect();
             chart
