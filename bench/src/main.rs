@@ -209,6 +209,12 @@ fn header(ctx: &Ctx) -> String {
     let _ = writeln!(h, "| wrk | {} |", first_line(&output_of("wrk", &["-v"])));
     let _ = writeln!(h, "| rustc | {} |", output_of("rustc", &["--version"]));
     let _ = writeln!(h, "| tokio | {tokio} (current-thread runtime) |");
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let _ = writeln!(
+        h,
+        "| load average at start | {} (other work shares this machine: absolute figures drift, ratios hold better) |",
+        load.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+    );
     let _ = writeln!(
         h,
         "\nServers run on CPU 0 and load generators on CPU 1 (`taskset`). Each round runs every \
@@ -945,7 +951,7 @@ fn summary(tables: &[Table]) -> String {
     let _ = writeln!(
         s,
         "revio's requests per server-CPU-second divided by each peer's (same round, median over rounds), \
-         lowest to highest over the tests of each comparison:\n"
+         lowest to highest over the tests of each comparison, and the median over those tests:\n"
     );
     let _ = writeln!(
         s,
@@ -976,7 +982,12 @@ fn summary(tables: &[Table]) -> String {
                 } else {
                     let lo = r.iter().copied().fold(f64::INFINITY, f64::min);
                     let hi = r.iter().copied().fold(0.0, f64::max);
-                    format!("{} – {}", fmt_ratio(lo), fmt_ratio(hi))
+                    format!(
+                        "{} – {} (median {})",
+                        fmt_ratio(lo),
+                        fmt_ratio(hi),
+                        fmt_ratio(median(&r))
+                    )
                 }
             };
             let _ = writeln!(
