@@ -517,7 +517,8 @@ fn http(ctx: &Ctx) -> Table {
     let mut table = Table::new("wrk -t1 -c50", "req", tests, peers);
     table.note = format!(
         "`wrk -t1 -c50 -d{secs}s --latency`, plain and with a Lua script that writes 16 pipelined requests \
-         at a time; p50 and p99 in ms (wrk's, coordinated omission and all)."
+         at a time; p50 and p99 in ms (wrk's, coordinated omission and all). nginx runs one process \
+         (`master_process off`, `access_log off`, `keepalive_requests` unlimited, `return 200 \"Hello World!\"`)."
     );
     table.extra_cols = vec!["p50 ms", "p99 ms"];
     if !have("wrk") {
