@@ -36,7 +36,9 @@ cargo build --release --features tls --example http-server ||
     echo "warning: example http-server did not build" >&2
 
 pidfile="$(mktemp)"
+runner=""
 cleanup() {
+    [ -n "$runner" ] && kill "$runner" 2>/dev/null || true
     while read -r pid; do
         [ -n "$pid" ] && kill "$pid" 2>/dev/null || true
     done <"$pidfile"
@@ -44,4 +46,11 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-"$target/release/revio-bench" --pidfile "$pidfile" "$@"
+# In the background, so that a signal reaches the trap at once (bash runs
+# traps only between commands, and `wait` is one).
+"$target/release/revio-bench" --pidfile "$pidfile" "$@" &
+runner=$!
+status=0
+wait "$runner" || status=$?
+runner=""
+exit "$status"
