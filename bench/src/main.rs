@@ -120,8 +120,11 @@ fn main() {
         emit(&mut body, &t.markdown());
         tables.push(t);
     }
+    let mut memory_bytes = f64::NAN;
     if ctx.wants("memory") {
-        emit(&mut body, &memory(&ctx));
+        let (section, revio) = memory(&ctx);
+        emit(&mut body, &section);
+        memory_bytes = revio;
     }
     if ctx.wants("floor") {
         emit(
@@ -129,10 +132,14 @@ fn main() {
             &floor(&ctx, tables.first().filter(|t| t.title.starts_with("redis"))),
         );
     }
+    let mut allocs = f64::NAN;
     if ctx.wants("alloc") {
-        emit(&mut body, &allocations(&ctx));
+        let (section, worst) = allocations(&ctx);
+        emit(&mut body, &section);
+        allocs = worst;
     }
-    let summary = summary(&tables);
+    let mut summary = summary(&tables);
+    summary.push_str(&targets(&tables, memory_bytes, allocs));
     println!("{summary}");
     let svg = out.join("cpu_per_request.svg");
     let refs: Vec<&Table> = tables.iter().collect();
@@ -670,7 +677,8 @@ fn echo(ctx: &Ctx) -> Table {
     table
 }
 
-fn memory(ctx: &Ctx) -> String {
+/// The memory section, and revio echo-server's largest figure (bytes per connection).
+fn memory(ctx: &Ctx) -> (String, f64) {
     let wanted: Vec<usize> = if ctx.quick {
         vec![1_000]
     } else {
@@ -832,7 +840,11 @@ fn memory(ctx: &Ctx) -> String {
             );
         }
     }
-    s
+    let revio = counts
+        .iter()
+        .flat_map(|&c| [med(c, 0, |x| x.0), med(c, 0, |x| x.1)])
+        .fold(f64::NAN, f64::max);
+    (s, revio)
 }
 
 fn floor(ctx: &Ctx, redis: Option<&Table>) -> String {
@@ -901,7 +913,8 @@ fn floor(ctx: &Ctx, redis: Option<&Table>) -> String {
     s
 }
 
-fn allocations(ctx: &Ctx) -> String {
+/// The allocations section, and the most allocations per request seen.
+fn allocations(ctx: &Ctx) -> (String, f64) {
     let n = if ctx.quick { "20000" } else { "200000" };
     let out = std::process::Command::new("timeout")
         .args(["120"])
@@ -919,9 +932,11 @@ fn allocations(ctx: &Ctx) -> String {
         s,
         "| scenario | requests | allocations | per request |\n|---|---:|---:|---:|"
     );
+    let mut worst = f64::NAN;
     match out {
         Ok(o) => {
             for line in String::from_utf8_lossy(&o.stdout).lines() {
+                worst = worst.max(field(line, "allocs_per_request").unwrap_or(f64::NAN));
                 let name = line
                     .split_whitespace()
                     .find_map(|w| w.strip_prefix("scenario="))
@@ -942,7 +957,7 @@ fn allocations(ctx: &Ctx) -> String {
             let _ = writeln!(s, "| alloc-count did not run: {e} | | | |");
         }
     }
-    s
+    (s, worst)
 }
 
 /// One line per table and peer: the range of revio's per-CPU ratios.
@@ -1000,6 +1015,97 @@ fn summary(tables: &[Table]) -> String {
                 range(|x| x.rate)
             );
         }
+    }
+    s
+}
+
+/// BENCHMARKS.md's targets beside what this run measured: a reading aid,
+/// never an assertion.
+fn targets(tables: &[Table], memory_bytes: f64, allocs: f64) -> String {
+    let find = |prefix: &str| tables.iter().find(|t| t.title.starts_with(prefix));
+    // The lowest per-CPU ratio of revio to `peer` over the tests that `pick` selects.
+    let worst = |t: &Table, peer: &str, pick: &dyn Fn(&str) -> bool| -> f64 {
+        let Some(p) = t.peers.iter().position(|x| x.name.starts_with(peer)) else {
+            return f64::NAN;
+        };
+        (0..t.tests.len())
+            .filter(|&i| pick(&t.tests[i]) && t.applies(i, p) && t.applies(i, t.revio))
+            .map(|i| t.ratio(i, p, |x| x.per_cpu))
+            .filter(|x| x.is_finite())
+            .fold(f64::NAN, f64::min)
+    };
+    let mut rows: Vec<(String, f64, f64, bool)> = Vec::new(); // (target, measured, bound, higher is better)
+    if let Some(t) = find("redis") {
+        let all = |_: &str| true;
+        rows.push((
+            "redis P1/P16: ≥ 0.95x the minimal epoll responder (PING tests)".into(),
+            worst(t, "floor", &all),
+            0.95,
+            true,
+        ));
+        rows.push((
+            "redis P1/P16: ≥ 1.0x tokio".into(),
+            worst(t, "tokio", &all),
+            1.0,
+            true,
+        ));
+        rows.push((
+            "redis P1/P16: ≥ 1.3x redis-server".into(),
+            worst(t, "redis-server", &all),
+            1.3,
+            true,
+        ));
+    }
+    if let Some(t) = find("wrk") {
+        rows.push((
+            "http, 16 per write: ≥ 5x nginx".into(),
+            worst(t, "nginx", &|n: &str| n.contains("16")),
+            5.0,
+            true,
+        ));
+    }
+    if let Some(t) = find("echo") {
+        rows.push((
+            "echo, every size and depth: ≥ 1.1x tokio".into(),
+            worst(t, "tokio", &|_: &str| true),
+            1.1,
+            true,
+        ));
+    }
+    rows.push((
+        "memory: ≤ 128 B per idle connection".into(),
+        memory_bytes,
+        128.0,
+        false,
+    ));
+    rows.push((
+        "heap allocations per request once warm: 0".into(),
+        allocs,
+        0.0,
+        false,
+    ));
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "\n### against the targets of BENCHMARKS.md\n\nrevio's requests per CPU-second ÷ the peer's, the lowest over the tests named \
+         (per-CPU ratios; memory and allocations as measured). Printed to read, never asserted.\n"
+    );
+    let _ = writeln!(s, "| target | this run | met |\n|---|---:|---|");
+    for (name, v, bound, higher) in rows {
+        let (shown, met) = if !v.is_finite() {
+            ("n/a".to_string(), "not measured")
+        } else {
+            let ok = if higher { v >= bound } else { v <= bound };
+            let shown = if higher {
+                fmt_ratio(v)
+            } else if name.starts_with("memory") {
+                format!("{} B", fmt_num(v))
+            } else {
+                format!("{v:.4}")
+            };
+            (shown, if ok { "yes" } else { "no" })
+        };
+        let _ = writeln!(s, "| {name} | {shown} | {met} |");
     }
     s
 }
