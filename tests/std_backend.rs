@@ -27,17 +27,37 @@ fn alone(name: &str, check: fn()) {
         return;
     }
     let exe = std::env::current_exe().expect("the test binary");
-    let out = Command::new(exe)
+    let dir = std::env::temp_dir().join(format!("revio-alone-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a temp dir for the child's output");
+    let (out_path, err_path) = (dir.join("out"), dir.join("err"));
+    let mut child = Command::new(exe)
         .args([name, "--exact", "--test-threads=1", "--nocapture"])
         .env(CHILD, "1")
-        .output()
+        .stdout(std::fs::File::create(&out_path).expect("child stdout file"))
+        .stderr(std::fs::File::create(&err_path).expect("child stderr file"))
+        .spawn()
         .expect("run the test alone");
+    // Bounded: a child that hangs is killed and the test fails.
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for the child") {
+            break Some(status);
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
     let text = format!(
         "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+        std::fs::read_to_string(&out_path).unwrap_or_default(),
+        std::fs::read_to_string(&err_path).unwrap_or_default()
     );
-    assert!(out.status.success(), "{name} failed alone:\n{text}");
+    let _ = std::fs::remove_dir_all(&dir);
+    let status = status.unwrap_or_else(|| panic!("{name} hung (killed after 120 s):\n{text}"));
+    assert!(status.success(), "{name} failed alone:\n{text}");
     assert!(text.contains("1 passed"), "{name} did not run alone:\n{text}");
 }
 
