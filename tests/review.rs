@@ -55,7 +55,8 @@ impl Handler for Reuse {
         Action::Close
     }
     fn closed(&mut self, c: &mut Conn<'_, ()>, e: Option<io::Error>) {
-        self.log.push(format!("closed {} {:?}", kind(c), e.map(|e| e.kind())));
+        self.log
+            .push(format!("closed {} {:?}", kind(c), e.map(|e| e.kind())));
     }
 }
 
