@@ -350,8 +350,7 @@ pub fn respond(out: &mut Vec<u8>, date: &[u8], status: &str, body: Body<'_>, clo
     out.extend_from_slice(b"\r\nServer: revio\r\nDate: ");
     out.extend_from_slice(date);
     out.extend_from_slice(b"\r\nContent-Type: text/plain\r\nContent-Length: ");
-    // Writing to a Vec cannot fail.
-    let _ = write!(out, "{}", body.len());
+    push_decimal(out, body.len());
     if close {
         out.extend_from_slice(b"\r\nConnection: close");
     }
@@ -359,6 +358,22 @@ pub fn respond(out: &mut Vec<u8>, date: &[u8], status: &str, body: Body<'_>, clo
     if send {
         out.extend_from_slice(body);
     }
+}
+
+/// Appends `n` in decimal, without `core::fmt` (which cost as much as the
+/// rest of the response under pipelining: bench/results/PERF.md).
+pub fn push_decimal(out: &mut Vec<u8>, mut n: usize) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[i..]);
 }
 
 /// `Sun, 06 Nov 1994 08:49:37 GMT` (RFC 9110's IMF-fixdate).

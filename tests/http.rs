@@ -440,6 +440,15 @@ fn http_date_is_imf_fixdate() {
 }
 
 #[test]
+fn content_length_digits() {
+    for n in [0usize, 7, 12, 100, 65_535, usize::MAX] {
+        let mut out = b"x".to_vec();
+        http_server::push_decimal(&mut out, n);
+        assert_eq!(out, format!("x{n}").into_bytes());
+    }
+}
+
+#[test]
 fn options_parse_flags_and_load_certificates() {
     assert_eq!(Options::parse(Vec::<String>::new()).unwrap(), Options::default());
     let args = ["--port", "1", "--tlsport", "2", "--loops", "3", "--stdlib"].map(String::from);
