@@ -936,7 +936,10 @@ fn allocations(ctx: &Ctx) -> (String, f64) {
     match out {
         Ok(o) => {
             for line in String::from_utf8_lossy(&o.stdout).lines() {
-                worst = worst.max(field(line, "allocs_per_request").unwrap_or(f64::NAN));
+                // From the counts, not the rounded per-request figure.
+                let per =
+                    field(line, "allocs").unwrap_or(f64::NAN) / field(line, "requests").unwrap_or(f64::NAN);
+                worst = worst.max(per);
                 let name = line
                     .split_whitespace()
                     .find_map(|w| w.strip_prefix("scenario="))
@@ -1101,7 +1104,7 @@ fn targets(tables: &[Table], memory_bytes: f64, allocs: f64) -> String {
             } else if name.starts_with("memory") {
                 format!("{} B", fmt_num(v))
             } else {
-                format!("{v:.4}")
+                format!("{v:.6}")
             };
             (shown, if ok { "yes" } else { "no" })
         };
