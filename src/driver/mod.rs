@@ -136,34 +136,16 @@ pub(crate) trait Driver: Sized {
 }
 
 /// Flags for `send` that keep a write to a closed peer from raising SIGPIPE.
-#[cfg(any(
-    target_os = "linux",
-    target_os = "android",
-    target_os = "freebsd",
-    target_os = "netbsd",
-    target_os = "openbsd",
-    target_os = "dragonfly"
-))]
+#[cfg(not(any(target_vendor = "apple", windows)))]
 pub(crate) const SEND_FLAGS: libc::c_int = libc::MSG_NOSIGNAL;
-/// Apple systems have no MSG_NOSIGNAL; SO_NOSIGPIPE is set on each socket instead.
-#[cfg(not(any(
-    target_os = "linux",
-    target_os = "android",
-    target_os = "freebsd",
-    target_os = "netbsd",
-    target_os = "openbsd",
-    target_os = "dragonfly"
-)))]
+/// Apple systems have no MSG_NOSIGNAL (SO_NOSIGPIPE is set on each socket
+/// instead), and Windows has no SIGPIPE.
+#[cfg(any(target_vendor = "apple", windows))]
 pub(crate) const SEND_FLAGS: libc::c_int = 0;
 
 /// Per-socket setup shared by backends: SO_NOSIGPIPE where MSG_NOSIGNAL is missing.
 pub(crate) fn prepare_socket(sock: SockRef<'_>) -> io::Result<()> {
-    #[cfg(any(
-        target_os = "macos",
-        target_os = "ios",
-        target_os = "tvos",
-        target_os = "watchos"
-    ))]
+    #[cfg(target_vendor = "apple")]
     sock.set_nosigpipe(true)?;
     let _ = sock;
     Ok(())
