@@ -1,5 +1,5 @@
-//! Review findings: each test here failed when written and names the bug it
-//! shows (see the report of the review that added this file).
+//! Regressions: each test here failed when written (found by reviewing the
+//! loop against SPEC.md) and names the bug it shows; all are fixed.
 
 mod common;
 
