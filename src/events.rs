@@ -120,6 +120,15 @@ pub trait Handler {
         let _ = (conn, stream);
     }
 
+    /// Not an event for applications: the loop calls this for each open
+    /// connection when the server shuts down, just before its last flush, so
+    /// that a wrapper such as [`Translate`](crate::Translate) can append its
+    /// final bytes (a TLS `close_notify`). Output written here is sent.
+    #[doc(hidden)]
+    fn __shutting_down(&mut self, conn: &mut Conn<'_, Self::State>) {
+        let _ = conn;
+    }
+
     /// The ticker: fires right after `serving`, then after each delay it returns
     /// (measured from when the tick was due, so ticks do not drift). Return
     /// `None` as the delay to stop ticking. The default stops at once.

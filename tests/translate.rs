@@ -567,6 +567,24 @@ mod tls {
         srv.join().unwrap();
     }
 
+    fn tls_server_shutdown_sends_close_notify_to_every_connection(b: Backend) {
+        let (tls, cfg) = certs();
+        let srv = start(b, with_tls(Lines::default(), tls), &["tcp://127.0.0.1:0"]);
+        let mut clients: Vec<_> = (0..3).map(|_| client(&srv, 0, &cfg)).collect();
+        for c in &mut clients {
+            assert_eq!(tls_roundtrip(c, b"x\n"), b"x\n");
+        }
+        srv.server.shutdown();
+        for c in &mut clients {
+            // A clean end (Ok) only after a close_notify; a bare TCP close
+            // is an UnexpectedEof error in rustls.
+            let mut rest = Vec::new();
+            c.read_to_end(&mut rest)
+                .expect("a clean TLS close at server shutdown");
+        }
+        srv.stop().unwrap();
+    }
+
     #[test]
     fn tls_config_errors_are_clear() {
         let err = Tls::from_pem(b"not pem", b"not pem").unwrap_err();
@@ -584,6 +602,7 @@ mod tls {
     }
 
     per_backend!(
+        tls_server_shutdown_sends_close_notify_to_every_connection,
         tls_shutdown_from_the_wrapped_handler_sends_close_notify,
         tls_echo_with_small_buffers_splits_records_and_pauses_reading,
         tls_echo_of_one_mebibyte_arrives_intact,

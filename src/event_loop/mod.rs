@@ -1194,6 +1194,16 @@ impl<H: Handler, D: Driver> Loop<H, D> {
                 );
             } else {
                 if flags & UDP == 0 {
+                    // Let a wrapper append its final bytes (close_notify).
+                    let r = self.call(t, Input::None, false, |h, c, _| {
+                        h.__shutting_down(c);
+                        Action::None
+                    });
+                    if let Err(e) = r {
+                        self.outbuf.clear();
+                        self.close(t, Some(e));
+                        continue;
+                    }
                     self.conns[t].flags &= !BLOCKED;
                     self.flush(t);
                 }

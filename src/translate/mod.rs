@@ -475,4 +475,13 @@ where
     fn tick(&mut self) -> (Option<Duration>, Action) {
         self.inner.tick()
     }
+
+    fn __shutting_down(&mut self, outer: &mut Conn<'_, Self::State>) {
+        // As a Close from the wrapped handler: its last plaintext is
+        // translated, then the translator's final bytes (close_notify).
+        self.call(outer, 0, |h, c| {
+            h.__shutting_down(c);
+            Action::Close
+        });
+    }
 }

@@ -119,6 +119,9 @@ impl<H: Handler> Handler for Capture<H> {
     fn tick(&mut self) -> (Option<Duration>, Action) {
         self.inner.tick()
     }
+    fn __shutting_down(&mut self, c: &mut Conn<'_, H::State>) {
+        self.inner.__shutting_down(c)
+    }
 }
 
 /// Starts `handler` on `addrs` with `config` (its backend set to `backend`) on a
