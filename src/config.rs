@@ -238,21 +238,7 @@ impl Config {
                 "Config::serve runs one handler on one loop; with loops(n) use serve_with(|loop_index| handler, addrs)",
             ));
         }
-        let addresses = parse(addrs)?;
-        match self.backend.resolve() {
-            Backend::Std => {
-                let (prepared, listeners) = prepare::<StdDriver>(&self, &addresses, StdDriver::new)?;
-                let result = prepared.run_single(handler);
-                listeners.cleanup();
-                result
-            }
-            _ => {
-                let (prepared, listeners) = prepare::<PollDriver>(&self, &addresses, PollDriver::new)?;
-                let result = prepared.run_single(handler);
-                listeners.cleanup();
-                result
-            }
-        }
+        self.start(addrs, One(handler))
     }
 
     /// Serves `addrs` on the configured number of loops, calling `factory`
@@ -266,21 +252,55 @@ impl Config {
         I: IntoIterator<Item = A>,
         A: AsRef<str>,
     {
+        self.start(addrs, Many(&factory))
+    }
+
+    /// Parses the addresses, picks the backend, binds, and runs the loops.
+    fn start<L: Launch, I, A>(self, addrs: I, launch: L) -> io::Result<()>
+    where
+        I: IntoIterator<Item = A>,
+        A: AsRef<str>,
+    {
         let addresses = parse(addrs)?;
         match self.backend.resolve() {
-            Backend::Std => {
-                let (prepared, listeners) = prepare::<StdDriver>(&self, &addresses, StdDriver::new)?;
-                let result = prepared.run_many(&factory);
-                listeners.cleanup();
-                result
-            }
-            _ => {
-                let (prepared, listeners) = prepare::<PollDriver>(&self, &addresses, PollDriver::new)?;
-                let result = prepared.run_many(&factory);
-                listeners.cleanup();
-                result
-            }
+            Backend::Std => self.start_on(&addresses, StdDriver::new, launch),
+            _ => self.start_on(&addresses, PollDriver::new, launch),
         }
+    }
+
+    fn start_on<D: Driver + Send, L: Launch>(
+        &self,
+        addresses: &[Address],
+        new_driver: fn() -> io::Result<D>,
+        launch: L,
+    ) -> io::Result<()> {
+        let (prepared, listeners) = prepare(self, addresses, new_driver)?;
+        let result = launch.launch(prepared);
+        listeners.cleanup();
+        result
+    }
+}
+
+/// What runs a server's prepared loops: one handler, or a handler factory.
+trait Launch {
+    fn launch<D: Driver + Send>(self, prepared: Prepared<D>) -> io::Result<()>;
+}
+
+/// One handler on one loop, on the calling thread.
+struct One<H>(H);
+
+impl<H: Handler> Launch for One<H> {
+    fn launch<D: Driver + Send>(self, prepared: Prepared<D>) -> io::Result<()> {
+        prepared.run_single(self.0)
+    }
+}
+
+/// One handler per loop, each made on its loop's thread.
+struct Many<'f, F>(&'f F);
+
+impl<H: Handler, F: Fn(usize) -> H + Sync> Launch for Many<'_, F> {
+    fn launch<D: Driver + Send>(self, prepared: Prepared<D>) -> io::Result<()> {
+        prepared.run_many(self.0)
     }
 }
 

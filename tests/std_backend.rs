@@ -240,19 +240,8 @@ fn shutdown_interrupts_a_dial_still_connecting() {
     alone("shutdown_interrupts_a_dial_still_connecting", || {
         // A listener with a full backlog: Linux drops the SYN on loopback, so
         // the blocking connect on the backend's thread hangs.
-        let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
-        sock.bind(&"127.0.0.1:0".parse::<std::net::SocketAddr>().unwrap().into())
-            .unwrap();
-        sock.listen(0).unwrap();
-        let addr = sock.local_addr().unwrap().as_socket().unwrap();
-        let mut fillers = Vec::new();
-        for _ in 0..4 {
-            let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
-            s.set_nonblocking(true).unwrap();
-            let _ = s.connect(&addr.into());
-            fillers.push(s);
-        }
-        std::thread::sleep(Duration::from_millis(50));
+        let silent = Unanswering::new();
+        let addr = silent.addr;
         let start_count = threads();
         let h = Dialer::default();
         let log = h.log.clone();

@@ -778,18 +778,18 @@ impl<H: Handler, D: Driver> Loop<H, D> {
     }
 
     fn open_stream(&mut self, l: usize, stream: Stream) {
+        let mailbox = self.mailbox();
+        let (slot, generation) = mailbox.alloc(&mut mailbox.lock(), false);
+        self.adopt(ConnId::new(self.index, slot, generation), stream, l);
+    }
+
+    /// Serves an accepted stream under an id already allocated on this loop.
+    fn adopt(&mut self, id: ConnId, stream: Stream, l: usize) {
         let kind = match stream {
             Stream::Tcp(_) => TCP,
             #[cfg(unix)]
             Stream::Unix(_) => UNIX,
         };
-        let mailbox = self.mailbox();
-        let (slot, generation) = mailbox.alloc(&mut mailbox.lock(), false);
-        self.adopt(ConnId::new(self.index, slot, generation), stream, l, kind);
-    }
-
-    /// Serves an accepted stream under an id already allocated on this loop.
-    fn adopt(&mut self, id: ConnId, stream: Stream, l: usize, kind: u16) {
         let t = id.slot();
         if let Err(e) = self.driver.register(t, stream) {
             log::warn!("revio: could not register an accepted connection: {e}");
@@ -825,11 +825,11 @@ impl<H: Handler, D: Driver> Loop<H, D> {
                     Ok(a) => {
                         // FNV-1a over the source IP (not the port): one client
                         // host always lands on one loop.
-                        let bytes = match a.ip() {
-                            std::net::IpAddr::V4(ip) => ip.octets().to_vec(),
-                            std::net::IpAddr::V6(ip) => ip.octets().to_vec(),
+                        let octets = match a.ip() {
+                            std::net::IpAddr::V4(ip) => ip.to_ipv6_mapped().octets(),
+                            std::net::IpAddr::V6(ip) => ip.octets(),
                         };
-                        let h = bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+                        let h = octets.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
                             (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
                         });
                         (h % n as u64) as usize
@@ -901,16 +901,11 @@ impl<H: Handler, D: Driver> Loop<H, D> {
                 Command::Dial { id, address, timeout } => self.start_dial(id, address, timeout),
                 Command::Resolved { id, result } => self.on_resolved(id, result),
                 Command::Adopt { id, stream, listener } => {
-                    let kind = match stream {
-                        Stream::Tcp(_) => TCP,
-                        #[cfg(unix)]
-                        Stream::Unix(_) => UNIX,
-                    };
                     if self.stopping {
                         drop(stream);
                         self.mailbox().release(id.slot());
                     } else {
-                        self.adopt(id, stream, listener, kind);
+                        self.adopt(id, stream, listener);
                     }
                 }
                 Command::Shutdown => self.stopping = true,

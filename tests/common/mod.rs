@@ -232,6 +232,42 @@ impl Drop for TempPath {
     }
 }
 
+/// A listener whose backlog is full, so that it never completes another
+/// handshake: on loopback Linux drops the SYN and a connect to it hangs.
+/// Keep the returned sockets alive for as long as the listener must stay full.
+pub struct Unanswering {
+    pub addr: std::net::SocketAddr,
+    _listener: socket2::Socket,
+    _fillers: Vec<socket2::Socket>,
+}
+
+impl Unanswering {
+    pub fn new() -> Unanswering {
+        use socket2::{Domain, Socket, Type};
+        let listener = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+        listener
+            .bind(&"127.0.0.1:0".parse::<std::net::SocketAddr>().unwrap().into())
+            .unwrap();
+        listener.listen(0).unwrap();
+        let addr = listener.local_addr().unwrap().as_socket().unwrap();
+        // Connections nobody accepts fill the backlog.
+        let fillers = (0..4)
+            .map(|_| {
+                let s = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+                s.set_nonblocking(true).unwrap();
+                let _ = s.connect(&addr.into());
+                s
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(50));
+        Unanswering {
+            addr,
+            _listener: listener,
+            _fillers: fillers,
+        }
+    }
+}
+
 /// The echo handler used by many tests.
 #[derive(Clone, Default)]
 pub struct Echo;
