@@ -302,6 +302,36 @@ fn rounds(
     }
 }
 
+/// redis-server 7 as BENCHMARKS.md asks: no persistence, no I/O threads,
+/// on loopback, with its files in `dir`.
+fn redis_server_program(port: &str, dir: &str) -> Program {
+    Program::new(
+        "redis-server",
+        &[
+            "--port",
+            port,
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--io-threads",
+            "1",
+            "--daemonize",
+            "no",
+            "--maxclients",
+            "60000",
+            "--dir",
+            dir,
+            "--logfile",
+            "",
+            "--loglevel",
+            "warning",
+        ],
+    )
+}
+
 /// The value after `key=` in a `key=value` line.
 fn field(out: &str, key: &str) -> Option<f64> {
     out.split_whitespace()
@@ -337,32 +367,7 @@ fn redis(ctx: &Ctx) -> Table {
             let p = port(());
             PeerSpec {
                 name: "redis-server".into(),
-                prog: Ok(Program::new(
-                    "redis-server",
-                    &[
-                        "--port",
-                        &p.to_string(),
-                        "--bind",
-                        "127.0.0.1",
-                        "--save",
-                        "",
-                        "--appendonly",
-                        "no",
-                        "--io-threads",
-                        "1",
-                        "--daemonize",
-                        "no",
-                        "--maxclients",
-                        "60000",
-                        "--dir",
-                        &redis_dir,
-                        "--logfile",
-                        "",
-                        "--loglevel",
-                        "warning",
-                    ],
-                ))
-                .filter_have("redis-server"),
+                prog: Ok(redis_server_program(&p.to_string(), &redis_dir)).filter_have("redis-server"),
                 port: p,
             }
         },
@@ -698,32 +703,7 @@ fn memory(ctx: &Ctx) -> (String, f64) {
             "revio redis-server" => ctx
                 .example("redis-server")
                 .map(|e| Program::new(e, &["--port", &p])),
-            "redis-server" => Ok(Program::new(
-                "redis-server",
-                &[
-                    "--port",
-                    &p,
-                    "--bind",
-                    "127.0.0.1",
-                    "--save",
-                    "",
-                    "--appendonly",
-                    "no",
-                    "--io-threads",
-                    "1",
-                    "--daemonize",
-                    "no",
-                    "--maxclients",
-                    "60000",
-                    "--dir",
-                    &redis_dir,
-                    "--logfile",
-                    "",
-                    "--loglevel",
-                    "warning",
-                ],
-            ))
-            .filter_have("redis-server"),
+            "redis-server" => Ok(redis_server_program(&p, &redis_dir)).filter_have("redis-server"),
             "tokio echo" => Ok(Program::new(ctx.bin("tokio-echo"), &["--port", &p])),
             _ => Err("unknown".into()),
         }
