@@ -15,8 +15,9 @@
 //! allocation per request.
 //!
 //! Flags: `--port 8080`, `--tlsport 4443`, `--tlscert PATH`, `--tlskey PATH`
-//! (without a certificate, a self-signed one for localhost is made at start;
-//! without a key, the key is read from the certificate file), `--loops N`,
+//! (without a certificate, the bundled self-signed one for localhost in
+//! `examples/certs/` is used; without a key, the key is read from the
+//! certificate file), `--loops N`,
 //! `--stdlib` (the std::net fallback backend).
 
 use std::io::{self, Write};
@@ -92,8 +93,8 @@ impl Options {
         Ok(o)
     }
 
-    /// The TLS configuration: the given certificate and key, or a self-signed
-    /// certificate for localhost made now.
+    /// The TLS configuration: the given certificate and key, or the bundled
+    /// self-signed certificate for localhost.
     pub fn tls(&self) -> io::Result<Tls> {
         match (&self.tlscert, &self.tlskey) {
             (Some(cert), key) => Tls::from_pem_files(cert, key.as_ref().unwrap_or(cert)),
@@ -123,16 +124,14 @@ impl Options {
     }
 }
 
-/// A self-signed certificate for `localhost` and `127.0.0.1`: (certificate
-/// PEM, private key PEM).
+/// The bundled self-signed certificate for `localhost`, `127.0.0.1` and
+/// `::1` (`examples/certs/`, valid until 2126): (certificate PEM, private key
+/// PEM). For trying the server locally only: its private key is public.
 pub fn self_signed() -> io::Result<(String, String)> {
-    let names = vec![
-        "localhost".to_string(),
-        "127.0.0.1".to_string(),
-        "::1".to_string(),
-    ];
-    let key = rcgen::generate_simple_self_signed(names).map_err(io::Error::other)?;
-    Ok((key.cert.pem(), key.signing_key.serialize_pem()))
+    Ok((
+        include_str!("certs/localhost-cert.pem").to_string(),
+        include_str!("certs/localhost-key.pem").to_string(),
+    ))
 }
 
 /// The whole server: [`Http`] on every address, through TLS on the second.

@@ -3,15 +3,16 @@
 //! QUIT, SHUTDOWN, WAKE, unix sockets and several loops sharing the store.
 //! The example's modules are compiled in here and served on a thread.
 
+#[path = "../../tests/common/mod.rs"]
 mod common;
 
-#[path = "../examples/redis-server/commands.rs"]
+#[path = "../../examples/redis-server/commands.rs"]
 mod commands;
-#[path = "../examples/redis-server/handler.rs"]
+#[path = "../../examples/redis-server/handler.rs"]
 mod handler;
-#[path = "../examples/redis-server/resp.rs"]
+#[path = "../../examples/redis-server/resp.rs"]
 mod resp;
-#[path = "../examples/redis-server/store.rs"]
+#[path = "../../examples/redis-server/store.rs"]
 mod store;
 
 use std::io::{self, Read, Write};

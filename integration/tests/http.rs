@@ -2,12 +2,12 @@
 //! client, pipelining, keep-alive and `Connection: close`, malformed and
 //! oversized requests. The example's code is compiled in here as a module,
 //! so these tests need no separately built binary.
-#![cfg(feature = "tls")]
 
+#[path = "../../tests/common/mod.rs"]
 mod common;
 
 #[allow(dead_code)]
-#[path = "../examples/http-server.rs"]
+#[path = "../../examples/http-server.rs"]
 mod http_server;
 
 use std::alloc::{GlobalAlloc, Layout, System};

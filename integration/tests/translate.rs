@@ -2,6 +2,7 @@
 //! framing translator for the generic wrapper, and TLS through rustls (the
 //! `tls` feature) in `mod tls` below.
 
+#[path = "../../tests/common/mod.rs"]
 mod common;
 
 use std::io::{self, Read, Write};
@@ -361,7 +362,7 @@ per_backend!(
 );
 
 /// TLS through rustls: the wrapped handlers above, behind a real handshake.
-#[cfg(feature = "tls")]
+
 mod tls {
     use super::*;
     use revio::Tls;
