@@ -24,7 +24,7 @@ use std::io::{self, Write};
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use revio::{Action, Addr, Backend, Config, Conn, Handler, Server, Tls, Translate};
+use revio::{Action, Addr, Backend, Config, Conn, Handler, Output, Server, Tls, Translate};
 
 /// The longest request head accepted (request line and headers).
 pub const MAX_HEAD: usize = 8 * 1024;
@@ -339,7 +339,7 @@ pub enum Body<'a> {
 }
 
 /// Appends one response to `out` (no allocation beyond `out` growing).
-pub fn respond(out: &mut Vec<u8>, date: &[u8], status: &str, body: Body<'_>, close: bool) {
+pub fn respond(out: &mut Output<'_>, date: &[u8], status: &str, body: Body<'_>, close: bool) {
     let (body, send) = match body {
         Body::Full(b) => (b, true),
         Body::HeadOf(b) => (b, false),
@@ -349,7 +349,7 @@ pub fn respond(out: &mut Vec<u8>, date: &[u8], status: &str, body: Body<'_>, clo
     out.extend_from_slice(b"\r\nServer: revio\r\nDate: ");
     out.extend_from_slice(date);
     out.extend_from_slice(b"\r\nContent-Type: text/plain\r\nContent-Length: ");
-    push_decimal(out, body.len());
+    out.extend_from_slice(decimal(body.len(), &mut [0; 20]));
     if close {
         out.extend_from_slice(b"\r\nConnection: close");
     }
@@ -359,20 +359,19 @@ pub fn respond(out: &mut Vec<u8>, date: &[u8], status: &str, body: Body<'_>, clo
     }
 }
 
-/// Appends `n` in decimal, without `core::fmt` (which cost as much as the
-/// rest of the response under pipelining: bench/results/PERF.md).
-pub fn push_decimal(out: &mut Vec<u8>, mut n: usize) {
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
+/// `n` in decimal, without `core::fmt` (which cost as much as the rest of
+/// the response under pipelining: bench/results/PERF.md), in `buf`.
+pub fn decimal(mut n: usize, buf: &mut [u8; 20]) -> &[u8] {
+    let mut i = buf.len();
     loop {
         i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
+        buf[i] = b'0' + (n % 10) as u8;
         n /= 10;
         if n == 0 {
             break;
         }
     }
-    out.extend_from_slice(&digits[i..]);
+    &buf[i..]
 }
 
 /// `Sun, 06 Nov 1994 08:49:37 GMT` (RFC 9110's IMF-fixdate).

@@ -4,6 +4,7 @@
 use std::io;
 use std::mem;
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::addr::Address;
 use crate::driver::Driver;
@@ -12,7 +13,8 @@ use crate::driver::stdnet::StdDriver;
 use crate::event_loop::bind::{Listeners, bind_all};
 use crate::event_loop::{Limits, Listening, Loop, panic_error};
 use crate::events::Handler;
-use crate::server::{Mailbox, Server, Shared};
+use crate::mailbox::Mailbox;
+use crate::server::{Server, Shared};
 
 /// Which backend drives the loops.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -101,7 +103,31 @@ impl std::str::FromStr for Balance {
 
 /// Options for a server, with [`Config::serve`] or [`Config::serve_with`] to run it.
 ///
+/// # What is bounded, and by what default
+/// Every byte a loop holds for a connection is bounded where it grows:
+///
+/// | what | bound | default | past it |
+/// |---|---|---|---|
+/// | unconsumed input ([`Conn::keep`](crate::Conn::keep)) | [`Config::max_input`] | 64 MiB | closed: [`Error::InputLimit`](crate::Error::InputLimit) |
+/// | queued output of one connection | [`Config::max_output`] | 64 MiB | the write is dropped and the connection closed: [`Error::OutputLimit`](crate::Error::OutputLimit) |
+/// | queued output of the loop, all connections | [`Config::loop_output_budget`] | 256 MiB | the largest holders are closed: [`Error::LoopOutputBudget`](crate::Error::LoopOutputBudget) |
+/// | output before reading pauses | [`Config::high_water`] | 4 MiB | reading pauses; [`Conn::is_congested`](crate::Conn::is_congested) is true |
+/// | UDP remotes per listener | [`Config::max_udp_remotes`] | 16,384 | the least recently active is closed: [`Error::UdpRemoteEvicted`](crate::Error::UdpRemoteEvicted) |
+/// | one UDP reply | 65,507 bytes (one datagram) | | the remote is closed: [`Error::OutputLimit`](crate::Error::OutputLimit) |
+/// | requests from other threads | one pending mark per connection | | wakes coalesce |
+///
+/// The loop's queued output never exceeds its budget by more than what one
+/// handler call wrote (itself at most `max_output`): the check runs right
+/// after each call. A connection closed for a limit is closed without
+/// flushing, and its peer gets a reset (never a clean end-of-stream after
+/// cut output).
+///
+/// Time: no idle timeout by default ([`Config::idle_timeout`], evio's
+/// behaviour); a graceful shutdown waits at most [`Config::shutdown_timeout`]
+/// (10 s).
+///
 /// ```no_run
+/// use std::time::Duration;
 /// use revio::{Action, Config, Conn, Handler};
 ///
 /// #[derive(Clone)]
@@ -118,6 +144,7 @@ impl std::str::FromStr for Balance {
 /// Config::new()
 ///     .loops(4)
 ///     .max_input(1 << 20)
+///     .idle_timeout(Some(Duration::from_secs(60)))
 ///     .serve_with(|_loop_index| Echo, ["tcp://127.0.0.1:5000"])
 ///     .unwrap();
 /// ```
@@ -128,8 +155,16 @@ pub struct Config {
     read_buffer: usize,
     max_input: usize,
     high_water: usize,
+    max_output: usize,
+    loop_output_budget: usize,
+    idle_timeout: Option<Duration>,
+    shutdown_timeout: Duration,
+    max_udp_remotes: usize,
+    nodelay: bool,
     backlog: i32,
     balance: Balance,
+    first_generation: u32,
+    fault_at_send: Option<u64>,
 }
 
 impl Default for Config {
@@ -140,16 +175,27 @@ impl Default for Config {
             read_buffer: 64 * 1024,
             max_input: 64 * 1024 * 1024,
             high_water: 4 * 1024 * 1024,
+            max_output: 64 * 1024 * 1024,
+            loop_output_budget: 256 * 1024 * 1024,
+            idle_timeout: None,
+            shutdown_timeout: Duration::from_secs(10),
+            max_udp_remotes: 16 * 1024,
+            nodelay: true,
             backlog: 1024,
             balance: Balance::default(),
+            first_generation: 1,
+            fault_at_send: None,
         }
     }
 }
 
+/// The largest UDP payload (over IPv4): one reply may not be longer.
+const MAX_DATAGRAM: usize = 65_507;
+
 impl Config {
     /// The defaults: one loop, the platform's backend, a 64 KiB read buffer,
-    /// 64 MiB of unconsumed input per connection at most, reading paused
-    /// above 4 MiB of queued output, a listen backlog of 1024.
+    /// and the bounds in the table above; TCP_NODELAY on; a listen backlog
+    /// of 1024.
     pub fn new() -> Config {
         Config::default()
     }
@@ -171,9 +217,9 @@ impl Config {
         self
     }
 
-    /// Size of each loop's shared read buffer: the most one `data` call sees
-    /// fresh from one read, and the largest UDP datagram received whole
-    /// (longer ones are truncated; the default, 64 KiB, fits any datagram).
+    /// Size of each loop's read buffer: the most one `data` call sees fresh
+    /// from one read, and the largest UDP datagram received whole (longer
+    /// ones are truncated; the default, 64 KiB, fits any datagram).
     pub fn read_buffer(mut self, bytes: usize) -> Config {
         self.read_buffer = bytes.max(1);
         self
@@ -181,17 +227,97 @@ impl Config {
 
     /// The most unconsumed input a connection may hold (see
     /// [`Conn::keep`](crate::Conn::keep)); past it the connection is closed
-    /// with an `InvalidData` error.
+    /// with an [`Error::InputLimit`](crate::Error::InputLimit) (kind `InvalidData`).
+    /// Default 64 MiB.
     pub fn max_input(mut self, bytes: usize) -> Config {
         self.max_input = bytes;
         self
     }
 
-    /// Queued output above which a connection's input is no longer read (until
-    /// half of it is sent), so that a slow reader cannot make output grow
-    /// without bound.
+    /// Queued output above which a connection's input is no longer read, and
+    /// [`Conn::is_congested`](crate::Conn::is_congested) is true, until half
+    /// of it is sent: a slow reader cannot make output grow without bound.
+    /// Default 4 MiB.
     pub fn high_water(mut self, bytes: usize) -> Config {
         self.high_water = bytes;
+        self
+    }
+
+    /// The most output one connection may have queued (written, not yet
+    /// taken by the socket), as Redis's `client-output-buffer-limit`. A
+    /// write that would go past it is dropped, and the connection is closed
+    /// without flushing when the handler returns: `closed` gets an
+    /// [`Error::OutputLimit`](crate::Error::OutputLimit). Default 64 MiB.
+    pub fn max_output(mut self, bytes: usize) -> Config {
+        self.max_output = bytes;
+        self
+    }
+
+    /// The most output a loop may hold queued for all its connections
+    /// together, as Redis's `maxmemory-clients`. Past it, right after the
+    /// handler call that crossed it, the connections holding the most are
+    /// closed without flushing until the loop holds at most seven eighths of
+    /// it; each gets an [`Error::LoopOutputBudget`](crate::Error::LoopOutputBudget).
+    /// Default 256 MiB per loop.
+    pub fn loop_output_budget(mut self, bytes: usize) -> Config {
+        self.loop_output_budget = bytes;
+        self
+    }
+
+    /// Closes a connection (and forgets a UDP remote) when no byte has been
+    /// read or written for this long; `closed` gets an
+    /// [`Error::IdleTimeout`](crate::Error::IdleTimeout) (kind `TimedOut`).
+    /// Default `None`: connections may idle forever, as in evio. Kept to the
+    /// millisecond; at most 24 days.
+    pub fn idle_timeout(mut self, timeout: Option<Duration>) -> Config {
+        self.idle_timeout = timeout.map(|d| d.min(Duration::from_millis((1 << 31) - 1)));
+        self
+    }
+
+    /// How long a graceful shutdown ([`Action::Shutdown`](crate::Action::Shutdown),
+    /// [`Server::shutdown`](crate::Server::shutdown)) waits for connections to
+    /// finish and their output to be sent; what is left then is reset, with
+    /// an [`Error::ShutdownTimeout`](crate::Error::ShutdownTimeout) in
+    /// `closed`. Default 10 s.
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> Config {
+        self.shutdown_timeout = timeout;
+        self
+    }
+
+    /// The most UDP remotes (source addresses) one UDP listener keeps; a
+    /// datagram from a new one past it closes the least recently active
+    /// (its `closed` gets an [`Error::UdpRemoteEvicted`](crate::Error::UdpRemoteEvicted)).
+    /// Default 16,384.
+    pub fn max_udp_remotes(mut self, n: usize) -> Config {
+        self.max_udp_remotes = n.max(1);
+        self
+    }
+
+    /// Whether accepted and dialed TCP connections get TCP_NODELAY (Nagle's
+    /// algorithm off), as Go's net package does. Default `true`: replies go
+    /// out at once instead of waiting for the peer's acknowledgement. A
+    /// handler can still change it per connection with
+    /// [`Conn::set_nodelay`](crate::Conn::set_nodelay).
+    pub fn nodelay(mut self, on: bool) -> Config {
+        self.nodelay = on;
+        self
+    }
+
+    /// Test hook, not for applications: connection ids start at this
+    /// generation (to reach the wrap of generations in a test).
+    #[cfg(feature = "test-hooks")]
+    #[doc(hidden)]
+    pub fn __first_generation(mut self, g: u32) -> Config {
+        self.first_generation = g;
+        self
+    }
+
+    /// Test hook, not for applications: the loop panics inside itself (not
+    /// in a handler) at its `n`th send.
+    #[cfg(feature = "test-hooks")]
+    #[doc(hidden)]
+    pub fn __panic_at_send(mut self, n: u64) -> Config {
+        self.fault_at_send = Some(n);
         self
     }
 
@@ -220,6 +346,14 @@ impl Config {
             read_buffer: self.read_buffer,
             max_input: self.max_input,
             high_water: self.high_water,
+            max_output: self.max_output,
+            max_datagram: self.max_output.min(MAX_DATAGRAM),
+            loop_output_budget: self.loop_output_budget,
+            idle_timeout: self.idle_timeout,
+            shutdown_timeout: self.shutdown_timeout,
+            max_udp_remotes: self.max_udp_remotes,
+            nodelay: self.nodelay,
+            fault_at_send: self.fault_at_send,
         }
     }
 
@@ -366,7 +500,7 @@ fn prepare<D: Driver>(
         let mut mailboxes = Vec::with_capacity(n);
         for sockets in mem::take(&mut listeners.sockets) {
             let mut d = new_driver()?;
-            mailboxes.push(Mailbox::new(d.notifier()?));
+            mailboxes.push(Mailbox::new(d.notifier()?, cfg.first_generation));
             for (i, s) in sockets {
                 d.listen(i, s)?;
             }
@@ -381,6 +515,8 @@ fn prepare<D: Driver>(
                 networks: addresses.iter().map(|a| a.network()).collect(),
                 balanced: listeners.balanced.clone(),
                 balance: cfg.balance,
+                // Loop 0 owns every unix listener, so it removes their files.
+                unix_files: listeners.unix_files.clone(),
             },
             limits: cfg.limits(),
         })
@@ -417,7 +553,11 @@ impl<D: Driver> Prepared<D> {
         std::thread::scope(|scope| {
             let mut threads = Vec::new();
             for (i, driver) in drivers {
-                let (s, n) = (server.clone(), listening.clone());
+                let s = server.clone();
+                let n = Listening {
+                    unix_files: Vec::new(),
+                    ..listening.clone()
+                };
                 let spawned = std::thread::Builder::new()
                     .name(format!("revio-loop-{i}"))
                     .spawn_scoped(scope, move || run_loop(i, factory, driver, s, n, limits));

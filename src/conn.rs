@@ -1,15 +1,16 @@
-//! The handler's view of one connection: its id, addresses, output and user state.
+//! The handler's view of one connection: its id, addresses, output and user
+//! state, and the requests a handler makes of the loop (pause reading, a
+//! deadline, a half-close).
 
-use std::io::{self, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpStream};
-#[cfg(unix)]
-use std::os::unix::net::UnixStream;
+use std::io;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use socket2::{SockAddr, SockRef};
 
 use crate::addr::Addr;
 use crate::driver::SockFd;
+use crate::output::Output;
 use crate::server::{ConnId, Server};
 
 /// Which socket a connection view is backed by.
@@ -22,12 +23,54 @@ pub(crate) enum Endpoint<'a> {
     None,
 }
 
+/// A function the loop calls for every open connection at shutdown, after
+/// [`Handler::stopping`](crate::Handler::stopping) and before the last flush;
+/// see [`Conn::on_shutdown`].
+pub type ShutdownHook<S> = fn(&mut S, &mut Output<'_>);
+
+/// What a handler asked of the loop during one call; applied when it returns.
+pub(crate) struct Requests<S> {
+    /// Close (after flushing) and report this error in `closed`.
+    pub(crate) close_error: Option<io::Error>,
+    /// `Some(false)`: pause reading; `Some(true)`: resume.
+    pub(crate) reading: Option<bool>,
+    /// `Some(None)`: clear the deadline; `Some(Some(d))`: set it `d` from now.
+    pub(crate) deadline: Option<Option<Duration>>,
+    /// Shut the writing side down once the output is flushed.
+    pub(crate) close_write: bool,
+    pub(crate) shutdown_hook: Option<ShutdownHook<S>>,
+}
+
+impl<S> Default for Requests<S> {
+    fn default() -> Self {
+        Requests {
+            close_error: None,
+            reading: None,
+            deadline: None,
+            close_write: false,
+            shutdown_hook: None,
+        }
+    }
+}
+
+impl<S> Requests<S> {
+    /// Whether anything was asked (the common case is nothing).
+    pub(crate) fn any(&self) -> bool {
+        self.close_error.is_some()
+            || self.reading.is_some()
+            || self.deadline.is_some()
+            || self.close_write
+            || self.shutdown_hook.is_some()
+    }
+}
+
 /// One connection, as a handler sees it during an event: its id, its addresses,
-/// the output to send, and its per-connection user state.
+/// the output to send, its per-connection user state, and what the handler
+/// asks of the loop for it.
 ///
-/// Output written with [`Conn::write`] (or through [`std::io::Write`]) is queued
+/// Output written with [`Conn::write`] (or through [`Conn::output`]) is queued
 /// and sent after the handler returns, in order; nothing is written to the
-/// socket during the call.
+/// socket during the call. Queued output is bounded: see [`Output`].
 ///
 /// ```
 /// use revio::{Action, Conn, Handler};
@@ -56,16 +99,27 @@ pub struct Conn<'a, S> {
     pub(crate) id: ConnId,
     pub(crate) addr_index: Option<usize>,
     pub(crate) state: &'a mut S,
-    pub(crate) out: &'a mut Vec<u8>,
+    pub(crate) out: Output<'a>,
     pub(crate) keep: usize,
     pub(crate) input_len: usize,
     pub(crate) endpoint: Endpoint<'a>,
     pub(crate) server: &'a Server,
     pub(crate) closing: bool,
-    /// Set by a handler that wraps another (the translate layer) to close
-    /// this connection with an error: queued output is flushed, then `closed` reports this error.
-    /// Crate-internal: user handlers close with [`Action::Close`](crate::Action::Close).
-    pub(crate) close_error: Option<io::Error>,
+    pub(crate) high_water: usize,
+    /// Reading was paused by code when the call began.
+    pub(crate) paused: bool,
+    pub(crate) req: Requests<S>,
+}
+
+impl<S> std::fmt::Debug for Conn<'_, S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Conn")
+            .field("id", &self.id)
+            .field("addr_index", &self.addr_index)
+            .field("queued", &self.out.queued())
+            .field("closing", &self.closing)
+            .finish_non_exhaustive()
+    }
 }
 
 impl<'a, S> Conn<'a, S> {
@@ -101,16 +155,56 @@ impl<'a, S> Conn<'a, S> {
         self.state
     }
 
-    /// Queues bytes to send after the handler returns.
+    /// Queues bytes to send after the handler returns. Past
+    /// [`Config::max_output`](crate::Config::max_output) queued bytes the
+    /// write is dropped and the connection closes (see [`Output`]).
     pub fn write(&mut self, bytes: &[u8]) {
         self.out.extend_from_slice(bytes);
     }
 
-    /// The queued output itself, to append to without an intermediate buffer
-    /// (e.g. formatting a reply in place). Only append: bytes already present
-    /// may be queued from earlier events.
-    pub fn output(&mut self) -> &mut Vec<u8> {
-        self.out
+    /// The queued output, to append to in place (formatting a reply straight
+    /// into it, reserving room). Append only: see [`Output`].
+    pub fn output(&mut self) -> &mut Output<'a> {
+        &mut self.out
+    }
+
+    /// Bytes queued for this connection that the socket has not taken yet,
+    /// including what this event wrote.
+    pub fn queued(&self) -> usize {
+        self.out.queued()
+    }
+
+    /// Whether the queued output is over [`Config::high_water`](crate::Config::high_water):
+    /// the peer is not keeping up. A handler serving pipelined requests checks
+    /// this after each reply and, when it is true, stops, keeps the rest of its
+    /// input ([`Conn::keep`]) and returns. Reading is paused while the output
+    /// is that high; once it drains to half the mark, the loop calls `data`
+    /// again with the kept input by itself, without waiting for new bytes.
+    /// Memory then stays near the high-water mark whatever the peer sends.
+    ///
+    /// ```
+    /// use revio::{Action, Conn, Handler};
+    ///
+    /// /// Answers each line with a large reply, and stops when the peer lags.
+    /// struct Big;
+    /// impl Handler for Big {
+    ///     type State = ();
+    ///     fn data(&mut self, conn: &mut Conn<'_, ()>, input: &[u8]) -> Action {
+    ///         let mut rest = input;
+    ///         while let Some(nl) = rest.iter().position(|&b| b == b'\n') {
+    ///             conn.write(&[b'x'; 100_000]);
+    ///             rest = &rest[nl + 1..];
+    ///             if conn.is_congested() {
+    ///                 break; // the rest is presented again once output drains
+    ///             }
+    ///         }
+    ///         conn.keep(rest.len());
+    ///         Action::None
+    ///     }
+    /// }
+    /// ```
+    pub fn is_congested(&self) -> bool {
+        self.out.queued() > self.high_water
     }
 
     /// In [`Handler::data`](crate::Handler::data): keep the last `n` bytes of this
@@ -119,6 +213,63 @@ impl<'a, S> Conn<'a, S> {
     /// By default all input is consumed.
     pub fn keep(&mut self, n: usize) {
         self.keep = n.min(self.input_len);
+    }
+
+    /// Closes this connection once the handler returns, as [`Action::Close`](crate::Action::Close)
+    /// does (queued output is flushed first), but `closed` reports `error`:
+    /// for a protocol error the handler found, say.
+    pub fn close_with(&mut self, error: io::Error) {
+        if self.req.close_error.is_none() {
+            self.req.close_error = Some(error);
+        }
+    }
+
+    /// Stops reading this connection's input until [`Conn::resume_reading`]
+    /// (or [`Server::resume_reading`]): no `data` comes meanwhile, and the
+    /// peer's bytes wait in the kernel, so TCP flow control slows the peer
+    /// down. A proxy pauses the side whose partner is not draining.
+    pub fn pause_reading(&mut self) {
+        self.req.reading = Some(false);
+    }
+
+    /// Undoes [`Conn::pause_reading`]; bytes that arrived meanwhile are read.
+    pub fn resume_reading(&mut self) {
+        self.req.reading = Some(true);
+    }
+
+    /// Whether reading is paused by code (with what this call asked applied).
+    pub fn is_reading_paused(&self) -> bool {
+        self.req.reading.map_or(self.paused, |on| !on)
+    }
+
+    /// Sets a deadline `after` from now, or clears it with `None`: if it
+    /// passes, the connection is closed without flushing and `closed` gets an
+    /// [`Error::Deadline`](crate::Error::Deadline) (kind `TimedOut`). For
+    /// protocol timeouts, such as "the request headers must be complete
+    /// within 10 s": set it when a request starts, clear it when it is whole.
+    /// A new deadline replaces the old one. Deadlines are kept to the
+    /// millisecond, up to 24 days ahead.
+    pub fn set_deadline(&mut self, after: Option<Duration>) {
+        self.req.deadline = Some(after);
+    }
+
+    /// Shuts down this connection's writing side once its queued output is
+    /// flushed: the peer reads end-of-stream (a TCP FIN), and nothing more can
+    /// be written. Reading goes on; the connection closes when the peer ends
+    /// its stream too (see [`Handler::eof`](crate::Handler::eof)).
+    pub fn close_write(&mut self) {
+        self.req.close_write = true;
+    }
+
+    /// Registers `hook`, which the loop calls at shutdown for every open
+    /// connection of this loop, right after [`Handler::stopping`](crate::Handler::stopping)
+    /// and before the last flush, with the connection's state and output. It
+    /// is for layers such as [`Translate`](crate::Translate) that must append
+    /// final bytes (a TLS `close_notify`) even when the handlers wrapped around
+    /// them do not forward `stopping`. One hook per loop: the last registered
+    /// wins. Applications use `stopping` instead.
+    pub fn on_shutdown(&mut self, hook: ShutdownHook<S>) {
+        self.req.shutdown_hook = Some(hook);
     }
 
     fn sock(&self) -> io::Result<SockRef<'_>> {
@@ -157,7 +308,8 @@ impl<'a, S> Conn<'a, S> {
         Ok(self.addr_of(a))
     }
 
-    /// Sets TCP_NODELAY (no effect on unix sockets).
+    /// Sets TCP_NODELAY (no effect on unix sockets). It is on by default (see
+    /// [`Config::nodelay`](crate::Config::nodelay)).
     pub fn set_nodelay(&self, on: bool) -> io::Result<()> {
         match &self.endpoint {
             Endpoint::Tcp(s) => SockRef::from(s).set_tcp_nodelay(on),
@@ -178,124 +330,16 @@ impl<'a, S> Conn<'a, S> {
     }
 }
 
-impl<S> Write for Conn<'_, S> {
+impl<S> io::Write for Conn<'_, S> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.out.extend_from_slice(buf);
-        Ok(buf.len())
+        io::Write::write(&mut self.out, buf)
     }
 
     fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
-        self.out.extend_from_slice(buf);
-        Ok(())
+        io::Write::write_all(&mut self.out, buf)
     }
 
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
-    }
-}
-
-/// A blocking std stream, as handed over by [`Action::Detach`](crate::Action::Detach).
-#[derive(Debug)]
-pub enum Stream {
-    /// A TCP connection.
-    Tcp(TcpStream),
-    /// A unix stream connection.
-    #[cfg(unix)]
-    Unix(UnixStream),
-}
-
-impl Stream {
-    /// Shuts down the read, write or both halves.
-    pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
-        match self {
-            Stream::Tcp(s) => s.shutdown(how),
-            #[cfg(unix)]
-            Stream::Unix(s) => s.shutdown(how),
-        }
-    }
-
-    /// Sets a read timeout on the blocking stream.
-    pub fn set_read_timeout(&self, t: Option<Duration>) -> io::Result<()> {
-        match self {
-            Stream::Tcp(s) => s.set_read_timeout(t),
-            #[cfg(unix)]
-            Stream::Unix(s) => s.set_read_timeout(t),
-        }
-    }
-}
-
-impl Read for Stream {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self {
-            Stream::Tcp(s) => s.read(buf),
-            #[cfg(unix)]
-            Stream::Unix(s) => s.read(buf),
-        }
-    }
-}
-
-impl Write for Stream {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self {
-            Stream::Tcp(s) => s.write(buf),
-            #[cfg(unix)]
-            Stream::Unix(s) => s.write(buf),
-        }
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-/// A detached connection: reads first yield the bytes the loop had read but the
-/// handler had not consumed, then come from the socket. Writes go to the socket.
-#[derive(Debug)]
-pub struct Detached {
-    pending: Vec<u8>,
-    pos: usize,
-    stream: Stream,
-}
-
-impl Detached {
-    pub(crate) fn new(pending: Vec<u8>, stream: Stream) -> Detached {
-        Detached {
-            pending,
-            pos: 0,
-            stream,
-        }
-    }
-
-    /// The bytes not yet read from the loop's buffer, and the stream.
-    pub fn into_parts(self) -> (Vec<u8>, Stream) {
-        let mut pending = self.pending;
-        pending.drain(..self.pos);
-        (pending, self.stream)
-    }
-
-    /// The underlying stream (reading from it directly skips the pending bytes).
-    pub fn stream(&self) -> &Stream {
-        &self.stream
-    }
-}
-
-impl Read for Detached {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.pos < self.pending.len() {
-            let n = (&self.pending[self.pos..]).read(buf)?;
-            self.pos += n;
-            return Ok(n);
-        }
-        self.stream.read(buf)
-    }
-}
-
-impl Write for Detached {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.stream.write(buf)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.stream.flush()
     }
 }

@@ -4,8 +4,9 @@
 use std::io;
 use std::time::Duration;
 
-use crate::conn::{Conn, Detached};
+use crate::conn::Conn;
 use crate::server::Server;
+use crate::stream::Detached;
 
 /// What the loop should do after an event handler returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -19,9 +20,11 @@ pub enum Action {
     /// Flush what is queued, take the socket out of the loop and hand it to
     /// [`Handler::detached`] as a blocking std stream.
     Detach,
-    /// Stop the loop: flush queued output where the socket takes it, close every
-    /// connection (a `closed` for each), remove unix socket files, and return
-    /// from `serve`.
+    /// Stop the server gracefully, as [`Server::shutdown`] does: stop
+    /// accepting at once, call [`Handler::stopping`] for every connection,
+    /// flush queued output up to [`Config::shutdown_timeout`](crate::Config::shutdown_timeout),
+    /// close every connection (a `closed` for each), remove unix socket files,
+    /// and return from `serve`.
     Shutdown,
 }
 
@@ -35,12 +38,16 @@ pub enum Action {
 /// `State` is per-connection user state, created with `Default` when a
 /// connection opens and dropped after `closed`; reach it with [`Conn::state`].
 ///
-/// # Panics in handlers
-/// A panic in `opened`, `data`, `woken`, `prewrite` or `postwrite` is caught and
-/// closes that connection only: `closed` then fires with an error of kind
-/// [`io::ErrorKind::Other`] that carries the panic message. A panic in
-/// `serving`, `tick`, `closed` or `detached` stops the loop cleanly (every other
-/// connection gets its `closed`), and `serve` returns that error.
+/// # Panics
+/// A panic in `opened`, `data`, `eof`, `woken`, `prewrite`, `postwrite` or
+/// `stopping` is caught and closes that connection only: `closed` then fires
+/// with an [`Error::Panic`](crate::Error::Panic) (kind [`io::ErrorKind::Other`])
+/// that carries the panic message. A panic in `serving`, `tick`, `closed` or
+/// `detached`, or anywhere else on a loop's thread (inside revio itself),
+/// stops the server: every connection of that loop gets its `closed` (with
+/// the panic as its error), the other loops shut down, [`Server::wake`] and
+/// friends answer `false` from then on, and `serve` returns the error. No
+/// loop is ever left half-dead.
 ///
 /// ```
 /// use revio::{Action, Conn, Handler};
@@ -79,9 +86,28 @@ pub trait Handler {
     /// unconsumed (see [`Conn::keep`]); by default all of it is consumed.
     /// Output written here is sent, in order, after this returns. For UDP,
     /// `input` is one datagram and output goes back as one datagram.
+    ///
+    /// `data` is also called with only the kept input, and no new bytes, when
+    /// a congested connection's output has drained (see [`Conn::is_congested`]).
     fn data(&mut self, conn: &mut Conn<'_, Self::State>, input: &[u8]) -> Action {
         let _ = (conn, input);
         Action::None
+    }
+
+    /// The peer ended its stream (end-of-file, a TCP FIN; behind a
+    /// [`Translate`](crate::Translate)r, the protocol's own end such as a TLS
+    /// `close_notify`): no more `data` will come. Input kept unconsumed is
+    /// dropped.
+    ///
+    /// The default returns [`Action::Close`]: queued output is flushed, then
+    /// the connection closes (evio's behaviour). Return [`Action::None`] to keep
+    /// it open and go on writing (a half-closed peer may still read: a proxy
+    /// passes the end on and waits for the other side's reply); end it later
+    /// with [`Conn::close_write`] (the connection closes once that is flushed)
+    /// or an `Action::Close` from another event.
+    fn eof(&mut self, conn: &mut Conn<'_, Self::State>) -> Action {
+        let _ = conn;
+        Action::Close
     }
 
     /// [`Server::wake`] was called for this connection, from any thread.
@@ -106,9 +132,12 @@ pub trait Handler {
     }
 
     /// The connection closed, exactly once per `opened` unless it was detached.
-    /// `error` is `None` for end-of-stream, [`Action::Close`] and shutdown, and
-    /// says why otherwise (reset, broken pipe, a failed dial, a handler panic,
-    /// input over the configured limit). Output written here is discarded.
+    /// `error` is `None` for a clean end (end-of-stream, [`Action::Close`],
+    /// shutdown with everything sent), and says why otherwise: the operating
+    /// system's error (reset, broken pipe, a failed dial), or a revio
+    /// [`Error`](crate::Error) (a limit, a timeout, a handler panic, output cut
+    /// at shutdown; [`Error::of`](crate::Error::of) tells which). Output
+    /// written here is discarded.
     fn closed(&mut self, conn: &mut Conn<'_, Self::State>, error: Option<io::Error>) {
         let _ = (conn, error);
     }
@@ -120,13 +149,20 @@ pub trait Handler {
         let _ = (conn, stream);
     }
 
-    /// Not an event for applications: the loop calls this for each open
-    /// connection when the server shuts down, just before its last flush, so
-    /// that a wrapper such as [`Translate`](crate::Translate) can append its
-    /// final bytes (a TLS `close_notify`). Output written here is sent.
-    #[doc(hidden)]
-    fn __shutting_down(&mut self, conn: &mut Conn<'_, Self::State>) {
+    /// The server is shutting down ([`Action::Shutdown`] or
+    /// [`Server::shutdown`]): called once for each open connection, after the
+    /// listeners are closed. Output written here (a goodbye) is sent.
+    ///
+    /// The default returns [`Action::Close`]: queued output is flushed, then
+    /// the connection closes. Return [`Action::None`] to go on serving it (to
+    /// finish a request in progress) until it closes by itself; either way,
+    /// what is still open when [`Config::shutdown_timeout`](crate::Config::shutdown_timeout)
+    /// passes is closed then, and a connection whose output was cut is reset
+    /// with an [`Error::ShutdownTimeout`](crate::Error::ShutdownTimeout) in
+    /// `closed`, so that its peer cannot mistake a cut reply for a whole one.
+    fn stopping(&mut self, conn: &mut Conn<'_, Self::State>) -> Action {
         let _ = conn;
+        Action::Close
     }
 
     /// The ticker: fires right after `serving`, then after each delay it returns

@@ -61,21 +61,29 @@
 //! limits, the backend.
 
 #![warn(missing_docs)]
+#![forbid(unsafe_code)]
 
 mod addr;
 mod config;
 mod conn;
 mod driver;
+mod error;
 mod event_loop;
 mod events;
+mod mailbox;
+mod output;
 mod server;
+mod stream;
 mod translate;
 
 pub use addr::{Addr, Address, Network};
 pub use config::{Backend, Balance, Config};
-pub use conn::{Conn, Detached, Stream};
+pub use conn::{Conn, ShutdownHook};
+pub use error::Error;
 pub use events::{Action, Handler};
+pub use output::Output;
 pub use server::{ConnId, Server};
+pub use stream::{Detached, Stream};
 pub use translate::*;
 
 /// Serves `addrs` with `handler` on one loop, on the calling thread, until a

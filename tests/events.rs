@@ -153,7 +153,7 @@ struct BigThenClose;
 impl Handler for BigThenClose {
     type State = ();
     fn data(&mut self, c: &mut Conn<'_, ()>, _: &[u8]) -> Action {
-        c.output().resize(6 * 1024 * 1024, b'x');
+        c.write(&vec![b'x'; 6 * 1024 * 1024]);
         c.write(b"END");
         Action::Close
     }
@@ -582,12 +582,11 @@ impl Handler for Flood {
     type State = ();
     fn data(&mut self, c: &mut Conn<'_, ()>, input: &[u8]) -> Action {
         for _ in 0..input.len() {
-            let len = c.output().len();
-            c.output().resize(len + 65536, b'z');
+            c.write(&[b'z'; 65536]);
         }
         // What is queued now: earlier unsent output plus this call's.
         let mut m = self.max_queued.lock().unwrap();
-        *m = (*m).max(c.output().len());
+        *m = (*m).max(c.queued());
         Action::None
     }
     fn postwrite(&mut self, _: &mut Conn<'_, ()>, amount: usize, remaining: usize) -> Action {

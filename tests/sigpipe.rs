@@ -22,7 +22,7 @@ impl Handler for Firehose {
     fn data(&mut self, c: &mut Conn<'_, ()>, _: &[u8]) -> Action {
         // A reply much larger than the socket buffers: the server keeps
         // writing after the peer is gone.
-        c.output().resize(8 << 20, b'p');
+        c.write(&vec![b'p'; 8 << 20]);
         Action::None
     }
     fn closed(&mut self, _: &mut Conn<'_, ()>, e: Option<std::io::Error>) {

@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::*;
-use revio::{Action, Backend, Conn, ConnId, Detached, Handler, Stream};
+use revio::{Action, Backend, Config, Conn, ConnId, Detached, Handler, Stream};
 
 const CHILD: &str = "REVIO_STD_BACKEND_CHILD";
 
@@ -175,7 +175,7 @@ struct Flood {
 impl Handler for Flood {
     type State = ();
     fn opened(&mut self, c: &mut Conn<'_, ()>) -> Action {
-        c.output().resize(16 << 20, b'f');
+        c.write(&vec![b'f'; 16 << 20]);
         Action::None
     }
     fn postwrite(&mut self, _: &mut Conn<'_, ()>, amount: usize, _: usize) -> Action {
@@ -191,7 +191,8 @@ fn shutdown_returns_when_a_peer_never_reads() {
         let start_count = threads();
         let h = Flood::default();
         let taken = h.taken.clone();
-        let srv = start(Backend::Std, h, &["tcp://127.0.0.1:0"]);
+        let config = Config::new().shutdown_timeout(Duration::from_millis(300));
+        let srv = start_with(Backend::Std, config, h, &["tcp://127.0.0.1:0"]);
         // A small receive window, so that the kernel's buffers hold far less
         // than the 16 MiB queued.
         let silent = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();

@@ -271,7 +271,7 @@ fn set(ctx: &mut Ctx<'_>, args: Args<'_>, out: &mut Vec<u8>) -> Effect {
 }
 
 fn mset(ctx: &mut Ctx<'_>, args: Args<'_>, out: &mut Vec<u8>) -> Effect {
-    if args.len() % 2 == 0 {
+    if args.len().is_multiple_of(2) {
         return wrong_arity("mset", out);
     }
     // Each key is set under its own shard's lock: another loop may see some

@@ -29,6 +29,9 @@ pub struct Redis {
     /// Argument offsets of the command being run, reused for every command.
     spans: Spans,
     server: Option<Server>,
+    /// Replies of one `data` call, staged before they are queued (a WAKE
+    /// holds back the replies after it).
+    replies: Vec<u8>,
 }
 
 /// Per-connection state.
@@ -56,6 +59,7 @@ impl Redis {
             limits: Limits::DEFAULT,
             spans: Spans::default(),
             server: None,
+            replies: Vec::new(),
         }
     }
 
@@ -105,7 +109,8 @@ impl Handler for Redis {
     fn data(&mut self, conn: &mut Conn<'_, Client>, input: &[u8]) -> Action {
         let id = conn.id();
         let mut client = mem::take(conn.state());
-        let out = conn.output();
+        let mut staged = mem::take(&mut self.replies);
+        let out = &mut staged;
         // Replies from here on are held back while a WAKE is pending.
         let mut hold_from = client.held.is_some().then_some(out.len());
         let mut action = Action::None;
@@ -157,6 +162,9 @@ impl Handler for Redis {
             held.extend_from_slice(&out[from..]);
             out.truncate(from);
         }
+        conn.write(out);
+        staged.clear();
+        self.replies = staged;
         // After QUIT, or a protocol error, the rest of the input is dropped.
         if !client.quit {
             conn.keep(input.len() - pos);
@@ -173,9 +181,8 @@ impl Handler for Redis {
             return Action::None;
         };
         let quit = conn.state().quit;
-        let out = conn.output();
-        resp::simple(out, b"WOKE");
-        out.extend_from_slice(&held);
+        conn.write(b"+WOKE\r\n");
+        conn.write(&held);
         if quit { Action::Close } else { Action::None }
     }
 

@@ -362,7 +362,6 @@ per_backend!(
 );
 
 /// TLS through rustls: the wrapped handlers above, behind a real handshake.
-
 mod tls {
     use super::*;
     use revio::Tls;

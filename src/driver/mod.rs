@@ -1,20 +1,36 @@
 //! Backends: the one small interface between the event loop and the operating
 //! system.
 //!
-//! # The contract
+//! # The contract (version 2)
 //! A backend owns every socket of its loop and performs the I/O on them, so
 //! that readiness systems (epoll, kqueue), completion systems (io_uring) and a
-//! thread-per-socket simulation (std::net) all fit behind it:
+//! thread-per-socket simulation (std::net) all fit behind it without a copy:
 //!
 //! * Listeners are bound by the caller (see `crate::event_loop::bind`) and handed
 //!   over with [`Driver::listen`]; accepted and dialed connections live under a
 //!   [`Token`] chosen by the loop (the connection's slot).
 //! * [`Driver::poll`] waits up to a timeout and reports [`Event`]s. Events are
-//!   edge-like: after `Conn { readable }`, the loop reads until a short read or
-//!   `WouldBlock`; after a `WouldBlock` on write, it waits for `writable`.
+//!   edge-like: after `Conn { readable }`, the loop receives until
+//!   `WouldBlock` (or, to be fair to other connections, until its budget for
+//!   the turn runs out: it then comes back on its own, without an event);
+//!   after a send that did not take everything, it waits for `writable`.
 //!   Spurious events are allowed; missing an edge is not.
-//! * `read`, `write`, `recv_from` and `send_to` never block; they return
-//!   `WouldBlock` instead. Writes never raise SIGPIPE.
+//! * Input is *lent*: [`Driver::recv`] returns the received bytes either in
+//!   the space the loop offers (a readiness backend reads there) or in a
+//!   buffer of the backend's own (a completion backend's provided buffer).
+//!   Either way the bytes stay valid, and mutable (to decrypt in place),
+//!   until the next `recv`, `recv_from` or `poll`; then the backend may
+//!   reuse them. End-of-stream is an empty chunk.
+//! * Output is *owned* by the loop in an [`OutBuf`] per connection until the
+//!   socket has it: [`Driver::send`] sends from its front and consumes what
+//!   was taken. Nothing is copied on the way for readiness backends.
+//! * Reading can be switched off and on per connection ([`Driver::set_reading`]):
+//!   a backend that receives ahead (io_uring's multishot receive) must stop,
+//!   so that a paused connection holds no more than it already has.
+//! * After [`Driver::close`] or [`Driver::detach`], no event is ever reported
+//!   for that connection, even if the token is reused at once.
+//! * `recv`, `send`, `recv_from` and `send_to` never block; they return
+//!   `WouldBlock` instead. Sends never raise SIGPIPE.
 //! * [`Driver::notifier`] gives a thread-safe handle whose `notify` makes a
 //!   blocked `poll` return with [`Event::Wake`].
 //!
@@ -28,7 +44,7 @@ use std::time::Duration;
 
 use socket2::SockRef;
 
-use crate::conn::Stream;
+use crate::stream::Stream;
 
 /// A borrowed socket handle: what the loop needs for options and addresses.
 #[cfg(unix)]
@@ -36,7 +52,7 @@ pub(crate) type SockFd<'a> = std::os::fd::BorrowedFd<'a>;
 /// A borrowed socket handle: what the loop needs for options and addresses.
 #[cfg(windows)]
 pub(crate) type SockFd<'a> = std::os::windows::io::BorrowedSocket<'a>;
-use crate::server::Notify;
+use crate::mailbox::Notify;
 
 pub(crate) mod poll;
 // Named `std`, the module would shadow the std crate in this file.
@@ -81,6 +97,50 @@ pub(crate) enum Target {
     Unix(PathBuf),
 }
 
+/// A connection's queued output: the bytes from `head` on are not sent yet.
+/// The loop appends at the end; a backend sends from the front.
+#[derive(Debug, Default)]
+pub(crate) struct OutBuf {
+    pub(crate) buf: Vec<u8>,
+    pub(crate) head: usize,
+}
+
+impl OutBuf {
+    /// The bytes not sent yet.
+    pub(crate) fn unsent(&self) -> &[u8] {
+        &self.buf[self.head..]
+    }
+
+    /// How many bytes are not sent yet.
+    pub(crate) fn len(&self) -> usize {
+        self.buf.len() - self.head
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.buf.len() == self.head
+    }
+
+    /// Marks `n` more bytes as sent. Once everything is sent the buffer is
+    /// emptied (its capacity kept); a long-lived partial send moves the rest
+    /// down once the sent part is the larger, not on every send.
+    pub(crate) fn consume(&mut self, n: usize) {
+        self.head += n;
+        if self.head == self.buf.len() {
+            self.buf.clear();
+            self.head = 0;
+        } else if self.head > self.buf.len() / 2 {
+            self.buf.drain(..self.head);
+            self.head = 0;
+        }
+    }
+}
+
+/// Received bytes lent by [`Driver::recv`], with the connection's socket.
+pub(crate) struct Lent<'a> {
+    pub(crate) data: &'a mut [u8],
+    pub(crate) sock: Option<SockFd<'a>>,
+}
+
 /// One backend instance serves one loop.
 pub(crate) trait Driver: Sized {
     /// A thread-safe handle that wakes this driver's `poll`.
@@ -93,7 +153,7 @@ pub(crate) trait Driver: Sized {
     fn unlisten(&mut self, index: usize);
 
     /// Waits for events (at most `timeout`; `None` waits until one comes) and
-    /// appends them to `events`.
+    /// appends them to `events`. Ends any loan of received bytes.
     fn poll(&mut self, events: &mut Vec<Event>, timeout: Option<Duration>) -> io::Result<()>;
 
     /// Accepts one connection from a stream listener (`WouldBlock` when none waits).
@@ -110,20 +170,44 @@ pub(crate) trait Driver: Sized {
     /// still in progress, `Err` failed.
     fn connect_result(&mut self, token: Token) -> io::Result<bool>;
 
-    /// Reads into `buf` (0 means end-of-stream).
-    fn read(&mut self, token: Token, buf: &mut [u8]) -> io::Result<usize>;
+    /// Receives the next bytes of `token`, lent until the next `recv`,
+    /// `recv_from` or `poll`: in `space`, or in a buffer of the backend's. An
+    /// empty chunk is end-of-stream; `WouldBlock` means nothing is there.
+    fn recv<'a>(&'a mut self, token: Token, space: &'a mut [u8]) -> io::Result<Lent<'a>>;
 
-    /// Writes from `buf`, returning how much the socket took.
-    fn write(&mut self, token: Token, buf: &[u8]) -> io::Result<usize>;
+    /// Sends from the front of `out`, consuming what the socket took, and
+    /// returns that count (short when the socket is full: `writable` follows).
+    fn send(&mut self, token: Token, out: &mut OutBuf) -> io::Result<usize>;
 
-    /// Closes the connection under `token` (no-op if none).
-    fn close(&mut self, token: Token);
+    /// Whether the backend holds none of `token`'s output any more (all of it
+    /// is with the kernel). If it still holds some, `writable` is reported
+    /// once that is sent.
+    fn sent_all(&mut self, token: Token) -> bool;
 
-    /// Takes the connection out of the backend as a blocking std stream.
-    fn detach(&mut self, token: Token) -> io::Result<Stream>;
+    /// Stops (`false`) or restarts (`true`) receiving ahead for `token`.
+    /// Readiness backends receive only when asked, so for them it is a no-op.
+    fn set_reading(&mut self, token: Token, on: bool);
 
-    /// Receives one datagram on UDP listener `index`.
-    fn recv_from(&mut self, listener: usize, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)>;
+    /// Shuts the writing side of `token` down (the peer reads end-of-stream),
+    /// after whatever the backend still holds of its output.
+    fn shutdown_write(&mut self, token: Token) -> io::Result<()>;
+
+    /// Closes the connection under `token` (no-op if none). With `reset`, the
+    /// peer gets a reset instead of an end-of-stream, and output not yet sent
+    /// is dropped.
+    fn close(&mut self, token: Token, reset: bool);
+
+    /// Takes the connection out of the backend as a blocking std stream,
+    /// with the bytes the backend had received and not yet lent.
+    fn detach(&mut self, token: Token) -> io::Result<(Stream, Vec<u8>)>;
+
+    /// Receives one datagram on UDP listener `index`, lent like [`Driver::recv`]'s
+    /// bytes, with its sender and the listener's socket.
+    fn recv_from<'a>(
+        &'a mut self,
+        listener: usize,
+        space: &'a mut [u8],
+    ) -> io::Result<(Lent<'a>, SocketAddr)>;
 
     /// Sends one datagram from UDP listener `index`.
     fn send_to(&mut self, listener: usize, buf: &[u8], to: SocketAddr) -> io::Result<usize>;
@@ -133,6 +217,13 @@ pub(crate) trait Driver: Sized {
 
     /// Listener `index`'s socket, for a UDP remote's local address.
     fn listener_sock(&self, index: usize) -> Option<SockFd<'_>>;
+}
+
+/// Makes the peer see a reset when the socket is closed (SO_LINGER of zero).
+pub(crate) fn set_reset_on_close(sock: SockRef<'_>) {
+    if let Err(e) = sock.set_linger(Some(Duration::ZERO)) {
+        log::debug!("revio: SO_LINGER for a reset failed: {e}");
+    }
 }
 
 /// Flags for `send` that keep a write to a closed peer from raising SIGPIPE.

@@ -4,6 +4,7 @@
 //! tried at once and the writable edge is only waited for after `WouldBlock`.
 
 use std::io::{self, Read};
+use std::net::Shutdown;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -13,9 +14,11 @@ use mio::net::{UnixListener, UnixStream};
 use mio::{Interest, Poll, Token as MioToken, Waker};
 use socket2::SockRef;
 
-use super::{Bound, Driver, Event, SEND_FLAGS, SockFd, Target, Token, prepare_socket};
-use crate::conn::Stream;
-use crate::server::Notify;
+use super::{
+    Bound, Driver, Event, Lent, OutBuf, SEND_FLAGS, SockFd, Target, Token, prepare_socket, set_reset_on_close,
+};
+use crate::mailbox::Notify;
+use crate::stream::Stream;
 #[cfg(unix)]
 use std::os::fd::AsFd;
 #[cfg(windows)]
@@ -29,6 +32,20 @@ enum Sock {
     Tcp(TcpStream),
     #[cfg(unix)]
     Unix(UnixStream),
+}
+
+impl Sock {
+    fn fd(&self) -> SockFd<'_> {
+        match self {
+            Sock::Tcp(s) => s.as_fd(),
+            #[cfg(unix)]
+            Sock::Unix(s) => s.as_fd(),
+        }
+    }
+}
+
+fn no_socket() -> io::Error {
+    io::Error::new(io::ErrorKind::NotConnected, "no socket under this token")
 }
 
 enum Listener {
@@ -56,11 +73,11 @@ impl PollDriver {
         })
     }
 
-    fn sock_mut(&mut self, token: Token) -> io::Result<&mut Sock> {
+    fn sock_ref(&self, token: Token) -> io::Result<&Sock> {
         self.socks
-            .get_mut(token)
-            .and_then(Option::as_mut)
-            .ok_or_else(|| io::Error::new(io::ErrorKind::NotConnected, "no socket under this token"))
+            .get(token)
+            .and_then(Option::as_ref)
+            .ok_or_else(no_socket)
     }
 
     fn put(&mut self, token: Token, mut sock: Sock) -> io::Result<()> {
@@ -176,13 +193,12 @@ impl Driver for PollDriver {
         match self.listeners.get(listener) {
             Some(Some(Listener::Tcp(l))) => {
                 let (s, _) = l.accept()?;
-                let std = std_tcp(s)?;
-                Ok(Stream::Tcp(std))
+                Ok(Stream::Tcp(s.into()))
             }
             #[cfg(unix)]
             Some(Some(Listener::Unix(l))) => {
                 let (s, _) = l.accept()?;
-                Ok(Stream::Unix(std_unix(s)?))
+                Ok(Stream::Unix(s.into()))
             }
             _ => Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -230,7 +246,7 @@ impl Driver for PollDriver {
     }
 
     fn connect_result(&mut self, token: Token) -> io::Result<bool> {
-        let sock = self.sock_mut(token)?;
+        let sock = self.sock_ref(token)?;
         let (err, peer) = match sock {
             Sock::Tcp(s) => (s.take_error()?, s.peer_addr().map(|_| ())),
             #[cfg(unix)]
@@ -246,46 +262,66 @@ impl Driver for PollDriver {
         }
     }
 
-    fn read(&mut self, token: Token, buf: &mut [u8]) -> io::Result<usize> {
-        match self.sock_mut(token)? {
-            Sock::Tcp(s) => s.read(buf),
+    fn recv<'a>(&'a mut self, token: Token, space: &'a mut [u8]) -> io::Result<Lent<'a>> {
+        let sock = self.sock_ref(token)?;
+        let n = match sock {
+            Sock::Tcp(s) => (&*s).read(space)?,
             #[cfg(unix)]
-            Sock::Unix(s) => s.read(buf),
-        }
-    }
-
-    fn write(&mut self, token: Token, buf: &[u8]) -> io::Result<usize> {
-        let sock = match self.sock_mut(token)? {
-            Sock::Tcp(s) => SockRef::from(&*s),
-            #[cfg(unix)]
-            Sock::Unix(s) => SockRef::from(&*s),
+            Sock::Unix(s) => (&*s).read(space)?,
         };
-        sock.send_with_flags(buf, SEND_FLAGS)
+        Ok(Lent {
+            data: &mut space[..n],
+            sock: Some(sock.fd()),
+        })
     }
 
-    fn close(&mut self, token: Token) {
+    fn send(&mut self, token: Token, out: &mut OutBuf) -> io::Result<usize> {
+        let n = SockRef::from(&self.sock_ref(token)?.fd()).send_with_flags(out.unsent(), SEND_FLAGS)?;
+        out.consume(n);
+        Ok(n)
+    }
+
+    fn sent_all(&mut self, _token: Token) -> bool {
+        // `send` hands everything it reports straight to the kernel.
+        true
+    }
+
+    fn set_reading(&mut self, _token: Token, _on: bool) {
+        // Reading happens only when the loop calls `recv`.
+    }
+
+    fn shutdown_write(&mut self, token: Token) -> io::Result<()> {
+        SockRef::from(&self.sock_ref(token)?.fd()).shutdown(Shutdown::Write)
+    }
+
+    fn close(&mut self, token: Token, reset: bool) {
         if let Some(slot) = self.socks.get_mut(token) {
+            if reset {
+                if let Some(s) = slot {
+                    set_reset_on_close(SockRef::from(&s.fd()));
+                }
+            }
             // Dropping the socket closes it, which also removes it from epoll/kqueue.
             *slot = None;
         }
     }
 
-    fn detach(&mut self, token: Token) -> io::Result<Stream> {
+    fn detach(&mut self, token: Token) -> io::Result<(Stream, Vec<u8>)> {
         let sock = self
             .socks
             .get_mut(token)
             .and_then(Option::take)
-            .ok_or_else(|| io::Error::new(io::ErrorKind::NotConnected, "no socket under this token"))?;
+            .ok_or_else(no_socket)?;
         let registry = self.poll.registry();
         let stream = match sock {
             Sock::Tcp(mut s) => {
                 registry.deregister(&mut s)?;
-                Stream::Tcp(std_tcp(s)?)
+                Stream::Tcp(s.into())
             }
             #[cfg(unix)]
             Sock::Unix(mut s) => {
                 registry.deregister(&mut s)?;
-                Stream::Unix(std_unix(s)?)
+                Stream::Unix(s.into())
             }
         };
         match &stream {
@@ -293,11 +329,22 @@ impl Driver for PollDriver {
             #[cfg(unix)]
             Stream::Unix(s) => s.set_nonblocking(false)?,
         }
-        Ok(stream)
+        // Everything not lent to the loop is still in the socket.
+        Ok((stream, Vec::new()))
     }
 
-    fn recv_from(&mut self, listener: usize, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
-        self.udp(listener)?.recv_from(buf)
+    fn recv_from<'a>(
+        &'a mut self,
+        listener: usize,
+        space: &'a mut [u8],
+    ) -> io::Result<(Lent<'a>, SocketAddr)> {
+        let u = self.udp(listener)?;
+        let (n, from) = u.recv_from(space)?;
+        let lent = Lent {
+            data: &mut space[..n],
+            sock: Some(u.as_fd()),
+        };
+        Ok((lent, from))
     }
 
     fn send_to(&mut self, listener: usize, buf: &[u8], to: SocketAddr) -> io::Result<usize> {
@@ -305,11 +352,7 @@ impl Driver for PollDriver {
     }
 
     fn sock(&self, token: Token) -> Option<SockFd<'_>> {
-        match self.socks.get(token)?.as_ref()? {
-            Sock::Tcp(s) => Some(s.as_fd()),
-            #[cfg(unix)]
-            Sock::Unix(s) => Some(s.as_fd()),
-        }
+        Some(self.socks.get(token)?.as_ref()?.fd())
     }
 
     fn listener_sock(&self, index: usize) -> Option<SockFd<'_>> {
@@ -320,13 +363,4 @@ impl Driver for PollDriver {
             Listener::Udp(u) => Some(u.as_fd()),
         }
     }
-}
-
-fn std_tcp(s: TcpStream) -> io::Result<std::net::TcpStream> {
-    Ok(s.into())
-}
-
-#[cfg(unix)]
-fn std_unix(s: UnixStream) -> io::Result<std::os::unix::net::UnixStream> {
-    Ok(s.into())
 }

@@ -59,9 +59,11 @@ use std::time::{Duration, Instant};
 
 use socket2::{Domain, Protocol, SockAddr, SockRef, Socket, Type};
 
-use super::{Bound, Driver, Event, SEND_FLAGS, SockFd, Target, Token, prepare_socket};
-use crate::conn::Stream;
-use crate::server::Notify;
+use super::{
+    Bound, Driver, Event, Lent, OutBuf, SEND_FLAGS, SockFd, Target, Token, prepare_socket, set_reset_on_close,
+};
+use crate::mailbox::Notify;
+use crate::stream::Stream;
 
 /// The longest any thread here stays in one blocking call: how soon it notices
 /// a stop where `shutdown` does not wake it.
@@ -222,6 +224,10 @@ struct LinkState {
     writer_done: bool,
     /// Once closed: when the writer gives up on output the peer does not take.
     give_up: Option<Instant>,
+    /// Shut the writing side down once the queue is sent (a half-close).
+    shut_write: bool,
+    /// The writer is sending a batch taken from the queue.
+    sending: bool,
 }
 
 /// What a connection's loop side and its two threads share.
@@ -372,39 +378,59 @@ fn send_all(link: &Link, sock: &Stream, mut buf: &[u8]) -> io::Result<bool> {
     Ok(true)
 }
 
-/// The writer thread: sends what `write` queued, in order.
+/// How a writer thread ends.
+enum End {
+    /// Everything sent: end the stream (a FIN).
+    Shut,
+    /// Leave the socket as it is (detached, or already broken).
+    Leave,
+    /// Output was cut: the peer must see a reset, never a clean end.
+    Cut,
+}
+
+/// The writer thread: sends what `send` queued, in order.
 fn write_side(link: Arc<Link>, sock: Arc<Stream>) {
     let mut sending = Vec::new();
-    let shut = loop {
+    let end = loop {
         let mut st = link.lock();
         let stop = loop {
             if st.mode == Mode::Aborting {
-                break Some(false);
+                break Some(if st.queue.is_empty() { End::Leave } else { End::Cut });
             }
             if !st.queue.is_empty() {
                 // The emptied buffer goes back as the queue: no allocation once warm.
                 mem::swap(&mut st.queue, &mut sending);
+                st.sending = true;
                 break None;
             }
             if st.mode != Mode::Running {
-                break Some(st.mode == Mode::Closing);
+                break Some(if st.mode == Mode::Closing {
+                    End::Shut
+                } else {
+                    End::Leave
+                });
+            }
+            if mem::take(&mut st.shut_write) {
+                // Everything written before the half-close is sent: end the stream.
+                let _ = sock_ref(&sock).shutdown(Shutdown::Write);
+                continue;
             }
             st = wait(&link.cv, st);
         };
         drop(st);
-        if let Some(shut) = stop {
-            break shut;
+        if let Some(end) = stop {
+            break end;
         }
         match send_all(&link, &sock, &sending) {
             Ok(true) => {}
-            Ok(false) => break false,
+            Ok(false) => break End::Cut,
             Err(e) => {
                 let mut st = link.lock();
                 st.error = Some(e);
                 st.queue = Vec::new();
                 drop(st);
                 link.post(true, true, true);
-                break false;
+                break End::Leave;
             }
         }
         sending.clear();
@@ -412,17 +438,25 @@ fn write_side(link: Arc<Link>, sock: Arc<Stream>) {
             sending = Vec::new();
         }
         let mut st = link.lock();
+        st.sending = false;
         if mem::take(&mut st.want_writable) {
             drop(st);
             link.post(false, true, false);
         }
     };
-    if shut {
+    match end {
         // End-of-stream for the peer, and wakes a reader blocked in peek.
-        let _ = sock_ref(&sock).shutdown(Shutdown::Both);
+        End::Shut => {
+            let _ = sock_ref(&sock).shutdown(Shutdown::Both);
+        }
+        End::Cut => set_reset_on_close(sock_ref(&sock)),
+        End::Leave => {}
     }
     drop(sock);
-    link.lock().writer_done = true;
+    let mut st = link.lock();
+    st.writer_done = true;
+    st.sending = false;
+    drop(st);
     link.cv.notify_all();
 }
 
@@ -693,7 +727,7 @@ impl StdDriver {
 
     /// Starts the reader and writer threads of a connection under `token`.
     fn start(&mut self, token: Token, stream: Stream, dial: Option<SockAddr>) -> io::Result<()> {
-        self.close(token);
+        self.close(token, false);
         self.next_serial += 1;
         let link = Arc::new(Link {
             token,
@@ -716,6 +750,8 @@ impl StdDriver {
                 error: None,
                 writer_done: false,
                 give_up: None,
+                shut_write: false,
+                sending: false,
             }),
             cv: Condvar::new(),
         });
@@ -939,39 +975,41 @@ impl Driver for StdDriver {
         }
     }
 
-    fn read(&mut self, token: Token, buf: &mut [u8]) -> io::Result<usize> {
-        let entry = self
-            .conns
-            .get(token)
-            .and_then(Option::as_ref)
-            .ok_or_else(|| io::Error::new(io::ErrorKind::NotConnected, "no socket under this token"))?;
+    fn recv<'a>(&'a mut self, token: Token, space: &'a mut [u8]) -> io::Result<Lent<'a>> {
+        let entry = self.entry(token)?;
         let mut st = entry.link.lock();
         if let Some(e) = st.error.take() {
             return Err(e);
         }
-        match &mut st.input {
+        let n = match &mut st.input {
             Input::Ready => {
                 st.input = Input::Taken;
                 drop(st);
                 self.rearm.push(token);
+                let entry = self.entry(token)?;
                 // Bytes are waiting and only this thread consumes them: this
                 // blocking read returns at once.
                 match &*entry.stream {
-                    Stream::Tcp(s) => (&*s).read(buf),
+                    Stream::Tcp(s) => (&*s).read(space)?,
                     #[cfg(unix)]
-                    Stream::Unix(s) => (&*s).read(buf),
+                    Stream::Unix(s) => (&*s).read(space)?,
                 }
             }
-            Input::Eof => Ok(0),
+            Input::Eof => 0,
             Input::Failed(e) => match e.take() {
-                Some(e) => Err(e),
-                None => Ok(0),
+                Some(e) => return Err(e),
+                None => 0,
             },
-            Input::Connecting | Input::Armed | Input::Taken => Err(would_block()),
-        }
+            Input::Connecting | Input::Armed | Input::Taken => return Err(would_block()),
+        };
+        let sock = self.sock(token);
+        Ok(Lent {
+            data: &mut space[..n],
+            sock,
+        })
     }
 
-    fn write(&mut self, token: Token, buf: &[u8]) -> io::Result<usize> {
+    fn send(&mut self, token: Token, out: &mut OutBuf) -> io::Result<usize> {
         let link = &self.entry(token)?.link;
         let mut st = link.lock();
         if let Some(e) = st.error.take() {
@@ -983,6 +1021,7 @@ impl Driver for StdDriver {
                 "the connection can no longer send",
             ));
         }
+        let buf = out.unsent();
         let n = WRITE_QUEUE.saturating_sub(st.queue.len()).min(buf.len());
         if n < buf.len() {
             st.want_writable = true;
@@ -999,16 +1038,45 @@ impl Driver for StdDriver {
         if idle {
             link.cv.notify_all();
         }
+        out.consume(n);
         Ok(n)
     }
 
-    fn close(&mut self, token: Token) {
+    fn sent_all(&mut self, token: Token) -> bool {
+        let Ok(entry) = self.entry(token) else {
+            return true;
+        };
+        let mut st = entry.link.lock();
+        if st.queue.is_empty() && !st.sending || st.writer_done {
+            return true;
+        }
+        st.want_writable = true;
+        false
+    }
+
+    fn set_reading(&mut self, _token: Token, _on: bool) {
+        // The reader only peeks: input waits in the socket until the loop reads.
+    }
+
+    fn shutdown_write(&mut self, token: Token) -> io::Result<()> {
+        let link = &self.entry(token)?.link;
+        link.lock().shut_write = true;
+        link.cv.notify_all();
+        Ok(())
+    }
+
+    fn close(&mut self, token: Token, reset: bool) {
         let Some(entry) = self.conns.get_mut(token).and_then(Option::take) else {
             return;
         };
+        if reset {
+            // The socket closes when its last thread lets go: with a reset,
+            // and without sending what the writer still holds.
+            set_reset_on_close(sock_ref(&entry.stream));
+        }
         let connecting = {
             let mut st = entry.link.lock();
-            st.mode = Mode::Closing;
+            st.mode = if reset { Mode::Aborting } else { Mode::Closing };
             st.give_up = Some(Instant::now() + CLOSE_LINGER);
             matches!(st.dial, Dial::Pending)
         };
@@ -1029,7 +1097,7 @@ impl Driver for StdDriver {
         });
     }
 
-    fn detach(&mut self, token: Token) -> io::Result<Stream> {
+    fn detach(&mut self, token: Token) -> io::Result<(Stream, Vec<u8>)> {
         let entry = self
             .conns
             .get_mut(token)
@@ -1065,10 +1133,11 @@ impl Driver for StdDriver {
         let stream = Arc::try_unwrap(stream)
             .map_err(|_| io::Error::other("the socket is still shared with a backend thread"))?;
         set_timeouts(&stream, None)?;
-        Ok(stream)
+        // The reader only peeked: everything not lent is still in the socket.
+        Ok((stream, Vec::new()))
     }
 
-    fn recv_from(&mut self, listener: usize, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+    fn recv_from<'a>(&'a mut self, listener: usize, buf: &'a mut [u8]) -> io::Result<(Lent<'a>, SocketAddr)> {
         let (_, backlog) = self.udp(listener)?;
         let mut q = backlog.lock();
         let was_full = q.datagrams.len() >= UDP_QUEUE;
@@ -1082,7 +1151,11 @@ impl Driver for StdDriver {
         if was_full {
             backlog.cv.notify_all();
         }
-        Ok((n, from))
+        let lent = Lent {
+            data: &mut buf[..n],
+            sock: self.listener_sock(listener),
+        };
+        Ok((lent, from))
     }
 
     fn send_to(&mut self, listener: usize, buf: &[u8], to: SocketAddr) -> io::Result<usize> {
@@ -1137,7 +1210,7 @@ impl Drop for StdDriver {
             self.unlisten(l);
         }
         for t in 0..self.conns.len() {
-            self.close(t);
+            self.close(t, false);
         }
         let deadline = Instant::now() + DRAIN_GRACE;
         for c in &self.closed {

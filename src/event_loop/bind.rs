@@ -20,26 +20,42 @@ pub(crate) struct Listeners {
     /// Per address: whether it is one shared socket (on loop 0) whose
     /// connections a policy spreads, rather than one socket per loop.
     pub(crate) balanced: Vec<bool>,
-    /// Unix socket files to remove at shutdown.
-    #[cfg(unix)]
-    pub(crate) unix_paths: Vec<PathBuf>,
+    /// Unix socket files this server created (loop 0 owns every unix listener).
+    pub(crate) unix_files: Vec<UnixFile>,
 }
 
 impl Listeners {
-    /// Removes the unix socket files this server created.
+    /// Removes the unix socket files this server created (those still there).
     pub(crate) fn cleanup(&self) {
-        #[cfg(unix)]
-        for p in &self.unix_paths {
-            remove_if_socket(p);
+        for f in &self.unix_files {
+            f.clone().remove();
         }
     }
 }
 
-#[cfg(unix)]
-fn remove_if_socket(p: &Path) {
-    use std::os::unix::fs::FileTypeExt;
-    if std::fs::symlink_metadata(p).is_ok_and(|m| m.file_type().is_socket()) {
-        let _ = std::fs::remove_file(p);
+/// A unix socket file this server created: removed when its listener closes,
+/// but only if it is still the same file (a server started since, on the same
+/// path, keeps its own).
+#[derive(Debug, Clone)]
+pub(crate) struct UnixFile {
+    #[cfg(unix)]
+    path: PathBuf,
+    #[cfg(unix)]
+    id: (u64, u64),
+}
+
+impl UnixFile {
+    /// Removes the file if it is still the socket this server bound.
+    pub(crate) fn remove(self) {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::{FileTypeExt, MetadataExt};
+            if std::fs::symlink_metadata(&self.path)
+                .is_ok_and(|m| m.file_type().is_socket() && (m.dev(), m.ino()) == self.id)
+            {
+                let _ = std::fs::remove_file(&self.path);
+            }
+        }
     }
 }
 
@@ -56,8 +72,7 @@ pub(crate) fn bind_all(
         addrs: Vec::with_capacity(addresses.len()),
         sockets: (0..loops).map(|_| Vec::new()).collect(),
         balanced: Vec::with_capacity(addresses.len()),
-        #[cfg(unix)]
-        unix_paths: Vec::new(),
+        unix_files: Vec::new(),
     };
     let result = (|| {
         for (i, a) in addresses.iter().enumerate() {
@@ -84,7 +99,12 @@ fn bind_one(index: usize, a: &Address, loops: usize, backlog: i32, l: &mut Liste
             let path = PathBuf::from(a.target());
             clear_stale_socket(&path).map_err(with_ctx)?;
             let listener = std::os::unix::net::UnixListener::bind(&path).map_err(with_ctx)?;
-            l.unix_paths.push(path.clone());
+            use std::os::unix::fs::MetadataExt;
+            let meta = std::fs::symlink_metadata(&path).map_err(with_ctx)?;
+            l.unix_files.push(UnixFile {
+                path: path.clone(),
+                id: (meta.dev(), meta.ino()),
+            });
             l.addrs.push(Addr::Unix(Some(path)));
             l.sockets[0].push((index, Bound::Unix(listener)));
             return Ok(());

@@ -4,73 +4,28 @@
 //!
 //! A translator is sans-IO: wire bytes in, plaintext out; plaintext in, wire
 //! bytes out. The loop drives it from the same events as any handler, without
-//! blocking and without a thread per connection.
+//! blocking and without a thread per connection. `view` builds the wrapped
+//! handler's plaintext view of a connection.
 
 #[cfg(feature = "tls")]
 mod tls;
+mod translator;
+mod view;
 
 #[cfg(feature = "tls")]
 pub use tls::{Tls, TlsTranslator};
+pub use translator::Translator;
 
 use std::io;
 use std::mem;
 use std::time::Duration;
 
-use crate::conn::{Conn, Detached};
+use crate::conn::Conn;
 use crate::events::{Action, Handler};
+use crate::output::Output;
 use crate::server::Server;
-
-/// A per-connection stream transform, driven without I/O: the translate
-/// layer feeds it the bytes read from the socket and the plaintext the
-/// wrapped handler writes, and sends whatever wire bytes it produces.
-///
-/// Output is appended to the `Vec`s given; never clear them, they may hold
-/// earlier output. A translator buffers partial records itself: `read` is
-/// handed every wire byte exactly once.
-///
-/// ```
-/// use std::io;
-/// use revio::Translator;
-///
-/// /// XORs every byte with a key: the simplest translator there is.
-/// struct Xor(u8);
-///
-/// impl Translator for Xor {
-///     fn read(&mut self, wire: &[u8], plain: &mut Vec<u8>, _: &mut Vec<u8>) -> io::Result<bool> {
-///         plain.extend(wire.iter().map(|b| b ^ self.0));
-///         Ok(false)
-///     }
-///     fn write(&mut self, plain: &[u8], wire: &mut Vec<u8>) -> io::Result<()> {
-///         wire.extend(plain.iter().map(|b| b ^ self.0));
-///         Ok(())
-///     }
-/// }
-/// ```
-pub trait Translator {
-    /// Wire bytes arrived from the peer. Append the plaintext they complete
-    /// to `plain`, and any wire bytes to send back (a handshake, an alert)
-    /// to `wire`. Returns `true` once the peer has ended its stream within
-    /// the protocol (a TLS `close_notify`): the connection is then closed
-    /// after the plaintext so far is handled.
-    ///
-    /// An error closes the connection: what was appended to `wire` is sent
-    /// first, and `closed` reports the error.
-    fn read(&mut self, wire: &[u8], plain: &mut Vec<u8>, out: &mut Vec<u8>) -> io::Result<bool>;
-
-    /// The wrapped handler wrote `plain`: append its wire form to `wire`. An
-    /// error closes the connection, as for `read`.
-    fn write(&mut self, plain: &[u8], wire: &mut Vec<u8>) -> io::Result<()>;
-
-    /// The connection is about to close (after [`Action::Close`] or
-    /// [`Action::Shutdown`] from the wrapped handler, or an error): append
-    /// final wire bytes such as a TLS `close_notify`. It may be called more
-    /// than once (say, `Close` from `data` and again from `postwrite`): only
-    /// the first call should append, and plaintext written after it should
-    /// be dropped. The default appends nothing.
-    fn close(&mut self, wire: &mut Vec<u8>) {
-        let _ = wire;
-    }
-}
+use crate::stream::Detached;
+use view::Called;
 
 /// The default [`Translate`] predicate: translate every connection.
 type Always<S> = fn(&Conn<'_, S>) -> bool;
@@ -89,12 +44,20 @@ const MAX_PENDING: usize = 64 * 1024 * 1024;
 /// `should`).
 ///
 /// The wrapped handler uses the usual API and sees plaintext only:
-/// [`Conn::write`] and [`Conn::output`] take plaintext, [`Conn::keep`] keeps
-/// plaintext, and `prewrite`/`postwrite` report the wire bytes the loop
-/// writes. [`Action::Close`] and [`Action::Shutdown`] let the translator add
-/// its final bytes (a TLS `close_notify`) before the close. A translator
-/// error (a failed handshake, a bad record) closes that connection only,
-/// with the error in `closed`.
+/// [`Conn::write`] and [`Conn::output`] take plaintext (bounded by the same
+/// [`Config::max_output`](crate::Config::max_output), counting what the
+/// translator holds), [`Conn::keep`] keeps plaintext, and
+/// `prewrite`/`postwrite` report the wire bytes the loop writes.
+/// [`Action::Close`], [`Conn::close_write`] and the server's shutdown let the
+/// translator add its final bytes (a TLS `close_notify`) first; at shutdown
+/// that happens even when a handler wrapped around this one does not forward
+/// [`Handler::stopping`] (see [`Conn::on_shutdown`]). A translator error (a
+/// failed handshake, a bad record) closes that connection only, with the
+/// error in `closed`.
+///
+/// While a translator is handshaking, its [`Translator::handshake_timeout`]
+/// runs as the connection's deadline; a deadline the wrapped handler sets
+/// meanwhile starts once the handshake is done.
 ///
 /// [`Action::Detach`] hands over the raw socket, so it works on connections
 /// that are not translated; on a translated one the connection is closed
@@ -140,6 +103,15 @@ pub struct Translate<H, P, F> {
     plain_out: Vec<u8>,
 }
 
+impl<H: std::fmt::Debug, P, F> std::fmt::Debug for Translate<H, P, F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Translate")
+            .field("inner", &self.inner)
+            .field("max_pending", &self.max_pending)
+            .finish_non_exhaustive()
+    }
+}
+
 /// The per-connection state of a [`Translate`]d handler: the wrapped
 /// handler's own state, the connection's translator (if it has one), and
 /// the plaintext the wrapped handler left unconsumed. Opaque: the wrapped
@@ -148,6 +120,10 @@ pub struct Translated<S, T> {
     inner: S,
     translator: Option<Box<T>>,
     pending: Vec<u8>,
+    /// The handshake timeout is the connection's deadline for now.
+    handshake_deadline: bool,
+    /// A deadline the wrapped handler asked for during the handshake.
+    deferred_deadline: Option<Option<Duration>>,
 }
 
 impl<S: Default, T> Default for Translated<S, T> {
@@ -156,7 +132,19 @@ impl<S: Default, T> Default for Translated<S, T> {
             inner: S::default(),
             translator: None,
             pending: Vec::new(),
+            handshake_deadline: false,
+            deferred_deadline: None,
         }
+    }
+}
+
+impl<S: std::fmt::Debug, T> std::fmt::Debug for Translated<S, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Translated")
+            .field("inner", &self.inner)
+            .field("translated", &self.translator.is_some())
+            .field("pending", &self.pending.len())
+            .finish_non_exhaustive()
     }
 }
 
@@ -164,6 +152,20 @@ impl<S, T> Translated<S, T> {
     /// Whether this connection goes through a translator.
     pub fn is_translated(&self) -> bool {
         self.translator.is_some()
+    }
+
+    /// The connection's translator, if it has one (a [`TlsTranslator`]
+    /// gives the TLS session: SNI, ALPN, peer certificates).
+    pub fn translator(&self) -> Option<&T> {
+        self.translator.as_deref()
+    }
+}
+
+/// At shutdown, even if no handler forwarded `stopping`: the translator's
+/// final bytes (a TLS `close_notify`).
+fn finish_translator<S, T: Translator>(state: &mut Translated<S, T>, out: &mut Output<'_>) {
+    if let Some(tr) = state.translator.as_deref_mut() {
+        tr.close(out.buf);
     }
 }
 
@@ -230,54 +232,6 @@ where
     }
 }
 
-/// The wrapped handler's view of a connection, and the parts of the outer
-/// connection it does not see.
-struct Parts<'b, S, T> {
-    conn: Conn<'b, S>,
-    /// The translator and the outer (wire) output; `None` when the
-    /// connection is not translated (then `conn` writes to the wire directly).
-    wire: Option<(&'b mut T, &'b mut Vec<u8>)>,
-}
-
-fn parts<'b, S, T>(outer: &'b mut Conn<'_, Translated<S, T>>, scratch: &'b mut Vec<u8>) -> Parts<'b, S, T> {
-    let Translated {
-        inner, translator, ..
-    } = &mut *outer.state;
-    let (out, wire) = match translator {
-        Some(t) => (scratch, Some((&mut **t, &mut *outer.out))),
-        None => (&mut *outer.out, None),
-    };
-    Parts {
-        conn: Conn {
-            id: outer.id,
-            addr_index: outer.addr_index,
-            state: inner,
-            out,
-            keep: 0,
-            input_len: 0,
-            endpoint: outer.endpoint,
-            server: outer.server,
-            closing: outer.closing,
-            close_error: None,
-        },
-        wire,
-    }
-}
-
-/// Lets the connection's translator append its final bytes.
-fn close_translator<S, T: Translator>(outer: &mut Conn<'_, Translated<S, T>>) {
-    if let Some(tr) = outer.state.translator.as_deref_mut() {
-        tr.close(outer.out);
-    }
-}
-
-fn cannot_detach() -> io::Error {
-    io::Error::new(
-        io::ErrorKind::Unsupported,
-        "a translated connection cannot be detached (its socket carries the translated stream); closed instead",
-    )
-}
-
 impl<H, P, F, T> Translate<H, P, F>
 where
     H: Handler,
@@ -285,48 +239,6 @@ where
     P: FnMut(&Conn<'_, H::State>) -> bool,
     F: FnMut(&Conn<'_, H::State>) -> io::Result<T>,
 {
-    /// Calls the wrapped handler with a plaintext view of `outer` (input of
-    /// `input_len` bytes), translates what it wrote into the outer output,
-    /// and maps its action. Returns the action and how much input it kept.
-    fn call(
-        &mut self,
-        outer: &mut Conn<'_, Translated<H::State, T>>,
-        input_len: usize,
-        f: impl FnOnce(&mut H, &mut Conn<'_, H::State>) -> Action,
-    ) -> (Action, usize) {
-        // Left over only if the wrapped handler panicked mid-call (the loop
-        // caught it): never let it reach another connection.
-        self.plain_out.clear();
-        let mut p = parts(outer, &mut self.plain_out);
-        p.conn.input_len = input_len;
-        let mut action = f(&mut self.inner, &mut p.conn);
-        let keep = p.conn.keep;
-        // A nested wrapper may have closed with an error: pass it out.
-        let mut error = p.conn.close_error.take();
-        if let Some((tr, wire)) = p.wire {
-            if !p.conn.out.is_empty() {
-                if let Err(e) = tr.write(p.conn.out, wire) {
-                    error = error.or(Some(e));
-                }
-                p.conn.out.clear();
-            }
-            if action == Action::Detach {
-                error = error.or_else(|| Some(cannot_detach()));
-            }
-            if error.is_some() || matches!(action, Action::Close | Action::Shutdown | Action::Detach) {
-                tr.close(wire);
-            }
-        }
-        if let Some(e) = error {
-            // The loop flushes the output, then closes with this error.
-            outer.close_error = Some(e);
-            if action != Action::Shutdown {
-                action = Action::Close;
-            }
-        }
-        (action, keep)
-    }
-
     /// `data` on a translated connection.
     fn data_translated(&mut self, outer: &mut Conn<'_, Translated<H::State, T>>, wire: &[u8]) -> Action {
         // Plaintext goes after what the wrapped handler kept last time, or
@@ -336,25 +248,45 @@ where
             plain = mem::take(&mut self.plain_in);
         }
         let before = plain.len();
+        let handshaking = outer
+            .state
+            .translator
+            .as_deref()
+            .is_some_and(|t| t.is_handshaking());
         let read = match outer.state.translator.as_deref_mut() {
-            Some(tr) => tr.read(wire, &mut plain, outer.out),
+            Some(tr) => tr.read(wire, &mut plain, outer.out.buf),
             None => Ok(false),
         };
+        view::check_wire_limit(outer);
         let ended = match read {
             Ok(ended) => ended,
             Err(e) => {
-                close_translator(outer);
-                outer.close_error = Some(e);
+                view::fail(outer, e);
                 plain.clear();
                 self.recycle(plain);
                 return Action::Close;
             }
         };
+        if handshaking
+            && !outer
+                .state
+                .translator
+                .as_deref()
+                .is_some_and(|t| t.is_handshaking())
+        {
+            view::handshake_done(outer);
+        }
         let mut action = Action::None;
         if plain.len() > before {
-            let (a, keep) = self.call(outer, plain.len(), |h, c| h.data(c, &plain));
-            action = a;
-            let consumed = plain.len() - keep.min(plain.len());
+            let c = view::call(
+                &mut self.inner,
+                outer,
+                &mut self.plain_out,
+                plain.len(),
+                |h, c| h.data(c, &plain),
+            );
+            action = c.action;
+            let consumed = plain.len() - c.keep.min(plain.len());
             plain.drain(..consumed);
         }
         if plain.len() > self.max_pending {
@@ -366,18 +298,14 @@ where
                     self.max_pending
                 ),
             );
-            if outer.close_error.is_none() {
-                close_translator(outer);
-                outer.close_error = Some(e);
-            }
+            view::fail(outer, e);
             plain.clear();
             action = Action::Close;
         }
         if ended && action == Action::None {
-            // The peer ended its stream within the protocol: answer in kind
-            // and close once the output is sent.
-            close_translator(outer);
-            action = Action::Close;
+            // The peer ended its stream within the protocol.
+            plain.clear();
+            action = self.eof_translated(outer);
         }
         if plain.is_empty() {
             self.recycle(plain);
@@ -387,12 +315,27 @@ where
         action
     }
 
+    /// The peer ended its stream: the wrapped handler decides, as without
+    /// translation.
+    fn eof_translated(&mut self, outer: &mut Conn<'_, Translated<H::State, T>>) -> Action {
+        view::call(&mut self.inner, outer, &mut self.plain_out, 0, |h, c| h.eof(c)).action
+    }
+
     /// Keeps the larger of two scratch buffers.
     fn recycle(&mut self, mut buf: Vec<u8>) {
         if buf.capacity() > self.plain_in.capacity() {
             buf.clear();
             self.plain_in = buf;
         }
+    }
+
+    fn event(
+        &mut self,
+        outer: &mut Conn<'_, Translated<H::State, T>>,
+        f: impl FnOnce(&mut H, &mut Conn<'_, H::State>) -> Action,
+    ) -> Action {
+        let Called { action, .. } = view::call(&mut self.inner, outer, &mut self.plain_out, 0, f);
+        action
     }
 }
 
@@ -412,25 +355,30 @@ where
     fn opened(&mut self, outer: &mut Conn<'_, Self::State>) -> Action {
         let mut error = None;
         if !outer.closing {
-            let p = parts(outer, &mut self.plain_out);
-            if (self.should)(&p.conn) {
-                match (self.factory)(&p.conn) {
-                    Ok(t) => outer.state.translator = Some(Box::new(t)),
-                    Err(e) => error = Some(e),
+            outer.on_shutdown(finish_translator::<H::State, T>);
+            let (should, factory) = (&mut self.should, &mut self.factory);
+            view::with_view(outer, &mut self.plain_out, |translator, c| {
+                if should(c) {
+                    match factory(c) {
+                        Ok(t) => *translator = Some(Box::new(t)),
+                        Err(e) => error = Some(e),
+                    }
                 }
-            }
+            });
+            view::start_handshake(outer);
         }
         match error {
-            None => self.call(outer, 0, |h, c| h.opened(c)).0,
+            None => self.event(outer, |h, c| h.opened(c)),
             Some(e) => {
                 // As for a failed dial: `opened` says the connection is
                 // closing, and `closed` brings the error. Nothing written
                 // here may reach a peer that expected a translated stream.
                 outer.closing = true;
-                let queued = outer.out.len();
-                self.call(outer, 0, |h, c| h.opened(c));
-                outer.out.truncate(queued);
-                outer.close_error = Some(e);
+                let queued = outer.out.buf.len();
+                view::call(&mut self.inner, outer, &mut self.plain_out, 0, |h, c| h.opened(c));
+                outer.out.buf.truncate(queued);
+                outer.out.over = false;
+                outer.close_with(e);
                 Action::Close
             }
         }
@@ -442,46 +390,51 @@ where
         }
         // Not translated: the wrapped handler reads the wire bytes in place
         // and its `keep` is the loop's.
-        let (action, keep) = self.call(outer, input.len(), |h, c| h.data(c, input));
-        outer.keep(keep);
-        action
+        let c = view::call(
+            &mut self.inner,
+            outer,
+            &mut self.plain_out,
+            input.len(),
+            |h, c| h.data(c, input),
+        );
+        outer.keep(c.keep);
+        c.action
+    }
+
+    fn eof(&mut self, outer: &mut Conn<'_, Self::State>) -> Action {
+        outer.state.pending.clear();
+        self.eof_translated(outer)
     }
 
     fn woken(&mut self, outer: &mut Conn<'_, Self::State>) -> Action {
-        self.call(outer, 0, |h, c| h.woken(c)).0
+        self.event(outer, |h, c| h.woken(c))
     }
 
     fn prewrite(&mut self, outer: &mut Conn<'_, Self::State>, amount: usize) -> Action {
-        self.call(outer, 0, |h, c| h.prewrite(c, amount)).0
+        self.event(outer, |h, c| h.prewrite(c, amount))
     }
 
     fn postwrite(&mut self, outer: &mut Conn<'_, Self::State>, amount: usize, remaining: usize) -> Action {
-        self.call(outer, 0, |h, c| h.postwrite(c, amount, remaining)).0
+        self.event(outer, |h, c| h.postwrite(c, amount, remaining))
+    }
+
+    fn stopping(&mut self, outer: &mut Conn<'_, Self::State>) -> Action {
+        self.event(outer, |h, c| h.stopping(c))
     }
 
     fn closed(&mut self, outer: &mut Conn<'_, Self::State>, error: Option<io::Error>) {
-        let mut p = parts(outer, &mut self.plain_out);
-        self.inner.closed(&mut p.conn, error);
+        let error = view::closing_error(outer, error);
+        view::with_view(outer, &mut self.plain_out, |_, c| self.inner.closed(c, error));
         // Output written in `closed` is discarded, as without translation.
         self.plain_out.clear();
     }
 
     fn detached(&mut self, outer: &mut Conn<'_, Self::State>, stream: Detached) {
-        let mut p = parts(outer, &mut self.plain_out);
-        self.inner.detached(&mut p.conn, stream);
+        view::with_view(outer, &mut self.plain_out, |_, c| self.inner.detached(c, stream));
         self.plain_out.clear();
     }
 
     fn tick(&mut self) -> (Option<Duration>, Action) {
         self.inner.tick()
-    }
-
-    fn __shutting_down(&mut self, outer: &mut Conn<'_, Self::State>) {
-        // As a Close from the wrapped handler: its last plaintext is
-        // translated, then the translator's final bytes (close_notify).
-        self.call(outer, 0, |h, c| {
-            h.__shutting_down(c);
-            Action::Close
-        });
     }
 }

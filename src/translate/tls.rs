@@ -6,6 +6,7 @@ use std::fmt;
 use std::io::{self, Read};
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -36,14 +37,28 @@ use super::Translator;
 /// revio::serve(handler, ["tcp://0.0.0.0:8080", "tcp://0.0.0.0:4443"])?;
 /// # Ok::<(), std::io::Error>(())
 /// ```
+///
+/// # Bounds
+/// A connection must complete its handshake within [`Tls::handshake_timeout`]
+/// (default 10 s) and may send at most [`Tls::max_handshake_bytes`] (default
+/// 128 KiB) before it does; past either it is closed with an
+/// [`Error::HandshakeTimeout`](crate::Error::HandshakeTimeout) or
+/// [`Error::HandshakeTooLarge`](crate::Error::HandshakeTooLarge). Plaintext
+/// the wrapped handler writes before the handshake completes waits in
+/// rustls and counts towards [`Config::max_output`](crate::Config::max_output).
 #[derive(Clone)]
 pub struct Tls {
     config: Arc<ServerConfig>,
+    handshake_timeout: Option<Duration>,
+    max_handshake_bytes: usize,
 }
 
 impl fmt::Debug for Tls {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Tls").finish_non_exhaustive()
+        f.debug_struct("Tls")
+            .field("handshake_timeout", &self.handshake_timeout)
+            .field("max_handshake_bytes", &self.max_handshake_bytes)
+            .finish_non_exhaustive()
     }
 }
 
@@ -88,7 +103,27 @@ impl Tls {
     /// From a rustls configuration built by hand (ALPN, client
     /// authentication, session resumption, another crypto provider).
     pub fn from_config(config: Arc<ServerConfig>) -> Tls {
-        Tls { config }
+        Tls {
+            config,
+            handshake_timeout: Some(Duration::from_secs(10)),
+            max_handshake_bytes: 128 * 1024,
+        }
+    }
+
+    /// How long a connection may take to complete its handshake (`None`: no
+    /// limit). Default 10 s. Past it the connection is closed and `closed`
+    /// gets an [`Error::HandshakeTimeout`](crate::Error::HandshakeTimeout).
+    pub fn handshake_timeout(mut self, timeout: Option<Duration>) -> Tls {
+        self.handshake_timeout = timeout;
+        self
+    }
+
+    /// How many bytes a peer may send before its handshake completes.
+    /// Default 128 KiB (room for large client certificate chains). Past it the
+    /// connection is closed with an [`Error::HandshakeTooLarge`](crate::Error::HandshakeTooLarge).
+    pub fn max_handshake_bytes(mut self, bytes: usize) -> Tls {
+        self.max_handshake_bytes = bytes;
+        self
     }
 
     /// The rustls configuration.
@@ -100,11 +135,18 @@ impl Tls {
     pub fn accept(&self) -> io::Result<TlsTranslator> {
         let mut conn = ServerConnection::new(self.config.clone()).map_err(|e| tls_error(e, true))?;
         // The translate layer sends every record rustls makes as soon as it
-        // is made (the loop bounds queued output), so rustls's own buffers
-        // need no limit of their own: plaintext written before the
-        // handshake completes waits in them.
+        // is made, and counts plaintext written before the handshake
+        // completes (`buffered`) towards the connection's output limit, so
+        // rustls's own buffer needs no limit of its own.
         conn.set_buffer_limit(None);
-        Ok(TlsTranslator { conn, closed: false })
+        Ok(TlsTranslator {
+            conn,
+            closed: false,
+            handshake_timeout: self.handshake_timeout,
+            handshake_left: self.max_handshake_bytes,
+            max_handshake_bytes: self.max_handshake_bytes,
+            early_plaintext: 0,
+        })
     }
 }
 
@@ -123,6 +165,12 @@ pub struct TlsTranslator {
     conn: ServerConnection,
     /// `close_notify` has been queued: nothing more is encrypted.
     closed: bool,
+    handshake_timeout: Option<Duration>,
+    /// Bytes the peer may still send before its handshake completes.
+    handshake_left: usize,
+    max_handshake_bytes: usize,
+    /// Plaintext written before the handshake completed, waiting in rustls.
+    early_plaintext: usize,
 }
 
 impl fmt::Debug for TlsTranslator {
@@ -153,6 +201,13 @@ impl TlsTranslator {
 
 impl Translator for TlsTranslator {
     fn read(&mut self, mut input: &[u8], plain: &mut Vec<u8>, wire: &mut Vec<u8>) -> io::Result<bool> {
+        if self.conn.is_handshaking() {
+            if input.len() > self.handshake_left {
+                let limit = self.max_handshake_bytes;
+                return Err(crate::Error::HandshakeTooLarge { limit }.into());
+            }
+            self.handshake_left -= input.len();
+        }
         let mut ended = false;
         while !input.is_empty() {
             // rustls takes at most a buffer's worth per call.
@@ -181,6 +236,9 @@ impl Translator for TlsTranslator {
             // before the handshake completed.
             self.drain(wire)?;
         }
+        if !self.conn.is_handshaking() {
+            self.early_plaintext = 0;
+        }
         Ok(ended)
     }
 
@@ -193,6 +251,9 @@ impl Translator for TlsTranslator {
             return Ok(());
         }
         io::Write::write_all(&mut self.conn.writer(), plain)?;
+        if self.conn.is_handshaking() {
+            self.early_plaintext += plain.len();
+        }
         self.drain(wire)
     }
 
@@ -202,5 +263,17 @@ impl Translator for TlsTranslator {
             self.conn.send_close_notify();
             let _ = self.drain(wire);
         }
+    }
+
+    fn is_handshaking(&self) -> bool {
+        self.conn.is_handshaking()
+    }
+
+    fn handshake_timeout(&self) -> Option<Duration> {
+        self.handshake_timeout
+    }
+
+    fn buffered(&self) -> usize {
+        self.early_plaintext
     }
 }

@@ -119,8 +119,11 @@ impl<H: Handler> Handler for Capture<H> {
     fn tick(&mut self) -> (Option<Duration>, Action) {
         self.inner.tick()
     }
-    fn __shutting_down(&mut self, c: &mut Conn<'_, H::State>) {
-        self.inner.__shutting_down(c)
+    fn eof(&mut self, c: &mut Conn<'_, H::State>) -> Action {
+        self.inner.eof(c)
+    }
+    fn stopping(&mut self, c: &mut Conn<'_, H::State>) -> Action {
+        self.inner.stopping(c)
     }
 }
 

@@ -1,0 +1,121 @@
+//! Calling the handler for one connection: a [`Conn`] view of its slot, the
+//! panic caught, and what the call wrote and asked reported back.
+
+use std::any::Any;
+use std::io;
+use std::mem;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use super::Limits;
+use super::slot::{DIALED, PAUSED, Slot, UDP};
+use crate::conn::{Conn, Endpoint, Requests};
+use crate::events::{Action, Handler};
+use crate::output::Output;
+use crate::server::{ConnId, Server};
+
+/// The input of a handler call.
+#[derive(Clone, Copy)]
+pub(super) enum Feed<'a> {
+    Nothing,
+    /// The slot's own kept input.
+    Kept,
+    /// Bytes lent by the backend.
+    Lent(&'a [u8]),
+}
+
+/// What a handler call returned, wrote and asked.
+pub(super) struct Outcome<S> {
+    pub(super) action: Action,
+    pub(super) keep: usize,
+    /// A write went past the connection's output limit.
+    pub(super) over: bool,
+    /// Bytes the call appended to the output.
+    pub(super) wrote: usize,
+    pub(super) req: Requests<S>,
+}
+
+/// What every call of one loop shares.
+pub(super) struct Cx<'a> {
+    pub(super) loop_index: usize,
+    pub(super) server: &'a Server,
+    pub(super) limits: &'a Limits,
+}
+
+pub(crate) fn panic_error(p: Box<dyn Any + Send>) -> io::Error {
+    let msg = p
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a non-string panic payload".to_string());
+    crate::Error::Panic(msg).into()
+}
+
+/// Calls `f` with a view of `slot`. A connection with nothing queued writes
+/// into the loop's spare buffer, lent to it for the call (and kept if the
+/// socket does not take it all), so that an idle connection holds no buffer.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn invoke<H: Handler>(
+    handler: &mut H,
+    slot: &mut Slot<H::State>,
+    token: usize,
+    spare: &mut Vec<u8>,
+    cx: &Cx<'_>,
+    endpoint: Endpoint<'_>,
+    feed: Feed<'_>,
+    closing: bool,
+    f: impl FnOnce(&mut H, &mut Conn<'_, H::State>, &[u8]) -> Action,
+) -> io::Result<Outcome<H::State>> {
+    let Slot {
+        generation,
+        flags,
+        addr_index,
+        input,
+        out,
+        state,
+        ..
+    } = slot;
+    if out.buf.capacity() == 0 {
+        mem::swap(&mut out.buf, spare);
+    }
+    let before = out.buf.len();
+    let data: &[u8] = match feed {
+        Feed::Nothing => &[],
+        Feed::Kept => input,
+        Feed::Lent(d) => d,
+    };
+    let limit = if *flags & UDP != 0 {
+        cx.limits.max_datagram
+    } else {
+        cx.limits.max_output
+    };
+    let mut conn = Conn {
+        id: ConnId::new(cx.loop_index, token as u32, *generation),
+        addr_index: (*addr_index != DIALED).then_some(*addr_index as usize),
+        state,
+        out: Output::new(&mut out.buf, out.head, 0, limit),
+        keep: 0,
+        input_len: data.len(),
+        endpoint,
+        server: cx.server,
+        closing,
+        high_water: cx.limits.high_water,
+        paused: *flags & PAUSED != 0,
+        req: Requests::default(),
+    };
+    let r = catch_unwind(AssertUnwindSafe(|| f(handler, &mut conn, data)));
+    let (over, keep, req) = (conn.out.over, conn.keep, conn.req);
+    let wrote = out.buf.len().saturating_sub(before);
+    if out.is_empty() && spare.capacity() == 0 {
+        mem::swap(&mut out.buf, spare);
+    }
+    match r {
+        Ok(action) => Ok(Outcome {
+            action,
+            keep,
+            over,
+            wrote,
+            req,
+        }),
+        Err(p) => Err(panic_error(p)),
+    }
+}

@@ -1,0 +1,176 @@
+//! Writing: sending queued output with `prewrite` and `postwrite` around each
+//! send, waiting for the writable edge, acting once everything is sent, and
+//! the loop's budget for queued output.
+
+use std::io;
+use std::mem;
+
+use super::Loop;
+use super::call::Feed;
+use super::slot::*;
+use crate::driver::{Driver, Token};
+use crate::events::Handler;
+
+impl<H: Handler, D: Driver> Loop<H, D> {
+    /// Sends queued output: one send, with `prewrite` and `postwrite` around
+    /// it; what the socket does not take waits for the writable edge.
+    pub(super) fn flush(&mut self, t: Token) {
+        loop {
+            let slot = &self.conns[t];
+            if !slot.is_open() || slot.is(BLOCKED) || slot.out.is_empty() {
+                return;
+            }
+            let queued = slot.out.len();
+            let r = self.call(t, Feed::Nothing, false, |h, c, _| h.prewrite(c, queued));
+            let Some((a, _)) = self.outcome(t, r) else {
+                return;
+            };
+            self.apply(t, a);
+            self.sends += 1;
+            if self.limits.fault_at_send == Some(self.sends) {
+                panic!(
+                    "revio test hook: a fault injected inside the loop at send {}",
+                    self.sends
+                );
+            }
+            let slot = &mut self.conns[t];
+            let amount = slot.out.len();
+            let n = match self.driver.send(t, &mut slot.out) {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => 0,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    self.close(t, Some(e));
+                    return;
+                }
+            };
+            self.queued_total -= n;
+            if n > 0 {
+                slot.active = self.timers.now32();
+            }
+            let remaining = amount - n;
+            if remaining > 0 {
+                slot.flags |= BLOCKED;
+            }
+            let r = self.call(t, Feed::Nothing, false, |h, c, _| h.postwrite(c, n, remaining));
+            let Some((a, _)) = self.outcome(t, r) else {
+                return;
+            };
+            self.apply(t, a);
+            if remaining > 0 {
+                return;
+            }
+            // postwrite may have written more: go round again.
+        }
+    }
+
+    pub(super) fn on_writable(&mut self, t: Token) {
+        let slot = &mut self.conns[t];
+        if !slot.is(BLOCKED) {
+            return;
+        }
+        slot.flags &= !BLOCKED;
+        self.flush(t);
+        self.settle(t);
+    }
+
+    /// After output moved: pause or resume reading around the high-water
+    /// mark, and once everything is sent, close or detach if that was asked,
+    /// or shut the writing side down.
+    pub(super) fn settle(&mut self, t: Token) {
+        let hw = self.limits.high_water;
+        let slot = &mut self.conns[t];
+        if !slot.is_open() {
+            return;
+        }
+        let len = slot.out.len();
+        if len > hw {
+            slot.flags |= CONGESTED;
+        } else if slot.is(CONGESTED) && len <= hw / 2 {
+            // Drained enough: what it kept is presented again, and what came
+            // meanwhile read, next turn (their edge is long gone).
+            slot.flags &= !CONGESTED;
+            self.read_again(t);
+        }
+        let slot = &mut self.conns[t];
+        if len > 0 {
+            return;
+        }
+        // Nothing queued here: lend the buffer back, so that an idle
+        // connection holds none.
+        let buf = mem::take(&mut slot.out.buf);
+        if self.spare.capacity() == 0 {
+            self.spare = buf;
+        } else {
+            self.pool.give(buf);
+        }
+        let flags = slot.flags;
+        if flags & (DETACH_AFTER_FLUSH | CLOSE_AFTER_FLUSH | SHUT_WRITE) != 0 && !self.sent_all(t) {
+            return;
+        }
+        if flags & DETACH_AFTER_FLUSH != 0 {
+            self.detach(t);
+        } else if flags & CLOSE_AFTER_FLUSH != 0 {
+            let e = self.take_close_error(t);
+            self.close(t, e);
+        } else if flags & SHUT_WRITE != 0 {
+            self.shut_write(t);
+        }
+    }
+
+    /// Whether the backend has sent everything; if not, waits for `writable`.
+    fn sent_all(&mut self, t: Token) -> bool {
+        if self.driver.sent_all(t) {
+            return true;
+        }
+        self.conns[t].flags |= BLOCKED;
+        false
+    }
+
+    /// Shuts the writing side down (the peer reads end-of-stream); if the
+    /// peer has ended its side too, the connection is finished.
+    fn shut_write(&mut self, t: Token) {
+        let slot = &mut self.conns[t];
+        slot.flags = (slot.flags & !SHUT_WRITE) | WRITE_SHUT;
+        if let Err(e) = self.driver.shutdown_write(t) {
+            self.close(t, Some(e));
+        } else if self.conns[t].is(EOF_SEEN) {
+            self.close(t, None);
+        }
+    }
+
+    /// The loop's queued output is over its budget: closes the connections
+    /// holding the most, without flushing, until it is back under seven
+    /// eighths of the budget (so that it is not over again at once).
+    pub(super) fn enforce_budget(&mut self) {
+        let budget = self.limits.loop_output_budget;
+        let mut holders: Vec<(usize, Token)> = self
+            .conns
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.is_open() && !s.out.is_empty())
+            .map(|(t, s)| (s.out.len(), t))
+            .collect();
+        holders.sort_unstable_by(|a, b| b.cmp(a));
+        let target = budget - budget / 8;
+        for (held, t) in holders {
+            if self.queued_total <= target {
+                break;
+            }
+            log::warn!(
+                "revio loop {}: queued output over its budget of {budget} bytes; closing a connection holding {held}",
+                self.index
+            );
+            self.abort_conn(t, crate::Error::LoopOutputBudget { budget, held }.into());
+        }
+    }
+
+    pub(super) fn take_close_error(&mut self, t: Token) -> Option<io::Error> {
+        if self.close_errors.is_empty() {
+            return None;
+        }
+        let i = self.close_errors.iter().position(|(c, _)| *c == t)?;
+        let (_, e) = self.close_errors.swap_remove(i);
+        Some(e)
+    }
+}

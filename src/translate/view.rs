@@ -1,0 +1,176 @@
+//! The wrapped handler's plaintext view of a connection, and what its calls
+//! write and ask of the loop passed on to the outer connection.
+
+use std::io;
+use std::mem;
+
+use super::{Translated, Translator};
+use crate::conn::{Conn, Requests};
+use crate::events::{Action, Handler};
+use crate::output::Output;
+
+/// What a call of the wrapped handler returned.
+pub(super) struct Called {
+    pub(super) action: Action,
+    pub(super) keep: usize,
+}
+
+/// Runs `f` with the wrapped handler's view of `outer` (and the outer
+/// connection's translator slot). On a translated connection the view's
+/// output is `scratch` (plaintext, to be translated); otherwise it is the
+/// outer output itself. Either way it is bounded by the outer limit.
+pub(super) fn with_view<S, T: Translator, R>(
+    outer: &mut Conn<'_, Translated<S, T>>,
+    scratch: &mut Vec<u8>,
+    f: impl FnOnce(&mut Option<Box<T>>, &mut Conn<'_, S>) -> R,
+) -> R {
+    let Translated {
+        inner, translator, ..
+    } = &mut *outer.state;
+    let limit = outer.out.limit;
+    let out = match translator.as_deref() {
+        Some(t) => Output::new(scratch, 0, outer.out.queued() + t.buffered(), limit),
+        None => Output::new(&mut *outer.out.buf, outer.out.head, outer.out.elsewhere, limit),
+    };
+    let mut view = Conn {
+        id: outer.id,
+        addr_index: outer.addr_index,
+        state: inner,
+        out,
+        keep: 0,
+        input_len: 0,
+        endpoint: outer.endpoint,
+        server: outer.server,
+        closing: outer.closing,
+        high_water: outer.high_water,
+        paused: outer.paused,
+        req: Requests::default(),
+    };
+    let r = f(translator, &mut view);
+    if view.out.over {
+        outer.out.over = true;
+    }
+    r
+}
+
+/// Calls the wrapped handler with a plaintext view of `outer` (input of
+/// `input_len` bytes), translates what it wrote, passes on what it asked,
+/// and maps its action.
+pub(super) fn call<H: Handler, T: Translator>(
+    inner: &mut H,
+    outer: &mut Conn<'_, Translated<H::State, T>>,
+    scratch: &mut Vec<u8>,
+    input_len: usize,
+    f: impl FnOnce(&mut H, &mut Conn<'_, H::State>) -> Action,
+) -> Called {
+    // Left over only if the wrapped handler panicked mid-call (the loop
+    // caught it): never let it reach another connection.
+    scratch.clear();
+    let (mut action, keep, req) = with_view(outer, scratch, |_, c| {
+        c.input_len = input_len;
+        let a = f(inner, c);
+        (a, c.keep, mem::take(&mut c.req))
+    });
+    let mut error = req.close_error;
+    if let Some(tr) = outer.state.translator.as_deref_mut() {
+        if !scratch.is_empty() {
+            if let Err(e) = tr.write(scratch, outer.out.buf) {
+                error = error.or(Some(e));
+            }
+            scratch.clear();
+        }
+        if action == Action::Detach {
+            error = error.or_else(|| Some(cannot_detach()));
+        }
+        if error.is_some()
+            || req.close_write
+            || matches!(action, Action::Close | Action::Shutdown | Action::Detach)
+        {
+            tr.close(outer.out.buf);
+        }
+        check_wire_limit(outer);
+    }
+    if let Some(on) = req.reading {
+        outer.req.reading = Some(on);
+    }
+    if let Some(d) = req.deadline {
+        if outer.state.handshake_deadline {
+            outer.state.deferred_deadline = Some(d);
+        } else {
+            outer.req.deadline = Some(d);
+        }
+    }
+    if req.close_write {
+        outer.req.close_write = true;
+    }
+    if let Some(e) = error {
+        // The loop flushes the output, then closes with this error.
+        outer.close_with(e);
+        if action != Action::Shutdown {
+            action = Action::Close;
+        }
+    }
+    Called { action, keep }
+}
+
+/// Marks the outer output over its limit if the translator's wire bytes
+/// took it there.
+pub(super) fn check_wire_limit<S, T>(outer: &mut Conn<'_, Translated<S, T>>) {
+    if outer.out.queued() > outer.out.limit {
+        outer.out.over = true;
+    }
+}
+
+/// Closes `outer` with `e` after the translator's final bytes.
+pub(super) fn fail<S, T: Translator>(outer: &mut Conn<'_, Translated<S, T>>, e: io::Error) {
+    if let Some(tr) = outer.state.translator.as_deref_mut() {
+        tr.close(outer.out.buf);
+    }
+    outer.close_with(e);
+}
+
+/// A new translated connection: its handshake timeout becomes its deadline.
+pub(super) fn start_handshake<S, T: Translator>(outer: &mut Conn<'_, Translated<S, T>>) {
+    let Some(tr) = outer.state.translator.as_deref() else {
+        return;
+    };
+    if let (true, Some(d)) = (tr.is_handshaking(), tr.handshake_timeout()) {
+        outer.state.handshake_deadline = true;
+        outer.req.deadline = Some(Some(d));
+    }
+}
+
+/// The handshake completed: the wrapped handler's own deadline (if it set
+/// one meanwhile) replaces the handshake timeout.
+pub(super) fn handshake_done<S, T>(outer: &mut Conn<'_, Translated<S, T>>) {
+    if mem::take(&mut outer.state.handshake_deadline) {
+        outer.req.deadline = Some(outer.state.deferred_deadline.take().unwrap_or(None));
+    }
+}
+
+/// The error `closed` reports: a deadline that passed during the handshake
+/// is the handshake timeout.
+pub(super) fn closing_error<S, T: Translator>(
+    outer: &Conn<'_, Translated<S, T>>,
+    error: Option<io::Error>,
+) -> Option<io::Error> {
+    let handshake = outer
+        .state
+        .translator
+        .as_deref()
+        .filter(|t| outer.state.handshake_deadline && t.is_handshaking())
+        .and_then(|t| t.handshake_timeout());
+    match (error, handshake) {
+        (Some(e), Some(d)) if crate::Error::of(&e) == Some(&crate::Error::Deadline) => {
+            Some(crate::Error::HandshakeTimeout(d).into())
+        }
+        (e, _) => e,
+    }
+}
+
+fn cannot_detach() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::Unsupported,
+        "a translated connection cannot be detached (its socket carries the translated stream); closed instead",
+    )
+}
