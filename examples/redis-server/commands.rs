@@ -271,7 +271,8 @@ fn set(ctx: &mut Ctx<'_>, args: Args<'_>, out: &mut Vec<u8>) -> Effect {
 }
 
 fn mset(ctx: &mut Ctx<'_>, args: Args<'_>, out: &mut Vec<u8>) -> Effect {
-    if args.len().is_multiple_of(2) {
+    // The command name and key-value pairs: an odd count.
+    if args.len() % 2 != 1 {
         return wrong_arity("mset", out);
     }
     // Each key is set under its own shard's lock: another loop may see some
