@@ -72,6 +72,7 @@ mod event_loop;
 mod events;
 mod mailbox;
 mod output;
+pub mod proxy_protocol;
 mod server;
 mod stream;
 mod translate;
