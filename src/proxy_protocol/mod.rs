@@ -85,16 +85,18 @@
 //! (the most used), `proxy-header` 0.1.3 and `proxy-protocol` 0.5. None fits
 //! what a loop needs without changes:
 //! - `ppp` parses both versions and tells incomplete from invalid, but it
-//!   depends on `thiserror` 1 (and so on `syn`, `quote`, `proc-macro2`),
-//!   does not verify CRC32C, has no bound on the v2 length (a peer may
-//!   announce 64 KiB), and its v1 parser calls a header too long only after
-//!   107 bytes without CR even when the first bytes are already impossible.
-//! - `proxy-header` has no required dependency, but answers "buffer too
-//!   short" for any input under 16 bytes, garbage included (no early
-//!   rejection), drops UNIX addresses on parse, cannot write them, does not
-//!   verify CRC32C and has no length bound.
-//! - `proxy-protocol` depends on `bytes` and `snafu` and has no v2 TLV
-//!   accessors for SSL sub-TLVs or checksum verification.
+//!   depends on `thiserror` 1 (so on `syn`, `quote`, `proc-macro2`, 6 crates
+//!   in all), does not verify CRC32C, and has no bound on the v2 length: a
+//!   header announcing 65535 bytes is "incomplete". Its v1 parser checks
+//!   fields only once all are there: `PROXY TCP4 999.1.1.1 ` is
+//!   "incomplete" too (we tried 2.3.0).
+//! - `proxy-header` has no required dependency and rejects a wrong first
+//!   byte, but calls any v2 input under 16 bytes "buffer too short", a wrong
+//!   signature included; reads v1 numbers with `u16::from_str` (so `+1` and
+//!   `080` pass); skips UNIX addresses on parse and cannot write them; does
+//!   not verify CRC32C and has no length bound.
+//! - `proxy-protocol` depends on `bytes` and `snafu` and skips v2 TLVs
+//!   altogether (its source says "TODO: Support TLVs").
 //!
 //! The format is small (a 107-byte line, or 16 bytes and a length), so, as
 //! issue 16 allows, this is our own parser, fuzzed by the property tests in

@@ -52,6 +52,13 @@ fn error(bytes: &[u8]) -> Error {
     }
 }
 
+/// Checks that each input gives its error.
+fn assert_errors(cases: &[(&[u8], Error)]) {
+    for (input, expected) in cases {
+        assert_eq!(error(input), *expected, "{}", String::from_utf8_lossy(input));
+    }
+}
+
 fn addr(s: &str) -> std::net::SocketAddr {
     s.parse().unwrap()
 }

@@ -134,14 +134,7 @@ fn bad_addresses() {
         (b"PROXY TCP6 ::1 fe80::1%eth0 1 2\r\n", Dst),
         (b"PROXY TCP4 1.2.3.4\r\n", Dst),
     ];
-    for (line, field) in cases {
-        assert_eq!(
-            error(line),
-            Error::V1Field(field),
-            "{}",
-            String::from_utf8_lossy(line)
-        );
-    }
+    assert_errors(&cases.map(|(line, field)| (line, Error::V1Field(field))));
 }
 
 #[test]
@@ -157,14 +150,7 @@ fn bad_ports() {
         (b"PROXY TCP4 1.2.3.4 5.6.7.8 1 2 \r\n", End),
         (b"PROXY TCP4 1.2.3.4 5.6.7.8 1 2 3\r\n", End),
     ];
-    for (line, field) in cases {
-        assert_eq!(
-            error(line),
-            Error::V1Field(field),
-            "{}",
-            String::from_utf8_lossy(line)
-        );
-    }
+    assert_errors(&cases.map(|(line, field)| (line, Error::V1Field(field))));
 }
 
 #[test]
@@ -186,9 +172,7 @@ fn impossible_prefixes_are_rejected_before_the_crlf() {
         ),
         (b"PROXY TCP4 1.2.3.4 5.6.7.8 1 2 ", Error::V1Field(End)),
     ];
-    for (prefix, e) in cases {
-        assert_eq!(error(prefix), e, "{}", String::from_utf8_lossy(prefix));
-    }
+    assert_errors(&cases);
 }
 
 #[test]
