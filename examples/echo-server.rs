@@ -5,114 +5,96 @@
 //! nc localhost 5000
 //! ```
 //!
-//! Flags: `--port N` (5000), `--unix PATH` to also listen on a unix socket,
-//! `--udp` to also echo UDP datagrams on the same port, `--reuseport`,
-//! `--loops N` (1; 0 = one per core), `--balance reuseport|round-robin|least-connections|random|source-addr-hash`,
-//! `--stdlib` to run on the std::net fallback backend instead of epoll/kqueue,
-//! `--trace` to log every message.
+//! Run with `--help` for the flags. Ctrl-C (or SIGTERM) stops it gracefully:
+//! open connections get their last bytes, the unix socket file is removed,
+//! and it exits 0; a second Ctrl-C exits at once.
 
-use std::process::exit;
+mod common;
 
-use revio::{Action, Backend, Balance, Config, Conn, Handler, Server};
+use common::{COMMON_USAGE, Common, Stop};
+use revio::{Action, Conn, Handler, Server};
+
+const USAGE: &str = "echo-server: echoes every byte back (TCP, and optionally UDP and a unix socket)
+
+usage: echo-server [FLAGS]
+
+  --unix PATH         also listen on a unix socket at PATH
+  --udp               also echo UDP datagrams on the same port
+  --reuseport         set SO_REUSEPORT on the listeners
+  --trace             log every message (at info level: RUST_LOG=info)
+defaults: --bind 0.0.0.0 --port 5000 --loops 1";
 
 #[derive(Clone)]
 struct Echo {
     trace: bool,
-    port: u16,
+    stop: Stop,
+    server: Option<Server>,
+    loop_index: usize,
 }
 
 impl Handler for Echo {
     type State = ();
 
     fn serving(&mut self, server: &Server) -> Action {
-        println!(
-            "echo server started on port {} (loops: {})",
-            self.port,
-            server.loops()
-        );
-        for a in server.addrs() {
-            println!("listening on {a}");
+        if self.loop_index == 0 {
+            common::announce("echo-server", server);
         }
+        self.server = Some(server.clone());
         Action::None
     }
 
     fn data(&mut self, conn: &mut Conn<'_, ()>, input: &[u8]) -> Action {
         if self.trace {
-            println!("{}: {}", conn.id(), String::from_utf8_lossy(input).trim_end());
+            log::info!("{}: {}", conn.id(), String::from_utf8_lossy(input).trim_end());
         }
         conn.write(input);
         Action::None
     }
+
+    fn tick(&mut self) -> (Option<std::time::Duration>, Action) {
+        (self.stop.check(self.server.as_ref()), Action::None)
+    }
 }
 
 fn main() {
-    let mut port = 5000u16;
-    let mut unix = None;
-    let mut udp = false;
-    let mut reuseport = false;
-    let mut trace = false;
-    let mut backend = Backend::Auto;
-    let mut loops = 1usize;
-    let mut balance = Balance::default();
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        let mut value = |name: &str| {
-            args.next().unwrap_or_else(|| {
-                eprintln!("{name} needs a value");
-                exit(2)
-            })
-        };
-        match a.as_str() {
-            "--port" => {
-                port = value("--port")
-                    .parse()
-                    .unwrap_or_else(|_| usage("--port takes a number"))
-            }
-            "--unix" => unix = Some(value("--unix")),
-            "--loops" => {
-                loops = value("--loops")
-                    .parse()
-                    .unwrap_or_else(|_| usage("--loops takes a number"))
-            }
-            "--balance" => {
-                balance = value("--balance")
-                    .parse()
-                    .unwrap_or_else(|e| usage(&format!("{e}")))
-            }
-            "--udp" => udp = true,
-            "--reuseport" => reuseport = true,
-            "--trace" => trace = true,
-            "--stdlib" => backend = Backend::Std,
-            "-h" | "--help" => usage(""),
-            other => usage(&format!("unknown flag {other}")),
+    common::init_logging();
+    let mut opts = Common::new("0.0.0.0", 5000);
+    let (mut unix, mut udp, mut reuseport, mut trace) = (None::<String>, false, false, false);
+    let usage = format!("{USAGE}\n{COMMON_USAGE}");
+    common::parse_args(&usage, |arg, parser| {
+        if arg.is("unix") {
+            unix = Some(common::value(parser)?);
+        } else if arg.is("udp") {
+            udp = true;
+        } else if arg.is("reuseport") {
+            reuseport = true;
+        } else if arg.is("trace") {
+            trace = true;
+        } else {
+            return opts.take(arg, parser);
         }
-    }
+        Ok(true)
+    });
     let q = if reuseport { "?reuseport=true" } else { "" };
-    let mut addrs = vec![format!("tcp://0.0.0.0:{port}{q}")];
+    let mut addrs = vec![format!("{}{q}", opts.url("tcp", opts.port))];
     if udp {
-        addrs.push(format!("udp://0.0.0.0:{port}{q}"));
+        addrs.push(format!("{}{q}", opts.url("udp", opts.port)));
     }
     if let Some(path) = unix {
         addrs.push(format!("unix://{path}"));
     }
-    let echo = Echo { trace, port };
-    if let Err(e) = Config::new()
-        .loops(loops)
-        .balance(balance)
-        .backend(backend)
-        .serve_with(|_| echo.clone(), &addrs)
-    {
-        eprintln!("echo-server: {e}");
-        exit(1);
-    }
-}
-
-fn usage(msg: &str) -> ! {
-    if !msg.is_empty() {
-        eprintln!("{msg}");
-    }
-    eprintln!(
-        "usage: echo-server [--port N] [--unix PATH] [--udp] [--reuseport] [--loops N] [--balance POLICY] [--stdlib] [--trace]"
+    let stop = Stop::install().unwrap_or_else(|e| {
+        eprintln!("echo-server: cannot handle signals: {e}");
+        std::process::exit(1)
+    });
+    let r = opts.config().serve_with(
+        |loop_index| Echo {
+            trace,
+            stop: stop.clone(),
+            server: None,
+            loop_index,
+        },
+        &addrs,
     );
-    exit(2)
+    common::exit_on_error("echo-server", r);
 }

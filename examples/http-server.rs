@@ -14,17 +14,24 @@
 //! 413. Responses are formatted straight into the connection's output: no
 //! allocation per request.
 //!
-//! Flags: `--port 8080`, `--tlsport 4443`, `--tlscert PATH`, `--tlskey PATH`
-//! (without a certificate, the bundled self-signed one for localhost in
-//! `examples/certs/` is used; without a key, the key is read from the
-//! certificate file), `--loops N`,
-//! `--stdlib` (the std::net fallback backend).
+//! Run with `--help` for the flags. Without `--tlscert`, the bundled
+//! self-signed certificate for localhost in `examples/certs/` is used (its
+//! key is public: for local trials only); without `--tlskey`, the key is read
+//! from the certificate file.
+//!
+//! Time limits: an idle keep-alive connection is closed after
+//! `--idle-timeout` (60 s), a request whose head is not complete after
+//! `--header-timeout` (10 s, against slowloris), a TLS handshake after 10 s.
+//! Ctrl-C (or SIGTERM) stops it gracefully (TLS peers get `close_notify`)
+//! and it exits 0; a second Ctrl-C exits at once.
+
+mod common;
 
 use std::io::{self, Write};
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use revio::{Action, Addr, Backend, Config, Conn, Handler, Output, Server, Tls, Translate};
+use revio::{Action, Addr, Config, Conn, Handler, Output, Server, Tls, Translate};
 
 /// The longest request head accepted (request line and headers).
 pub const MAX_HEAD: usize = 8 * 1024;
@@ -33,64 +40,77 @@ pub const MAX_BODY: usize = 1024 * 1024;
 /// The most headers one request may have.
 const MAX_HEADERS: usize = 64;
 
-const USAGE: &str = "usage: http-server [--port 8080] [--tlsport 4443] [--tlscert PATH] [--tlskey PATH] [--loops N] [--stdlib]";
+const USAGE: &str = "http-server: Hello World over HTTP/1.1, plaintext and TLS
+
+usage: http-server [FLAGS]
+
+  --tlsport N             the TLS port (0: any free port)
+  --tlscert PATH          the certificate chain (PEM)
+  --tlskey PATH           its private key (PEM; default: read from --tlscert)
+  --idle-timeout SECS     close idle connections after this long (0: never)
+  --header-timeout SECS   close a connection whose request head is not complete
+                          this long after it began (0: never)
+defaults: --bind 0.0.0.0 --port 8080 --tlsport 4443 --idle-timeout 60 --header-timeout 10";
 
 /// Command-line options.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Options {
-    pub port: u16,
+    pub common: common::Common,
     pub tlsport: u16,
     pub tlscert: Option<PathBuf>,
     pub tlskey: Option<PathBuf>,
-    pub loops: usize,
-    pub stdlib: bool,
+    pub idle_timeout: Option<Duration>,
+    pub header_timeout: Option<Duration>,
 }
 
 impl Default for Options {
     fn default() -> Self {
         Options {
-            port: 8080,
+            common: common::Common::new("0.0.0.0", 8080),
             tlsport: 4443,
             tlscert: None,
             tlskey: None,
-            loops: 1,
-            stdlib: false,
+            idle_timeout: Some(Duration::from_secs(60)),
+            header_timeout: Some(Duration::from_secs(10)),
         }
     }
 }
 
+/// Seconds, 0 meaning never.
+fn seconds(parser: &mut lexopt::Parser) -> Result<Option<Duration>, lexopt::Error> {
+    let s: f64 = common::value(parser)?;
+    if !(s >= 0.0 && s.is_finite()) {
+        return Err("a timeout is a number of seconds, 0 or more".into());
+    }
+    Ok((s > 0.0).then(|| Duration::from_secs_f64(s)))
+}
+
 impl Options {
-    /// Parses the flags (without the program name).
-    pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, String> {
+    /// Parses the flags (without the program name); `Ok(None)` for `--help`.
+    pub fn parse<I>(args: I) -> Result<Option<Options>, String>
+    where
+        I: IntoIterator,
+        I::Item: Into<std::ffi::OsString>,
+    {
         let mut o = Options::default();
-        let mut args = args.into_iter();
-        while let Some(flag) = args.next() {
-            let flag = flag.trim_start_matches('-').to_string();
-            if flag == "stdlib" {
-                o.stdlib = true;
-                continue;
+        let run = common::parse_from(args, |arg, parser| {
+            if arg.is("tlsport") {
+                o.tlsport = common::value(parser)?;
+            } else if arg.is("tlscert") {
+                o.tlscert = Some(common::value::<String>(parser)?.into());
+            } else if arg.is("tlskey") {
+                o.tlskey = Some(common::value::<String>(parser)?.into());
+            } else if arg.is("idle-timeout") {
+                o.idle_timeout = seconds(parser)?;
+            } else if arg.is("header-timeout") {
+                o.header_timeout = seconds(parser)?;
+            } else {
+                return o.common.take(arg, parser);
             }
-            let value = args.next().ok_or_else(|| format!("--{flag} needs a value"))?;
-            let number = |v: &str| {
-                v.parse::<u64>()
-                    .map_err(|_| format!("--{flag}: not a number: {v}"))
-            };
-            match flag.as_str() {
-                "port" => {
-                    o.port = u16::try_from(number(&value)?)
-                        .map_err(|_| format!("--port: out of range: {value}"))?
-                }
-                "tlsport" => {
-                    o.tlsport = u16::try_from(number(&value)?)
-                        .map_err(|_| format!("--tlsport: out of range: {value}"))?
-                }
-                "tlscert" => o.tlscert = Some(value.into()),
-                "tlskey" => o.tlskey = Some(value.into()),
-                "loops" => o.loops = number(&value)? as usize,
-                _ => return Err(format!("unknown flag --{flag}")),
-            }
-        }
-        Ok(o)
+            Ok(true)
+        })
+        .map_err(|e| e.to_string())?;
+        Ok(run.then_some(o))
     }
 
     /// The TLS configuration: the given certificate and key, or the bundled
@@ -109,17 +129,16 @@ impl Options {
         }
     }
 
-    /// The server's configuration: loops and backend.
+    /// The server's configuration: loops, backend, the idle timeout.
     pub fn config(&self) -> Config {
-        let backend = if self.stdlib { Backend::Std } else { Backend::Auto };
-        Config::new().loops(self.loops).backend(backend)
+        self.common.config().idle_timeout(self.idle_timeout)
     }
 
     /// The addresses to serve: plaintext first, TLS second.
     pub fn addrs(&self) -> [String; 2] {
         [
-            format!("tcp://0.0.0.0:{}", self.port),
-            format!("tcp://0.0.0.0:{}", self.tlsport),
+            self.common.url("tcp", self.common.port),
+            self.common.url("tcp", self.tlsport),
         ]
     }
 }
@@ -135,31 +154,63 @@ pub fn self_signed() -> io::Result<(String, String)> {
 }
 
 /// The whole server: [`Http`] on every address, through TLS on the second.
-/// `announce`: print the ports in `serving` (one loop does).
-pub fn handler(tls: Tls, announce: bool) -> impl Handler + Send {
-    Translate::new(Http::new(announce), move |_| tls.accept()).when(|c| c.addr_index() == Some(1))
+pub fn handler(tls: Tls, http: Http) -> impl Handler + Send {
+    Translate::new(http, move |_| tls.accept()).when(|c| c.addr_index() == Some(1))
 }
 
 /// The HTTP handler: plaintext in, responses out.
 pub struct Http {
+    /// Print the start-up line (one loop does).
     announce: bool,
-    /// The `Date` header's value, refreshed every second by `tick`.
+    header_timeout: Option<Duration>,
+    /// The `Date` header's value, refreshed by `tick`.
     date: [u8; 29],
+    stop: common::Stop,
+    server: Option<Server>,
 }
 
 impl Http {
     pub fn new(announce: bool) -> Http {
         Http {
             announce,
+            header_timeout: None,
             date: http_date(SystemTime::now()),
+            stop: common::Stop::never(),
+            server: None,
+        }
+    }
+
+    /// Closes a connection whose request head is not complete `timeout`
+    /// after it began.
+    pub fn header_timeout(mut self, timeout: Option<Duration>) -> Http {
+        self.header_timeout = timeout;
+        self
+    }
+
+    /// Stops gracefully when `stop` says so.
+    pub fn stop_on(mut self, stop: common::Stop) -> Http {
+        self.stop = stop;
+        self
+    }
+
+    /// Runs the header timeout: armed while a request head is incomplete.
+    fn head_deadline(&self, conn: &mut Conn<'_, Request>, waiting_for_head: bool) {
+        let Some(timeout) = self.header_timeout else {
+            return;
+        };
+        if waiting_for_head != conn.state().head_deadline {
+            conn.state().head_deadline = waiting_for_head;
+            conn.set_deadline(waiting_for_head.then_some(timeout));
         }
     }
 }
 
-/// Per connection: whether `100 Continue` went out for the request in progress.
+/// Per connection: whether `100 Continue` went out for the request in
+/// progress, and whether the header timeout runs.
 #[derive(Default)]
 pub struct Request {
     continued: bool,
+    head_deadline: bool,
 }
 
 impl Handler for Http {
@@ -167,13 +218,16 @@ impl Handler for Http {
 
     fn serving(&mut self, server: &Server) -> Action {
         if self.announce {
-            let port = |i: usize| match server.addrs().get(i) {
-                Some(Addr::Tcp(a)) => a.port(),
-                _ => 0,
-            };
-            println!("http server started on port {}", port(0));
-            println!("https server started on port {}", port(1));
+            let addr = |i: usize| server.addrs().get(i).map_or(String::new(), Addr::to_string);
+            println!(
+                "http-server listening on {} (HTTP) and {} (HTTPS) ({} loop{}; Ctrl-C stops it)",
+                addr(0),
+                addr(1),
+                server.loops(),
+                if server.loops() == 1 { "" } else { "s" }
+            );
         }
+        self.server = Some(server.clone());
         Action::None
     }
 
@@ -181,11 +235,15 @@ impl Handler for Http {
         let mut rest = input;
         while !rest.is_empty() {
             match parse(rest) {
-                Parsed::Partial { expect_continue } => {
+                Parsed::Partial {
+                    expect_continue,
+                    head_complete,
+                } => {
                     if expect_continue && !conn.state().continued {
                         conn.state().continued = true;
                         conn.write(b"HTTP/1.1 100 Continue\r\n\r\n");
                     }
+                    self.head_deadline(conn, !head_complete);
                     conn.keep(rest.len());
                     return Action::None;
                 }
@@ -210,6 +268,13 @@ impl Handler for Http {
                     if close {
                         return Action::Close;
                     }
+                    if conn.is_congested() {
+                        // The client is not reading: the rest is answered
+                        // once the output drains.
+                        self.head_deadline(conn, false);
+                        conn.keep(rest.len());
+                        return Action::None;
+                    }
                 }
                 Parsed::Error(status) => {
                     let body = Body::Full(status.as_bytes());
@@ -218,12 +283,13 @@ impl Handler for Http {
                 }
             }
         }
+        self.head_deadline(conn, false);
         Action::None
     }
 
     fn tick(&mut self) -> (Option<Duration>, Action) {
         self.date = http_date(SystemTime::now());
-        (Some(Duration::from_secs(1)), Action::None)
+        (self.stop.check(self.server.as_ref()), Action::None)
     }
 }
 
@@ -246,9 +312,12 @@ pub enum Parsed {
         head: bool,
         close: bool,
     },
-    /// Not all there yet; `expect_continue` when the head is complete and
-    /// asks for `100 Continue`.
-    Partial { expect_continue: bool },
+    /// Not all there yet; `head_complete` when only the body is missing,
+    /// `expect_continue` when the head asks for `100 Continue`.
+    Partial {
+        expect_continue: bool,
+        head_complete: bool,
+    },
     /// Answer with this status and close.
     Error(&'static str),
 }
@@ -268,6 +337,7 @@ pub fn parse(input: &[u8]) -> Parsed {
         Ok(httparse::Status::Partial) => {
             return Parsed::Partial {
                 expect_continue: false,
+                head_complete: false,
             };
         }
         Err(httparse::Error::TooManyHeaders) => return Parsed::Error("431 Request Header Fields Too Large"),
@@ -313,7 +383,10 @@ pub fn parse(input: &[u8]) -> Parsed {
     }
     let len = head_len + body;
     if input.len() < len {
-        return Parsed::Partial { expect_continue };
+        return Parsed::Partial {
+            expect_continue,
+            head_complete: true,
+        };
     }
     let path = req.path.unwrap_or("/");
     let path = path.split(['?', '#']).next().unwrap_or(path);
@@ -412,20 +485,29 @@ pub fn http_date(t: SystemTime) -> [u8; 29] {
 
 fn run(opts: &Options) -> io::Result<()> {
     let tls = opts.tls()?;
+    let stop = common::Stop::install()?;
+    let http = |i: usize| {
+        Http::new(i == 0)
+            .header_timeout(opts.header_timeout)
+            .stop_on(stop.clone())
+    };
     opts.config()
-        .serve_with(|i| handler(tls.clone(), i == 0), opts.addrs())
+        .serve_with(|i| handler(tls.clone(), http(i)), opts.addrs())
 }
 
 fn main() {
-    let opts = match Options::parse(std::env::args().skip(1)) {
-        Ok(o) => o,
+    common::init_logging();
+    let usage = format!("{USAGE}\n{}", common::COMMON_USAGE);
+    let opts = match Options::parse(std::env::args_os().skip(1)) {
+        Ok(Some(o)) => o,
+        Ok(None) => {
+            println!("{usage}");
+            std::process::exit(0);
+        }
         Err(msg) => {
-            eprintln!("http-server: {msg}\n{USAGE}");
+            eprintln!("error: {msg}\n\n{usage}");
             std::process::exit(2);
         }
     };
-    if let Err(e) = run(&opts) {
-        eprintln!("http-server: {e}");
-        std::process::exit(1);
-    }
+    common::exit_on_error("http-server", run(&opts));
 }

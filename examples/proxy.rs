@@ -1,135 +1,236 @@
-//! A tiny TCP proxy on one loop: each accepted connection dials the upstream
-//! with `Server::dial`, and bytes pass both ways on the loop.
+//! A TCP proxy on one loop: each accepted connection dials the upstream with
+//! `Server::dial`, and bytes pass both ways on the loop.
 //!
 //! ```text
 //! cargo run --release --example proxy -- --port 7000 --upstream 127.0.0.1:5000
 //! ```
 //!
-//! Bytes for the other side are parked in the handler and the other side is
-//! woken (`Server::wake`), whose `woken` writes them; wakes to a connection
-//! that is still connecting are delivered after its `opened`.
+//! It shows the patterns a relay needs:
+//! * **Writing to another connection**: bytes for the other side are parked
+//!   in the handler and the other side is woken ([`Server::wake`]); its
+//!   `woken` writes them (a wake to a connection still connecting comes
+//!   after its `opened`).
+//! * **Backpressure**: when the side being written to does not drain (its
+//!   output is congested, or bytes pile up while it is still connecting),
+//!   reading pauses on the side that feeds it ([`Conn::pause_reading`],
+//!   [`Server::resume_reading`]), so a slow peer slows the fast one down
+//!   instead of filling memory.
+//! * **Half-close**: when one peer ends its stream, the proxy passes the end
+//!   on ([`Conn::close_write`] on the other side, after what is parked) and
+//!   keeps the other direction open until it ends too.
+
+mod common;
 
 use std::collections::HashMap;
 use std::io;
+use std::mem;
 use std::time::Duration;
 
-use revio::{Action, Conn, ConnId, Handler};
+use revio::{Action, Conn, ConnId, Handler, Server};
+
+/// Bytes parked for a connection that is not taking them yet, before the
+/// side feeding it pauses.
+const PARK_LIMIT: usize = 1 << 20;
+
+/// One side of a proxied pair.
+#[derive(Debug, Default)]
+pub struct Side {
+    /// The other side.
+    peer: Option<ConnId>,
+    /// This side paused its partner's reading.
+    holding_peer: bool,
+}
+
+/// What waits for a connection until its `woken`.
+#[derive(Debug, Default)]
+struct Parked {
+    bytes: Vec<u8>,
+    /// The partner's peer ended its stream: end this side's too.
+    end: bool,
+    /// The partner closed: close this side once the parked bytes are out.
+    close: bool,
+}
 
 /// The proxy handler: pairs every accepted connection with a dialed one.
 pub struct Proxy {
     upstream: String,
     /// Dialed connection -> the client it serves, until the dial opens.
     partners: HashMap<ConnId, ConnId>,
-    /// Bytes waiting to be written to a connection, by its id.
-    pending: HashMap<ConnId, Vec<u8>>,
-    /// Connections whose partner closed: close them once their bytes are out.
-    closing: Vec<ConnId>,
+    parked: HashMap<ConnId, Parked>,
+    stop: common::Stop,
+    server: Option<Server>,
+    /// Print the start-up line (one loop does).
+    announce: bool,
 }
 
 impl Proxy {
     /// A proxy to `upstream` (`host:port`, `tcp://...` or `unix://...`).
     pub fn new(upstream: &str) -> Proxy {
+        Proxy::with_stop(upstream, common::Stop::never(), false)
+    }
+
+    fn with_stop(upstream: &str, stop: common::Stop, announce: bool) -> Proxy {
         Proxy {
             upstream: upstream.to_string(),
             partners: HashMap::new(),
-            pending: HashMap::new(),
-            closing: Vec::new(),
+            parked: HashMap::new(),
+            stop,
+            server: None,
+            announce,
         }
     }
 
-    /// Parks bytes for `peer` and wakes it to write them.
-    fn send_to(&mut self, c: &Conn<'_, Option<ConnId>>, peer: ConnId, bytes: &[u8]) {
-        self.pending.entry(peer).or_default().extend_from_slice(bytes);
-        c.server().wake(peer);
-    }
-
-    /// Closes `peer` after what is parked for it is written.
-    fn close_later(&mut self, c: &Conn<'_, Option<ConnId>>, peer: ConnId) {
-        if c.server().wake(peer) {
-            self.closing.push(peer);
+    /// Parks something for `peer` and wakes it to take it.
+    fn park(&mut self, c: &Conn<'_, Side>, peer: ConnId, f: impl FnOnce(&mut Parked)) {
+        if c.server().is_live(peer) {
+            f(self.parked.entry(peer).or_default());
+            c.server().wake(peer);
         }
     }
 }
 
 impl Handler for Proxy {
-    /// The partner connection.
-    type State = Option<ConnId>;
+    type State = Side;
 
-    fn opened(&mut self, c: &mut Conn<'_, Option<ConnId>>) -> Action {
+    fn serving(&mut self, server: &Server) -> Action {
+        if self.announce {
+            common::announce(&format!("proxy to {}", self.upstream), server);
+        }
+        self.server = Some(server.clone());
+        Action::None
+    }
+
+    fn opened(&mut self, c: &mut Conn<'_, Side>) -> Action {
         if c.is_dialed() {
             if let Some(client) = self.partners.remove(&c.id()) {
                 if c.is_closing() {
-                    self.close_later(c, client);
+                    self.park(c, client, |p| p.close = true);
                 } else {
-                    *c.state() = Some(client);
+                    c.state().peer = Some(client);
                 }
             }
             return Action::None;
         }
         match c.server().dial(&self.upstream, Some(Duration::from_secs(5))) {
             Ok(up) => {
-                *c.state() = Some(up);
+                c.state().peer = Some(up);
                 self.partners.insert(up, c.id());
                 Action::None
             }
             Err(e) => {
-                eprintln!("proxy: cannot dial {}: {e}", self.upstream);
+                log::warn!("proxy: cannot dial {}: {e}", self.upstream);
                 Action::Close
             }
         }
     }
 
-    fn data(&mut self, c: &mut Conn<'_, Option<ConnId>>, input: &[u8]) -> Action {
-        if let Some(peer) = *c.state() {
-            self.send_to(c, peer, input);
+    fn data(&mut self, c: &mut Conn<'_, Side>, input: &[u8]) -> Action {
+        let Some(peer) = c.state().peer else {
+            return Action::None;
+        };
+        let mut piled = 0;
+        self.park(c, peer, |p| {
+            p.bytes.extend_from_slice(input);
+            piled = p.bytes.len();
+        });
+        if piled > PARK_LIMIT {
+            // The peer is not taking them (still connecting): wait for it.
+            c.pause_reading();
         }
         Action::None
     }
 
-    fn woken(&mut self, c: &mut Conn<'_, Option<ConnId>>) -> Action {
-        if let Some(buf) = self.pending.get_mut(&c.id()) {
-            c.write(buf);
-            buf.clear();
+    fn eof(&mut self, c: &mut Conn<'_, Side>) -> Action {
+        // Pass the end on, and keep the other direction open.
+        match c.state().peer {
+            Some(peer) => {
+                self.park(c, peer, |p| p.end = true);
+                Action::None
+            }
+            None => Action::Close,
         }
-        if let Some(i) = self.closing.iter().position(|&id| id == c.id()) {
-            self.closing.swap_remove(i);
-            return Action::Close;
+    }
+
+    fn woken(&mut self, c: &mut Conn<'_, Side>) -> Action {
+        let Some(parked) = self.parked.get_mut(&c.id()) else {
+            return Action::None;
+        };
+        c.write(&parked.bytes);
+        // The buffer stays with the connection, for the next bytes.
+        parked.bytes.clear();
+        let (end, close) = (mem::take(&mut parked.end), parked.close);
+        if let Some(peer) = c.state().peer {
+            if c.is_congested() {
+                // Hold the feeding side until this one drains (postwrite).
+                c.server().pause_reading(peer);
+                c.state().holding_peer = true;
+            } else {
+                c.server().resume_reading(peer);
+            }
+        }
+        if end {
+            c.close_write();
+        }
+        if close { Action::Close } else { Action::None }
+    }
+
+    fn postwrite(&mut self, c: &mut Conn<'_, Side>, _amount: usize, _remaining: usize) -> Action {
+        if c.state().holding_peer && !c.is_congested() {
+            c.state().holding_peer = false;
+            if let Some(peer) = c.state().peer {
+                c.server().resume_reading(peer);
+            }
         }
         Action::None
     }
 
-    fn closed(&mut self, c: &mut Conn<'_, Option<ConnId>>, error: Option<io::Error>) {
-        self.pending.remove(&c.id());
+    fn closed(&mut self, c: &mut Conn<'_, Side>, error: Option<io::Error>) {
+        self.parked.remove(&c.id());
         self.partners.remove(&c.id());
         if let Some(e) = error {
-            eprintln!("proxy: {} closed: {e}", c.id());
+            log::info!("proxy: {} closed: {e}", c.id());
         }
-        if let Some(peer) = c.state().take() {
-            self.close_later(c, peer);
+        if let Some(peer) = c.state().peer.take() {
+            self.park(c, peer, |p| p.close = true);
         }
     }
+
+    fn tick(&mut self) -> (Option<Duration>, Action) {
+        (self.stop.check(self.server.as_ref()), Action::None)
+    }
 }
+
+const USAGE: &str = "proxy: a TCP proxy; every connection is relayed to the upstream
+
+usage: proxy --upstream HOST:PORT [FLAGS]
+
+  --upstream ADDR     where to relay (host:port, tcp://host:port or unix:///path)
+defaults: --bind 0.0.0.0 --port 7000";
 
 fn main() {
-    let mut port = 7000u16;
-    let mut upstream = None;
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        match (a.as_str(), args.next()) {
-            ("--port", Some(v)) => port = v.parse().unwrap_or_else(|_| usage()),
-            ("--upstream", Some(v)) => upstream = Some(v),
-            _ => usage(),
+    common::init_logging();
+    let mut opts = common::Common::new("0.0.0.0", 7000);
+    let mut upstream = None::<String>;
+    let usage = format!("{USAGE}\n{}", common::COMMON_USAGE);
+    common::parse_args(&usage, |arg, parser| {
+        if arg.is("upstream") {
+            upstream = Some(common::value(parser)?);
+            return Ok(true);
         }
-    }
-    let upstream = upstream.unwrap_or_else(|| usage());
-    println!("proxy started on port {port}, upstream {upstream}");
-    if let Err(e) = revio::serve(Proxy::new(&upstream), [format!("tcp://0.0.0.0:{port}")]) {
-        eprintln!("proxy: {e}");
-        std::process::exit(1);
-    }
-}
-
-fn usage() -> ! {
-    eprintln!("usage: proxy [--port N] --upstream HOST:PORT");
-    std::process::exit(2)
+        opts.take(arg, parser)
+    });
+    let Some(upstream) = upstream else {
+        eprintln!("error: --upstream is required\n\n{usage}");
+        std::process::exit(2);
+    };
+    // Each loop dials from its own connections, so pairs stay on one loop.
+    let stop = common::Stop::install().unwrap_or_else(|e| {
+        eprintln!("proxy: cannot handle signals: {e}");
+        std::process::exit(1)
+    });
+    let addr = opts.url("tcp", opts.port);
+    let r = opts
+        .config()
+        .serve_with(|i| Proxy::with_stop(&upstream, stop.clone(), i == 0), [addr]);
+    common::exit_on_error("proxy", r);
 }

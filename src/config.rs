@@ -58,6 +58,24 @@ impl Backend {
     }
 }
 
+impl std::str::FromStr for Backend {
+    type Err = io::Error;
+
+    /// Parses `auto`, `poll` (epoll/kqueue) or `std` (as examples take them
+    /// in `--backend`).
+    fn from_str(s: &str) -> io::Result<Backend> {
+        match s.to_ascii_lowercase().as_str() {
+            "auto" => Ok(Backend::Auto),
+            "poll" | "epoll" | "kqueue" => Ok(Backend::Poll),
+            "std" | "stdlib" => Ok(Backend::Std),
+            _ => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("unknown backend {s:?}; use auto, poll or std"),
+            )),
+        }
+    }
+}
+
 /// How connections are spread over several loops.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]

@@ -104,7 +104,9 @@ pub trait Handler {
     /// it open and go on writing (a half-closed peer may still read: a proxy
     /// passes the end on and waits for the other side's reply); end it later
     /// with [`Conn::close_write`] (the connection closes once that is flushed)
-    /// or an `Action::Close` from another event.
+    /// or an `Action::Close` from another event. If this connection's
+    /// writing side is already shut down, both directions are finished and
+    /// the connection closes after this call, whatever it returns.
     fn eof(&mut self, conn: &mut Conn<'_, Self::State>) -> Action {
         let _ = conn;
         Action::Close

@@ -30,7 +30,7 @@ fn start_http(b: Backend) -> (Running, String) {
     let tls = Tls::from_pem(cert.as_bytes(), key.as_bytes()).unwrap();
     let srv = start(
         b,
-        http_server::handler(tls, false),
+        http_server::handler(tls, http_server::Http::new(false)),
         &["tcp://127.0.0.1:0", "tcp://127.0.0.1:0"],
     );
     (srv, cert)
@@ -371,7 +371,69 @@ fn plain_http_through_translate_allocates_nothing_per_request_once_warm(b: Backe
     srv.stop().unwrap();
 }
 
+/// Slowloris: connections that send a request head a byte at a time, never
+/// finishing it, are each closed by the header timeout (1 s here), while a
+/// normal client is served throughout. 2,000 of them on the readiness
+/// backend; 200 on the std backend, which spends two threads on each.
+fn slowloris_connections_are_closed_by_the_header_timeout(b: Backend) {
+    let count = if b == Backend::Std { 200 } else { 2000 };
+    let (cert, key) = http_server::self_signed().unwrap();
+    let tls = Tls::from_pem(cert.as_bytes(), key.as_bytes()).unwrap();
+    let http = http_server::Http::new(false).header_timeout(Some(Duration::from_secs(1)));
+    let config = revio::Config::new().backlog(4096);
+    let srv = start_with(
+        b,
+        config,
+        http_server::handler(tls, http),
+        &["tcp://127.0.0.1:0", "tcp://127.0.0.1:0"],
+    );
+    let addr = srv.addr(0);
+    let mut slow: Vec<std::net::TcpStream> = (0..count)
+        .map(|_| {
+            let s = std::net::TcpStream::connect(&addr).unwrap();
+            s.set_nonblocking(true).unwrap();
+            s
+        })
+        .collect();
+    for s in &mut slow {
+        s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n").unwrap();
+    }
+    let mut normal = srv.connect(0);
+    let deadline = std::time::Instant::now() + LIMIT;
+    let mut open = count;
+    let mut served = 0;
+    while open > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{open} slowloris connections still open"
+        );
+        // One more header byte each: they stay active, only the head is late.
+        open = 0;
+        for s in &mut slow {
+            let mut b = [0u8; 64];
+            let closed = match std::io::Read::read(s, &mut b) {
+                Ok(0) => true,
+                Ok(_) => panic!("a slowloris connection got an answer"),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => false,
+                Err(_) => true,
+            };
+            if !closed {
+                open += 1;
+                let _ = s.write_all(b"X");
+            }
+        }
+        normal.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        let r = read_responses(&mut normal, 1);
+        assert_eq!(r[0].status, 200);
+        served += 1;
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(served > 0);
+    srv.stop().unwrap();
+}
+
 per_backend!(
+    slowloris_connections_are_closed_by_the_header_timeout,
     plain_http_through_translate_allocates_nothing_per_request_once_warm,
     hello_world_to_a_real_client_over_plain_http,
     hello_world_to_a_real_client_over_tls_trusting_the_generated_certificate,
@@ -401,7 +463,8 @@ fn parse_answers_complete_partial_and_bad_requests() {
     assert_eq!(
         http_server::parse(b"GET / HT"),
         Parsed::Partial {
-            expect_continue: false
+            expect_continue: false,
+            head_complete: false
         }
     );
     assert_eq!(
@@ -448,13 +511,40 @@ fn content_length_digits() {
 
 #[test]
 fn options_parse_flags_and_load_certificates() {
-    assert_eq!(Options::parse(Vec::<String>::new()).unwrap(), Options::default());
-    let args = ["--port", "1", "--tlsport", "2", "--loops", "3", "--stdlib"].map(String::from);
-    let o = Options::parse(args).unwrap();
-    assert_eq!((o.port, o.tlsport, o.loops, o.stdlib), (1, 2, 3, true));
-    assert!(Options::parse(["--port", "99999"].map(String::from)).is_err());
-    assert!(Options::parse(["--bogus", "1"].map(String::from)).is_err());
-    assert!(Options::parse(["--port"].map(String::from)).is_err());
+    assert_eq!(
+        Options::parse(Vec::<String>::new()).unwrap(),
+        Some(Options::default())
+    );
+    let args = [
+        "--port",
+        "1",
+        "--tlsport",
+        "2",
+        "--loops",
+        "3",
+        "--stdlib",
+        "--bind",
+        "::1",
+        "--idle-timeout",
+        "0",
+        "--header-timeout",
+        "1.5",
+    ];
+    let o = Options::parse(args).unwrap().unwrap();
+    assert_eq!((o.common.port, o.tlsport, o.common.loops), (1, 2, 3));
+    assert_eq!(o.common.backend, Backend::Std);
+    assert_eq!(
+        o.addrs(),
+        ["tcp://[::1]:1".to_string(), "tcp://[::1]:2".to_string()]
+    );
+    assert_eq!(o.idle_timeout, None);
+    assert_eq!(o.header_timeout, Some(Duration::from_millis(1500)));
+    assert_eq!(Options::parse(["--help"]).unwrap(), None);
+    assert!(Options::parse(["--port", "99999"]).is_err());
+    assert!(Options::parse(["--bogus", "1"]).is_err());
+    assert!(Options::parse(["port", "1"]).is_err(), "flags need their dashes");
+    assert!(Options::parse(["--port"]).is_err());
+    assert!(Options::parse(["--idle-timeout", "-1"]).is_err());
 
     // No certificate: a self-signed one is made.
     assert!(Options::default().tls().is_ok());

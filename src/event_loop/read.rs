@@ -9,7 +9,7 @@ use super::slot::*;
 use super::{Loop, READS_PER_TURN};
 use crate::conn::Endpoint;
 use crate::driver::{Driver, Token};
-use crate::events::Handler;
+use crate::events::{Action, Handler};
 
 impl<H: Handler, D: Driver> Loop<H, D> {
     /// Reads connection `t`: until a short read (its edge is spent), or with
@@ -144,11 +144,18 @@ impl<H: Handler, D: Driver> Loop<H, D> {
         slot.flags &= !REPRESENT;
         let kept = mem::take(&mut slot.input);
         self.pool.give(kept);
-        if slot.is(WRITE_SHUT) {
-            // Both directions are finished.
-            self.close(t, None);
+        if !slot.is(WRITE_SHUT) {
+            self.event(t, |h, c| h.eof(c));
             return;
         }
-        self.event(t, |h, c| h.eof(c));
+        // Both directions are finished: the handler hears of it, then the
+        // connection closes whatever it answers.
+        let r = self.call(t, Feed::Nothing, false, |h, c, _| h.eof(c));
+        if let Some((action, _)) = self.outcome(t, r) {
+            if action == Action::Shutdown {
+                self.begin_shutdown();
+            }
+            self.close(t, None);
+        }
     }
 }

@@ -2,6 +2,9 @@
 //! `Server` handle, stop and join it; run each test once per backend.
 #![allow(dead_code)]
 
+#[cfg(unix)]
+pub mod examples;
+
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
 use std::sync::mpsc;
