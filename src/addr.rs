@@ -44,12 +44,28 @@ impl Network {
 /// A parsed address to listen on or dial, such as `tcp://127.0.0.1:5000`,
 /// `udp6://[::1]:0`, `unix:///tmp/revio.sock` or `localhost:6380?reuseport=true`.
 ///
+/// Options after `?`, joined with `&`:
+/// * `reuseport=true`: SO_REUSEPORT on the bound socket.
+/// * `proxy=v1`, `proxy=v2` or `proxy=any` (stream listeners): every
+///   connection must start with a [PROXY protocol](crate::proxy_protocol)
+///   header of that version, as a load balancer sends it (HAProxy's
+///   `send-proxy`); the connection's [`remote_addr`](crate::Conn::remote_addr)
+///   and [`local_addr`](crate::Conn::local_addr) are then the addresses it
+///   carries. A connection whose header is missing, malformed or late
+///   ([`Config::proxy_header_timeout`](crate::Config::proxy_header_timeout))
+///   is closed before the handler hears of it. Only put this on addresses
+///   that the balancer alone can reach: whoever connects can claim any
+///   client address.
+///
 /// ```
 /// use revio::{Address, Network};
-/// let a: Address = "tcp://127.0.0.1:0?reuseport=true".parse().unwrap();
+/// use revio::proxy_protocol::Version;
+/// let a: Address = "tcp://127.0.0.1:0?reuseport=true&proxy=v2".parse().unwrap();
 /// assert_eq!(a.network(), Network::Tcp);
 /// assert!(a.reuseport());
+/// assert_eq!(a.proxy_protocol(), Some(Version::V2));
 /// assert!("ftp://x:1".parse::<Address>().is_err());
+/// assert!("udp://x:1?proxy=v2".parse::<Address>().is_err());
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Address {
@@ -57,6 +73,7 @@ pub struct Address {
     /// `host:port` for inet networks, the path for unix.
     target: String,
     reuseport: bool,
+    proxy: Option<crate::proxy_protocol::Version>,
 }
 
 impl Address {
@@ -73,6 +90,11 @@ impl Address {
     /// Whether `?reuseport=true` was given (SO_REUSEPORT on the bound socket).
     pub fn reuseport(&self) -> bool {
         self.reuseport
+    }
+
+    /// The PROXY protocol version `?proxy=` asks connections to start with.
+    pub fn proxy_protocol(&self) -> Option<crate::proxy_protocol::Version> {
+        self.proxy
     }
 
     /// Resolves the host (blocking: a DNS lookup may happen) to the first socket
@@ -147,6 +169,7 @@ impl FromStr for Address {
             None => (rest, None),
         };
         let mut reuseport = false;
+        let mut proxy = None;
         for opt in query
             .into_iter()
             .flat_map(|q| q.split('&'))
@@ -161,7 +184,21 @@ impl FromStr for Address {
                         _ => return Err(invalid(s, "reuseport takes true or false")),
                     }
                 }
-                _ => return Err(invalid(s, &format!("unknown option {k:?}; known: reuseport"))),
+                "proxy" => {
+                    if network.is_udp() {
+                        return Err(invalid(
+                            s,
+                            "the PROXY protocol is for stream listeners (tcp, unix)",
+                        ));
+                    }
+                    proxy = Some(v.parse().map_err(|e: io::Error| invalid(s, &e.to_string()))?);
+                }
+                _ => {
+                    return Err(invalid(
+                        s,
+                        &format!("unknown option {k:?}; known: reuseport, proxy"),
+                    ));
+                }
             }
         }
         if target.is_empty() {
@@ -178,6 +215,7 @@ impl FromStr for Address {
             network,
             target: target.to_string(),
             reuseport,
+            proxy,
         })
     }
 }

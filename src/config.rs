@@ -179,6 +179,7 @@ pub struct Config {
     shutdown_timeout: Duration,
     max_udp_remotes: usize,
     nodelay: bool,
+    proxy_header_timeout: Duration,
     backlog: i32,
     balance: Balance,
     first_generation: u32,
@@ -199,6 +200,7 @@ impl Default for Config {
             shutdown_timeout: Duration::from_secs(10),
             max_udp_remotes: 16 * 1024,
             nodelay: true,
+            proxy_header_timeout: Duration::from_secs(5),
             backlog: 1024,
             balance: Balance::default(),
             first_generation: 1,
@@ -321,6 +323,15 @@ impl Config {
         self
     }
 
+    /// How long a connection accepted on a PROXY protocol listener
+    /// (`?proxy=v1|v2|any`, see [`Address`](crate::Address)) has to send its
+    /// header; one that is slower is closed without the handler hearing of
+    /// it. Default 5 s.
+    pub fn proxy_header_timeout(mut self, timeout: Duration) -> Config {
+        self.proxy_header_timeout = timeout;
+        self
+    }
+
     /// Test hook, not for applications: connection ids start at this
     /// generation (to reach the wrap of generations in a test).
     #[cfg(feature = "test-hooks")]
@@ -371,6 +382,7 @@ impl Config {
             shutdown_timeout: self.shutdown_timeout,
             max_udp_remotes: self.max_udp_remotes,
             nodelay: self.nodelay,
+            proxy_header_timeout: self.proxy_header_timeout,
             fault_at_send: self.fault_at_send,
         }
     }
@@ -535,6 +547,7 @@ fn prepare<D: Driver>(
                 balance: cfg.balance,
                 // Loop 0 owns every unix listener, so it removes their files.
                 unix_files: listeners.unix_files.clone(),
+                proxy: addresses.iter().map(|a| a.proxy_protocol()).collect(),
             },
             limits: cfg.limits(),
         })

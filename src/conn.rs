@@ -108,6 +108,8 @@ pub struct Conn<'a, S> {
     pub(crate) high_water: usize,
     /// Reading was paused by code when the call began.
     pub(crate) paused: bool,
+    /// The PROXY protocol header the connection came with.
+    pub(crate) proxied: Option<&'a crate::proxy_protocol::Header>,
     pub(crate) req: Requests<S>,
 }
 
@@ -293,19 +295,36 @@ impl<'a, S> Conn<'a, S> {
         }
     }
 
-    /// This end's address (getsockname: a connection's own, not the listener's).
+    /// This end's address (getsockname: a connection's own, not the
+    /// listener's). Behind a PROXY protocol listener, the address the client
+    /// connected to, as the header says (see [`Conn::proxy_header`]).
     pub fn local_addr(&self) -> io::Result<Addr> {
+        if let Some(a) = self.proxied.and_then(|h| h.destination()) {
+            return Ok(Addr::Tcp(a));
+        }
         let a = self.sock()?.local_addr()?;
         Ok(self.addr_of(a))
     }
 
     /// The peer's address. For UDP, the remote that sent the datagram.
+    /// Behind a PROXY protocol listener, the client's address as the header
+    /// says (the balancer's own for its health checks, which send `LOCAL`).
     pub fn remote_addr(&self) -> io::Result<Addr> {
         if let Endpoint::Udp(_, peer) = self.endpoint {
             return Ok(Addr::Udp(peer));
         }
+        if let Some(a) = self.proxied.and_then(|h| h.source()) {
+            return Ok(Addr::Tcp(a));
+        }
         let a = self.sock()?.peer_addr()?;
         Ok(self.addr_of(a))
+    }
+
+    /// The PROXY protocol header this connection started with, on a listener
+    /// that asks for one (`?proxy=`): its addresses and TLVs (the TLS details
+    /// the balancer saw, a unique id, ALPN...).
+    pub fn proxy_header(&self) -> Option<&crate::proxy_protocol::Header> {
+        self.proxied
     }
 
     /// Sets TCP_NODELAY (no effect on unix sockets). It is on by default (see

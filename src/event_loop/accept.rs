@@ -110,7 +110,9 @@ impl<H: Handler, D: Driver> Loop<H, D> {
             return;
         }
         self.init_slot(t, id.generation(), OPEN | kind, l as u16);
-        self.opened(t);
+        if !self.wait_for_proxy_header(t, l) {
+            self.opened(t);
+        }
     }
 
     /// Fires `opened` for a new stream connection and acts on the result.

@@ -39,6 +39,8 @@ pub(super) struct Cx<'a> {
     pub(super) loop_index: usize,
     pub(super) server: &'a Server,
     pub(super) limits: &'a Limits,
+    /// The PROXY header of the connection called, if it has one.
+    pub(super) proxied: Option<&'a crate::proxy_protocol::Header>,
 }
 
 pub(crate) fn panic_error(p: Box<dyn Any + Send>) -> io::Error {
@@ -100,6 +102,7 @@ pub(super) fn invoke<H: Handler>(
         closing,
         high_water: cx.limits.high_water,
         paused: *flags & PAUSED != 0,
+        proxied: cx.proxied,
         req: Requests::default(),
     };
     let r = catch_unwind(AssertUnwindSafe(|| f(handler, &mut conn, data)));

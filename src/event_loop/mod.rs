@@ -32,6 +32,7 @@ mod accept;
 mod commands;
 mod dial;
 mod output;
+mod proxy;
 mod read;
 mod shutdown;
 mod timers;
@@ -78,6 +79,7 @@ pub(crate) struct Limits {
     pub(crate) shutdown_timeout: Duration,
     pub(crate) max_udp_remotes: usize,
     pub(crate) nodelay: bool,
+    pub(crate) proxy_header_timeout: Duration,
     /// Test hook: panic inside the loop at this send (1-based).
     pub(crate) fault_at_send: Option<u64>,
 }
@@ -90,6 +92,8 @@ pub(crate) struct Listening {
     pub(crate) balance: Balance,
     /// Unix socket files this loop's listeners created, removed when they close.
     pub(crate) unix_files: Vec<UnixFile>,
+    /// Per listener: the PROXY protocol header its connections start with.
+    pub(crate) proxy: Vec<Option<crate::proxy_protocol::Version>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -121,6 +125,10 @@ pub(crate) struct Loop<H: Handler, D: Driver> {
     balanced: Vec<bool>,
     balance: Balance,
     unix_files: Vec<UnixFile>,
+    /// Per listener: the PROXY protocol header its connections start with.
+    proxy: Vec<Option<crate::proxy_protocol::Version>>,
+    /// Per slot: the PROXY header its connection came with (`PROXIED`).
+    proxied: Vec<Option<Box<crate::proxy_protocol::Header>>>,
     rr: usize,
     rng: u64,
     accept_paused: Vec<bool>,
@@ -153,6 +161,18 @@ pub(crate) struct Loop<H: Handler, D: Driver> {
     sends: u64,
 }
 
+/// The PROXY header connection `t` came with, if it came with one.
+fn proxied(
+    headers: &[Option<Box<crate::proxy_protocol::Header>>],
+    flags: u32,
+    t: Token,
+) -> Option<&crate::proxy_protocol::Header> {
+    if flags & PROXIED == 0 {
+        return None;
+    }
+    headers.get(t)?.as_deref()
+}
+
 /// The socket behind connection `t`, for the handler's view.
 fn endpoint<'d, D: Driver>(flags: u32, t: Token, driver: &'d D, udp: &udp::Remotes) -> Endpoint<'d> {
     if flags & UDP != 0 {
@@ -179,6 +199,7 @@ impl<H: Handler, D: Driver> Loop<H, D> {
             balanced,
             balance,
             unix_files,
+            proxy,
         } = listening;
         let n = networks.len();
         Loop {
@@ -191,6 +212,8 @@ impl<H: Handler, D: Driver> Loop<H, D> {
             balanced,
             balance,
             unix_files,
+            proxy,
+            proxied: Vec::new(),
             rr: index,
             rng: 0x9e37_79b9_7f4a_7c15 ^ (index as u64 + 1),
             accept_paused: vec![false; n],
@@ -396,6 +419,7 @@ impl<H: Handler, D: Driver> Loop<H, D> {
             loop_index: self.index,
             server: &self.server,
             limits: &self.limits,
+            proxied: proxied(&self.proxied, self.conns[t].flags, t),
         };
         call::invoke(
             &mut self.handler,

@@ -54,6 +54,7 @@ impl<H: Handler, D: Driver> Loop<H, D> {
             inbuf,
             spare,
             pool,
+            proxied,
             ..
         } = self;
         let lent = driver.recv(t, &mut inbuf[range])?;
@@ -63,6 +64,14 @@ impl<H: Handler, D: Driver> Loop<H, D> {
         }
         let slot = &mut conns[t];
         slot.active = now;
+        if slot.is(PROXY_WAIT) {
+            if slot.input.capacity() == 0 {
+                slot.input = pool.take();
+            }
+            slot.input.extend_from_slice(lent.data);
+            self.proxy_header(t);
+            return Ok(n);
+        }
         let endpoint = match lent.sock {
             Some(s) if slot.is(TCP) => Endpoint::Tcp(s),
             Some(s) => Endpoint::Unix(s),
@@ -80,6 +89,7 @@ impl<H: Handler, D: Driver> Loop<H, D> {
             loop_index: *index,
             server,
             limits,
+            proxied: super::proxied(proxied, slot.flags, t),
         };
         let r = call::invoke(handler, slot, t, spare, &cx, endpoint, feed, false, |h, c, d| {
             h.data(c, d)
@@ -98,7 +108,8 @@ impl<H: Handler, D: Driver> Loop<H, D> {
     }
 
     /// Calls `data` with only the kept input: the output of a connection that
-    /// stopped early for congestion has drained.
+    /// stopped early for congestion has drained, or its PROXY header was
+    /// followed by the first bytes of its own.
     pub(super) fn represent(&mut self, t: Token) {
         let slot = &mut self.conns[t];
         slot.flags &= !REPRESENT;
@@ -139,6 +150,10 @@ impl<H: Handler, D: Driver> Loop<H, D> {
 
     /// The peer ended its stream: the handler decides (`eof`).
     pub(super) fn on_eof(&mut self, t: Token) {
+        if self.conns[t].is(PROXY_WAIT) {
+            self.reject(t, "it ended before its PROXY protocol header was complete");
+            return;
+        }
         let slot = &mut self.conns[t];
         slot.flags |= EOF_SEEN;
         slot.flags &= !REPRESENT;

@@ -29,6 +29,11 @@ impl<H: Handler, D: Driver> Loop<H, D> {
         if !self.conns[t].is_open() {
             return;
         }
+        if self.conns[t].is(PROXY_WAIT) {
+            let why = error.map_or_else(|| "closed".to_string(), |e| e.to_string());
+            self.reject(t, &format!("closed before its PROXY protocol header: {why}"));
+            return;
+        }
         // An error a handler closed with explains the close best: it wins
         // over a write error on the way out.
         let error = self.take_close_error(t).or(error);
@@ -50,8 +55,11 @@ impl<H: Handler, D: Driver> Loop<H, D> {
     }
 
     /// Resets a slot after close or detach and frees its id.
-    fn free_slot(&mut self, t: Token) {
+    pub(super) fn free_slot(&mut self, t: Token) {
         self.clear_timer(t);
+        if self.conns[t].is(PROXIED) {
+            self.forget_proxied(t);
+        }
         if !self.close_errors.is_empty() {
             self.close_errors.retain(|(c, _)| *c != t);
         }
@@ -118,7 +126,9 @@ impl<H: Handler, D: Driver> Loop<H, D> {
         }
         self.start_drain_deadline();
         for t in 0..self.conns.len() {
-            if self.conns[t].is_open() && !self.conns[t].is(STOPPING) {
+            if self.conns[t].is(PROXY_WAIT) {
+                self.reject(t, "the server is shutting down");
+            } else if self.conns[t].is_open() && !self.conns[t].is(STOPPING) {
                 self.stop_conn(t);
             }
         }

@@ -34,6 +34,11 @@ pub(super) const DEADLINE: u32 = 1 << 16;
 pub(super) const STOPPING: u32 = 1 << 17;
 /// The shutdown hook has appended its final bytes.
 pub(super) const FINISHED: u32 = 1 << 18;
+/// Accepted on a PROXY protocol listener, its header not read yet: the
+/// handler has not heard of it (no `opened`, so no `closed`).
+pub(super) const PROXY_WAIT: u32 = 1 << 19;
+/// Came with a PROXY header (kept in `Loop::proxied`).
+pub(super) const PROXIED: u32 = 1 << 20;
 
 /// `addr_index` of a dialed connection.
 pub(super) const DIALED: u16 = u16::MAX;

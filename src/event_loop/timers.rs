@@ -189,7 +189,10 @@ impl<H: Handler, D: Driver> Loop<H, D> {
         let now = self.timers.now;
         if slot.is(DEADLINE) && self.timers.absolute(self.timers.wheel.tag(t)) <= now {
             self.conns[t].flags &= !DEADLINE;
-            if self.conns[t].is(CONNECTING) {
+            if self.conns[t].is(PROXY_WAIT) {
+                let d = self.limits.proxy_header_timeout;
+                self.reject(t, &format!("its PROXY protocol header did not come within {d:?}"));
+            } else if self.conns[t].is(CONNECTING) {
                 self.dial_failed(t, dial_timed_out());
             } else {
                 self.abort_conn(t, crate::Error::Deadline.into());

@@ -170,6 +170,7 @@ impl<H: Handler, D: Driver> Loop<H, D> {
             loop_index: *index,
             server,
             limits,
+            proxied: None,
         };
         let r = call::invoke(
             handler,

@@ -158,6 +158,24 @@ impl fmt::Display for Version {
     }
 }
 
+impl std::str::FromStr for Version {
+    type Err = std::io::Error;
+
+    /// Parses `v1`, `v2` or `any` (as listener addresses take them in
+    /// `?proxy=`, and the examples in `--proxy-protocol`).
+    fn from_str(s: &str) -> std::io::Result<Version> {
+        match s.to_ascii_lowercase().as_str() {
+            "v1" | "1" => Ok(Version::V1),
+            "v2" | "2" => Ok(Version::V2),
+            "any" => Ok(Version::Any),
+            _ => Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("unknown PROXY protocol version {s:?}; use v1, v2 or any"),
+            )),
+        }
+    }
+}
+
 /// What [`Parser::parse`] found in the bytes it was given.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Status {

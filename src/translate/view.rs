@@ -44,6 +44,7 @@ pub(super) fn with_view<S, T: Translator, R>(
         closing: outer.closing,
         high_water: outer.high_water,
         paused: outer.paused,
+        proxied: outer.proxied,
         req: Requests::default(),
     };
     let r = f(translator, &mut view);

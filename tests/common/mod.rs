@@ -86,9 +86,9 @@ impl Drop for Running {
 }
 
 /// Passes every event to the inner handler, and hands the `Server` out in `serving`.
-struct Capture<H> {
-    inner: H,
-    tx: mpsc::Sender<Server>,
+pub struct Capture<H> {
+    pub inner: H,
+    pub tx: mpsc::Sender<Server>,
 }
 
 impl<H: Handler> Handler for Capture<H> {
