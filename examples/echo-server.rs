@@ -75,10 +75,14 @@ fn main() {
         }
         Ok(true)
     });
-    let q = if reuseport { "?reuseport=true" } else { "" };
-    let mut addrs = vec![format!("{}{q}", opts.url("tcp", opts.port))];
+    let with = |url: String| match (reuseport, url.contains('?')) {
+        (false, _) => url,
+        (true, true) => format!("{url}&reuseport=true"),
+        (true, false) => format!("{url}?reuseport=true"),
+    };
+    let mut addrs = vec![with(opts.url("tcp", opts.port))];
     if udp {
-        addrs.push(format!("{}{q}", opts.url("udp", opts.port)));
+        addrs.push(with(opts.url("udp", opts.port)));
     }
     if let Some(path) = unix {
         addrs.push(format!("unix://{path}"));

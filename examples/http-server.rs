@@ -50,6 +50,7 @@ usage: http-server [FLAGS]
   --idle-timeout SECS     close idle connections after this long (0: never)
   --header-timeout SECS   close a connection whose request head is not complete
                           this long after it began (0: never)
+  --access-log            print a line per request (client address, request, status)
 defaults: --bind 0.0.0.0 --port 8080 --tlsport 4443 --idle-timeout 60 --header-timeout 10";
 
 /// Command-line options.
@@ -61,6 +62,7 @@ pub struct Options {
     pub tlskey: Option<PathBuf>,
     pub idle_timeout: Option<Duration>,
     pub header_timeout: Option<Duration>,
+    pub access_log: bool,
 }
 
 impl Default for Options {
@@ -72,6 +74,7 @@ impl Default for Options {
             tlskey: None,
             idle_timeout: Some(Duration::from_secs(60)),
             header_timeout: Some(Duration::from_secs(10)),
+            access_log: false,
         }
     }
 }
@@ -104,6 +107,8 @@ impl Options {
                 o.idle_timeout = seconds(parser)?;
             } else if arg.is("header-timeout") {
                 o.header_timeout = seconds(parser)?;
+            } else if arg.is("access-log") {
+                o.access_log = true;
             } else {
                 return o.common.take(arg, parser);
             }
@@ -162,6 +167,8 @@ pub fn handler(tls: Tls, http: Http) -> impl Handler + Send {
 pub struct Http {
     /// Print the start-up line (one loop does).
     announce: bool,
+    /// Print a line per request: client address, request line, status.
+    access_log: bool,
     header_timeout: Option<Duration>,
     /// The `Date` header's value, refreshed by `tick`.
     date: [u8; 29],
@@ -173,6 +180,7 @@ impl Http {
     pub fn new(announce: bool) -> Http {
         Http {
             announce,
+            access_log: false,
             header_timeout: None,
             date: http_date(SystemTime::now()),
             stop: common::Stop::never(),
@@ -184,6 +192,14 @@ impl Http {
     /// after it began.
     pub fn header_timeout(mut self, timeout: Option<Duration>) -> Http {
         self.header_timeout = timeout;
+        self
+    }
+
+    /// Prints an access log line per request on stdout: the client's address
+    /// (behind a PROXY protocol balancer, the one its header names), the
+    /// request line and the status.
+    pub fn access_log(mut self, on: bool) -> Http {
+        self.access_log = on;
         self
     }
 
@@ -264,6 +280,9 @@ impl Handler for Http {
                         Body::Full(body)
                     };
                     respond(conn.output(), &self.date, status, body, close);
+                    if self.access_log {
+                        log_request(conn, &rest[..len], status);
+                    }
                     rest = &rest[len..];
                     if close {
                         return Action::Close;
@@ -291,6 +310,19 @@ impl Handler for Http {
         self.date = http_date(SystemTime::now());
         (self.stop.check(self.server.as_ref()), Action::None)
     }
+}
+
+/// One access log line: `ADDR "REQUEST LINE" STATUS`.
+fn log_request(conn: &Conn<'_, Request>, request: &[u8], status: &str) {
+    let line = request
+        .split(|&b| b == b'\r' || b == b'\n')
+        .next()
+        .unwrap_or_default();
+    let who = conn
+        .remote_addr()
+        .map_or_else(|_| "-".to_string(), |a| a.to_string());
+    let code = status.split(' ').next().unwrap_or(status);
+    println!("{who} \"{}\" {code}", String::from_utf8_lossy(line));
 }
 
 /// What a complete request asks for.
@@ -489,6 +521,7 @@ fn run(opts: &Options) -> io::Result<()> {
     let http = |i: usize| {
         Http::new(i == 0)
             .header_timeout(opts.header_timeout)
+            .access_log(opts.access_log)
             .stop_on(stop.clone())
     };
     opts.config()

@@ -24,9 +24,11 @@ mod common;
 use std::collections::HashMap;
 use std::io;
 use std::mem;
+use std::net::SocketAddr;
 use std::time::Duration;
 
-use revio::{Action, Conn, ConnId, Handler, Server};
+use revio::proxy_protocol::{Encoder, Version};
+use revio::{Action, Addr, Conn, ConnId, Handler, Server};
 
 /// Bytes parked for a connection that is not taking them yet, before the
 /// side feeding it pauses.
@@ -51,11 +53,20 @@ struct Parked {
     close: bool,
 }
 
+/// A client waiting for its upstream dial: its id, and its addresses for a
+/// PROXY header.
+struct Waiting {
+    client: ConnId,
+    addrs: Option<(SocketAddr, SocketAddr)>,
+}
+
 /// The proxy handler: pairs every accepted connection with a dialed one.
 pub struct Proxy {
     upstream: String,
+    /// Send the upstream a PROXY protocol header of this version first.
+    send_proxy: Option<Version>,
     /// Dialed connection -> the client it serves, until the dial opens.
-    partners: HashMap<ConnId, ConnId>,
+    partners: HashMap<ConnId, Waiting>,
     parked: HashMap<ConnId, Parked>,
     stop: common::Stop,
     server: Option<Server>,
@@ -72,12 +83,20 @@ impl Proxy {
     fn with_stop(upstream: &str, stop: common::Stop, announce: bool) -> Proxy {
         Proxy {
             upstream: upstream.to_string(),
+            send_proxy: None,
             partners: HashMap::new(),
             parked: HashMap::new(),
             stop,
             server: None,
             announce,
         }
+    }
+
+    /// Sends the upstream a PROXY protocol header (`v1` or `v2`) naming each
+    /// client, so that a server behind the proxy sees the client's address.
+    pub fn send_proxy(mut self, version: Option<Version>) -> Proxy {
+        self.send_proxy = version;
+        self
     }
 
     /// Parks something for `peer` and wakes it to take it.
@@ -102,19 +121,45 @@ impl Handler for Proxy {
 
     fn opened(&mut self, c: &mut Conn<'_, Side>) -> Action {
         if c.is_dialed() {
-            if let Some(client) = self.partners.remove(&c.id()) {
+            if let Some(w) = self.partners.remove(&c.id()) {
                 if c.is_closing() {
-                    self.park(c, client, |p| p.close = true);
+                    self.park(c, w.client, |p| p.close = true);
                 } else {
-                    c.state().peer = Some(client);
+                    c.state().peer = Some(w.client);
+                    if let (Some(v), Some((src, dst))) = (self.send_proxy, w.addrs) {
+                        // The header goes first, before any client byte.
+                        let mut header = Vec::new();
+                        let encoder = Encoder::tcp(src, dst);
+                        let written = match v {
+                            Version::V1 => {
+                                encoder.write_v1(&mut header);
+                                Ok(())
+                            }
+                            _ => encoder.write_v2(&mut header),
+                        };
+                        if let Err(e) = written {
+                            log::warn!("proxy: no PROXY header for {src}: {e}");
+                        }
+                        c.write(&header);
+                    }
                 }
             }
             return Action::None;
         }
+        let addrs = match (c.remote_addr(), c.local_addr()) {
+            (Ok(Addr::Tcp(src)), Ok(Addr::Tcp(dst))) => Some((src, dst)),
+            _ => None,
+        };
         match c.server().dial(&self.upstream, Some(Duration::from_secs(5))) {
             Ok(up) => {
                 c.state().peer = Some(up);
-                self.partners.insert(up, c.id());
+                self.partners.insert(
+                    up,
+                    Waiting {
+                        client: c.id(),
+                        addrs,
+                    },
+                );
                 Action::None
             }
             Err(e) => {
@@ -205,19 +250,25 @@ const USAGE: &str = "proxy: a TCP proxy; every connection is relayed to the upst
 usage: proxy --upstream HOST:PORT [FLAGS]
 
   --upstream ADDR     where to relay (host:port, tcp://host:port or unix:///path)
+  --send-proxy V      start each upstream connection with a PROXY protocol header
+                      (v1 or v2) naming the client, as HAProxy's send-proxy does
 defaults: --bind 0.0.0.0 --port 7000";
 
 fn main() {
     common::init_logging();
     let mut opts = common::Common::new("0.0.0.0", 7000);
     let mut upstream = None::<String>;
+    let mut send_proxy = None::<Version>;
     let usage = format!("{USAGE}\n{}", common::COMMON_USAGE);
     common::parse_args(&usage, |arg, parser| {
         if arg.is("upstream") {
             upstream = Some(common::value(parser)?);
-            return Ok(true);
+        } else if arg.is("send-proxy") {
+            send_proxy = Some(common::value(parser)?);
+        } else {
+            return opts.take(arg, parser);
         }
-        opts.take(arg, parser)
+        Ok(true)
     });
     let Some(upstream) = upstream else {
         eprintln!("error: --upstream is required\n\n{usage}");
@@ -229,8 +280,9 @@ fn main() {
         std::process::exit(1)
     });
     let addr = opts.url("tcp", opts.port);
-    let r = opts
-        .config()
-        .serve_with(|i| Proxy::with_stop(&upstream, stop.clone(), i == 0), [addr]);
+    let r = opts.config().serve_with(
+        |i| Proxy::with_stop(&upstream, stop.clone(), i == 0).send_proxy(send_proxy),
+        [addr],
+    );
     common::exit_on_error("proxy", r);
 }

@@ -118,3 +118,56 @@ fn proxy_soak_stays_bounded() {
     assert_eq!(proxy.signal_and_wait(libc::SIGINT), Some(0));
     assert_eq!(echo.signal_and_wait(libc::SIGINT), Some(0));
 }
+
+/// The proxy example sends a PROXY header upstream, and the http-server
+/// example behind it, listening with `--proxy-protocol`, logs the client's
+/// own address, not the proxy's.
+#[test]
+fn client_address_passes_through_proxy_protocol() {
+    let http = Example::start(
+        "http-server",
+        &[
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--tlsport",
+            "0",
+            "--proxy-protocol",
+            "v2",
+            "--access-log",
+        ],
+    );
+    let proxy = Example::start(
+        "proxy",
+        &[
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--upstream",
+            &http.addr(0),
+            "--send-proxy",
+            "v2",
+        ],
+    );
+    let mut c = TcpStream::connect(proxy.addr(0)).unwrap();
+    c.set_read_timeout(Some(LIMIT)).unwrap();
+    c.write_all(b"GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut reply = String::new();
+    c.read_to_string(&mut reply).unwrap();
+    assert!(reply.starts_with("HTTP/1.1 404"), "{reply}");
+    let me = format!("tcp://{}", c.local_addr().unwrap());
+    http.output.wait_for("the access log line", |l| {
+        l.iter()
+            .any(|e| e == &format!("{me} \"GET /hello HTTP/1.1\" 404"))
+    });
+    // Straight to the http server, without a header: refused.
+    let mut direct = TcpStream::connect(http.addr(0)).unwrap();
+    direct.set_read_timeout(Some(LIMIT)).unwrap();
+    direct.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut rest = Vec::new();
+    let _ = direct.read_to_end(&mut rest);
+    assert!(rest.is_empty(), "no answer without a PROXY header");
+}

@@ -109,6 +109,8 @@ pub struct Common {
     pub loops: usize,
     pub balance: Balance,
     pub backend: Backend,
+    /// Listeners expect a PROXY protocol header of this version.
+    pub proxy: Option<revio::proxy_protocol::Version>,
 }
 
 /// The usage lines of [`Common`]'s flags.
@@ -118,6 +120,8 @@ pub const COMMON_USAGE: &str = "  --bind ADDR         the address to listen on
   --balance POLICY    reuseport, round-robin, least-connections, random or source-addr-hash
   --backend NAME      auto, poll (epoll/kqueue) or std (the std::net fallback)
   --stdlib            the same as --backend std
+  --proxy-protocol V  connections start with a PROXY protocol header, v1, v2 or any
+                      (behind HAProxy's send-proxy; the client's address comes from it)
   -h, --help          this help";
 
 impl Common {
@@ -128,6 +132,7 @@ impl Common {
             loops: 1,
             balance: Balance::default(),
             backend: Backend::Auto,
+            proxy: None,
         }
     }
 
@@ -143,18 +148,25 @@ impl Common {
             "balance" => self.balance = value(parser)?,
             "backend" => self.backend = value(parser)?,
             "stdlib" => self.backend = Backend::Std,
+            "proxy-protocol" => self.proxy = Some(value(parser)?),
             _ => return Ok(false),
         }
         Ok(true)
     }
 
-    /// `scheme://bind:port`, with IPv6 addresses in brackets.
+    /// `scheme://bind:port`, with IPv6 addresses in brackets (and, for
+    /// TCP with `--proxy-protocol`, `?proxy=`).
     pub fn url(&self, scheme: &str, port: u16) -> String {
-        if self.bind.contains(':') && !self.bind.starts_with('[') {
-            format!("{scheme}://[{}]:{port}", self.bind)
+        let host = if self.bind.contains(':') && !self.bind.starts_with('[') {
+            format!("[{}]", self.bind)
         } else {
-            format!("{scheme}://{}:{port}", self.bind)
-        }
+            self.bind.clone()
+        };
+        let proxy = match (scheme, self.proxy) {
+            ("tcp", Some(v)) => format!("?proxy={}", version_name(v)),
+            _ => String::new(),
+        };
+        format!("{scheme}://{host}:{port}{proxy}")
     }
 
     /// The configuration these flags ask for.
@@ -163,6 +175,14 @@ impl Common {
             .loops(self.loops)
             .balance(self.balance)
             .backend(self.backend)
+    }
+}
+
+fn version_name(v: revio::proxy_protocol::Version) -> &'static str {
+    match v {
+        revio::proxy_protocol::Version::V1 => "v1",
+        revio::proxy_protocol::Version::V2 => "v2",
+        _ => "any",
     }
 }
 

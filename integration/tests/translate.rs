@@ -601,7 +601,37 @@ mod tls {
         assert!(err.to_string().contains("/nonexistent/revio-cert.pem"), "{err}");
     }
 
+    /// A PROXY header comes before the TLS handshake: the wrapped handler
+    /// sees the client's address from the header, and plaintext as usual.
+    fn proxy_header_then_tls(b: Backend) {
+        let (tls, cfg) = certs();
+        let log = Log::default();
+        let seen = log.clone();
+        struct Addr(Log);
+        impl Handler for Addr {
+            type State = ();
+            fn opened(&mut self, c: &mut Conn<'_, ()>) -> Action {
+                self.0.push(c.remote_addr().unwrap().to_string());
+                Action::None
+            }
+            fn data(&mut self, c: &mut Conn<'_, ()>, input: &[u8]) -> Action {
+                c.write(input);
+                Action::None
+            }
+        }
+        let srv = start(b, with_tls(Addr(seen), tls), &["tcp://127.0.0.1:0?proxy=v1"]);
+        let mut raw = srv.connect(0);
+        raw.write_all(b"PROXY TCP4 203.0.113.5 203.0.113.1 5555 443\r\n")
+            .unwrap();
+        let name = ServerName::try_from("localhost").unwrap();
+        let mut c = StreamOwned::new(ClientConnection::new(cfg.clone(), name).unwrap(), raw);
+        assert_eq!(tls_roundtrip(&mut c, b"secret"), b"secret");
+        assert_eq!(log.snapshot(), ["tcp://203.0.113.5:5555"]);
+        srv.stop().unwrap();
+    }
+
     per_backend!(
+        proxy_header_then_tls,
         tls_server_shutdown_sends_close_notify_to_every_connection,
         tls_shutdown_from_the_wrapped_handler_sends_close_notify,
         tls_echo_with_small_buffers_splits_records_and_pauses_reading,

@@ -86,9 +86,10 @@ impl<H: Handler, D: Driver> Loop<H, D> {
         let len = slot.out.len();
         if len > hw {
             slot.flags |= CONGESTED;
-        } else if slot.is(CONGESTED) && len <= hw / 2 {
-            // Drained enough: what it kept is presented again, and what came
-            // meanwhile read, next turn (their edge is long gone).
+        } else if slot.flags & (CONGESTED | REPRESENT) != 0 && len <= hw / 2 {
+            // Drained enough (perhaps at once, into the socket): what the
+            // handler kept is presented again, and what came meanwhile read,
+            // next turn (their edge is long gone).
             slot.flags &= !CONGESTED;
             self.read_again(t);
         }

@@ -48,6 +48,8 @@ pub struct Example {
     pub addrs: Vec<String>,
     /// The start-up line.
     pub line: String,
+    /// The lines it printed after the start-up line.
+    pub output: super::Log,
 }
 
 impl Example {
@@ -63,13 +65,17 @@ impl Example {
             .expect("start the example");
         let stdout = child.stdout.take().expect("piped stdout");
         let (tx, rx) = std::sync::mpsc::channel();
+        let output = super::Log::default();
+        let later = output.clone();
         std::thread::spawn(move || {
             let mut lines = BufReader::new(stdout).lines();
             if let Some(Ok(first)) = lines.next() {
                 let _ = tx.send(first);
             }
-            // Keep draining, so the child never blocks on a full pipe.
-            for _ in lines {}
+            // Keep reading, so the child never blocks on a full pipe.
+            for line in lines.map_while(Result::ok) {
+                later.push(line);
+            }
         });
         let line = match rx.recv_timeout(LIMIT) {
             Ok(l) => l,
@@ -84,7 +90,12 @@ impl Example {
             .filter(|w| w.contains("://"))
             .map(String::from)
             .collect();
-        Example { child, addrs, line }
+        Example {
+            child,
+            addrs,
+            line,
+            output,
+        }
     }
 
     /// Address `i` of the start-up line without its scheme (`host:port` or a path).
