@@ -1,43 +1,44 @@
 //! The revio handler: runs every complete command of each read, appends the
 //! replies to the connection's output (they go out in one write), and keeps
-//! a partial command unconsumed until the rest arrives.
+//! a partial command unconsumed, with the parser's progress, until the rest
+//! arrives.
 
 use std::mem;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use revio::{Action, Conn, Handler, Server};
+use revio::{Action, Addr, Conn, Handler, Server};
 
-use crate::commands::{self, Ctx, Effect, ServerInfo, Session};
-use crate::resp::{self, Limits, Spans};
+use crate::commands::{self, Effect, Env, multi};
+use crate::resp::{Limits, Parser, Proto, Reply, Sink};
+use crate::session::Session;
+use crate::shared::Shared;
 use crate::store::Store;
+use crate::wake::Waker;
 
 /// How often loop 0 sweeps expired keys, and how many it may drop per shard
 /// each time (Redis samples 20 keys 10 times a second; this is of that order).
 const SWEEP_EVERY: Duration = Duration::from_millis(100);
 const SWEEP_BUDGET: usize = 64;
 
-/// How long the WAKE command's helper thread waits before waking the connection.
-const WAKE_DELAY: Duration = Duration::from_millis(10);
-
 /// One loop's handler. Every loop has its own; they share the store.
 pub struct Redis {
     store: Arc<Store>,
-    info: ServerInfo,
+    shared: Arc<Shared>,
+    waker: Arc<Waker>,
     loop_index: usize,
     limits: Limits,
-    /// Argument offsets of the command being run, reused for every command.
-    spans: Spans,
+    /// Shard indexes of the command being run, reused for every command.
+    scratch: Vec<usize>,
     server: Option<Server>,
-    /// Replies of one `data` call, staged before they are queued (a WAKE
-    /// holds back the replies after it).
-    replies: Vec<u8>,
 }
 
 /// Per-connection state.
 #[derive(Default)]
 pub struct Client {
-    session: Session,
+    parser: Parser,
+    /// Set in `opened`.
+    session: Option<Session>,
     /// While a WAKE waits for its `woken`: the replies of the commands that
     /// came after it, held back so that replies go out in command order.
     held: Option<Vec<u8>>,
@@ -46,35 +47,48 @@ pub struct Client {
 }
 
 impl Redis {
-    /// A handler for loop `loop_index` over the shared `store`.
-    pub fn new(store: Arc<Store>, loop_index: usize, loops: usize) -> Redis {
+    /// A handler for loop `loop_index` over the shared `store` and `shared`
+    /// state, waking connections through `waker`.
+    pub fn new(store: Arc<Store>, shared: Arc<Shared>, waker: Arc<Waker>, loop_index: usize) -> Redis {
         Redis {
             store,
-            info: ServerInfo {
-                started: Instant::now(),
-                tcp_port: 0,
-                loops,
-            },
+            shared,
+            waker,
             loop_index,
             limits: Limits::DEFAULT,
-            spans: Spans::default(),
+            scratch: Vec::new(),
             server: None,
-            replies: Vec::new(),
         }
     }
 
-    /// Starts the WAKE helper: a thread that waits a little, then wakes `conn`.
-    fn start_wake(&self, conn: revio::ConnId) -> bool {
-        let Some(server) = self.server.clone() else {
-            return false;
+    /// A one-loop server's handler with its own store: for tests.
+    #[cfg(test)]
+    pub fn standalone(shards: usize, requirepass: Option<&[u8]>) -> Redis {
+        let shared = Shared::new(1, requirepass.map(<[u8]>::to_vec));
+        Redis::new(Arc::new(Store::new(shards)), Arc::new(shared), Arc::default(), 0)
+    }
+
+    fn session(&self, conn: &Conn<'_, Client>) -> Session {
+        let name = |a: std::io::Result<Addr>| match a {
+            Ok(Addr::Tcp(s)) => s.to_string(),
+            Ok(Addr::Unix(p)) => format!("{}:0", p.map(|p| p.display().to_string()).unwrap_or_default()),
+            Ok(other) => other.to_string(),
+            Err(_) => "?:0".into(),
         };
-        std::thread::Builder::new()
-            .name("redis-wake".into())
-            .spawn(move || {
-                std::thread::sleep(WAKE_DELAY);
-                server.wake(conn);
-            })
-            .is_ok()
+        let unix = matches!(conn.local_addr(), Ok(Addr::Unix(_)));
+        let info = self
+            .shared
+            .register(name(conn.remote_addr()), name(conn.local_addr()), unix);
+        let mut session = Session::new(info);
+        session.authenticated = !self.shared.requires_auth();
+        session
+    }
+}
+
+/// Replies go straight into the connection's output, which only appends.
+impl Sink for revio::Output<'_> {
+    fn put(&mut self, bytes: &[u8]) {
+        self.extend_from_slice(bytes);
     }
 }
 
@@ -83,93 +97,100 @@ impl Handler for Redis {
 
     fn serving(&mut self, server: &Server) -> Action {
         self.server = Some(server.clone());
-        self.info.tcp_port = server
+        let port = server
             .addrs()
             .iter()
             .find_map(|a| match a {
-                revio::Addr::Tcp(s) => Some(s.port()),
+                Addr::Tcp(s) => Some(s.port()),
                 _ => None,
             })
             .unwrap_or(0);
-        if self.loop_index == 0 {
-            println!("redis server started on port {}", self.info.tcp_port);
-            for a in server.addrs() {
-                println!("listening on {a}");
-            }
-        }
+        self.shared.set_tcp_port(port);
         Action::None
     }
 
     fn opened(&mut self, conn: &mut Conn<'_, Client>) -> Action {
         // As Redis does: replies are complete when written, so send them now.
         let _ = conn.set_nodelay(true);
+        let session = self.session(conn);
+        conn.state().session = Some(session);
         Action::None
     }
 
     fn data(&mut self, conn: &mut Conn<'_, Client>, input: &[u8]) -> Action {
         let id = conn.id();
         let mut client = mem::take(conn.state());
-        let mut staged = mem::take(&mut self.replies);
-        let out = &mut staged;
-        // Replies from here on are held back while a WAKE is pending.
-        let mut hold_from = client.held.is_some().then_some(out.len());
+        let Client {
+            parser,
+            session,
+            held,
+            quit,
+        } = &mut client;
+        let session = session.get_or_insert_with(|| self.session(conn));
+        session.info.seen(&self.shared);
         let mut action = Action::None;
         let mut pos = 0;
-        while pos < input.len() && !client.quit {
+        while pos < input.len() && !*quit {
+            let limits = Limits {
+                unauthenticated: !session.authenticated,
+                ..self.limits
+            };
             let rest = &input[pos..];
-            let n = match resp::parse_command(rest, &mut self.spans, &self.limits) {
+            let holding = held.is_some();
+            let sink: &mut dyn Sink = match held.as_mut() {
+                Some(h) => h,
+                None => conn.output(),
+            };
+            let n = match parser.parse(rest, &limits) {
                 Ok(Some(n)) => n,
                 Ok(None) => break,
                 Err(e) => {
                     // As Redis: say what was wrong, then close.
-                    resp::error(out, &format!("ERR {e}"));
-                    client.quit = true;
+                    Reply::new(sink, session.proto).error(&e.text());
+                    *quit = true;
                     break;
                 }
             };
             pos += n;
-            let args = self.spans.args(rest);
-            if args.len() == 0 {
+            let args = parser.args(rest);
+            if args.is_empty() {
                 continue;
             }
-            let mut ctx = Ctx {
+            let env = Env {
                 store: &self.store,
-                info: &self.info,
-                session: &mut client.session,
+                shared: &self.shared,
+                session,
+                scratch: &mut self.scratch,
             };
-            match commands::execute(&mut ctx, args, out) {
+            match commands::execute(env, args, sink) {
                 Effect::Reply => {}
-                Effect::Close => client.quit = true,
+                Effect::Close => *quit = true,
                 Effect::Shutdown => {
                     action = Action::Shutdown;
                     break;
                 }
-                Effect::Wake if hold_from.is_some() => {
-                    // Already waiting: this one is answered by the same wake.
-                    resp::simple(out, b"WOKE");
-                }
+                // Already waiting: this one is answered by the same wake.
+                Effect::Wake if holding => sink.put(b"+WOKE\r\n"),
                 Effect::Wake => {
-                    if self.start_wake(id) {
-                        hold_from = Some(out.len());
-                        client.held = Some(Vec::new());
+                    let started = self.server.as_ref().is_some_and(|s| self.waker.request(s, id));
+                    if started {
+                        *held = Some(Vec::new());
                     } else {
-                        resp::error(out, "ERR cannot start the wake thread");
+                        Reply::new(sink, Proto::Resp2).error(b"ERR cannot start the wake thread");
                     }
                 }
             }
+            // A peer that does not read its replies: stop here and keep the
+            // rest; the loop presents it again once the output drains.
+            if conn.is_congested() {
+                break;
+            }
         }
-        if let (Some(from), Some(held)) = (hold_from, client.held.as_mut()) {
-            held.extend_from_slice(&out[from..]);
-            out.truncate(from);
-        }
-        conn.write(out);
-        staged.clear();
-        self.replies = staged;
         // After QUIT, or a protocol error, the rest of the input is dropped.
-        if !client.quit {
+        if !*quit {
             conn.keep(input.len() - pos);
         }
-        if client.quit && client.held.is_none() && action == Action::None {
+        if *quit && held.is_none() && action == Action::None {
             action = Action::Close;
         }
         *conn.state() = client;
@@ -181,9 +202,17 @@ impl Handler for Redis {
             return Action::None;
         };
         let quit = conn.state().quit;
-        conn.write(b"+WOKE\r\n");
-        conn.write(&held);
+        let out = conn.output();
+        out.put(b"+WOKE\r\n");
+        out.put(&held);
         if quit { Action::Close } else { Action::None }
+    }
+
+    fn closed(&mut self, conn: &mut Conn<'_, Client>, _: Option<std::io::Error>) {
+        if let Some(mut session) = conn.state().session.take() {
+            multi::forget(&self.store, &mut session);
+            self.shared.unregister(session.info.id);
+        }
     }
 
     fn tick(&mut self) -> (Option<Duration>, Action) {

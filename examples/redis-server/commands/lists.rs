@@ -1,0 +1,172 @@
+//! List commands: LPUSH, RPUSH, LPOP and RPOP (with a count), LRANGE,
+//! LLEN, LINDEX.
+
+use std::collections::VecDeque;
+
+use super::{Ctx, Effect, changed, count_arg, int, int_arg, typed};
+use crate::resp::Args;
+use crate::store::Value;
+
+type List = VecDeque<Box<[u8]>>;
+
+fn list(v: &mut Value) -> Option<&mut List> {
+    match v {
+        Value::List(l) => Some(l),
+        _ => None,
+    }
+}
+
+pub fn lpush(ctx: &mut Ctx<'_, '_>, args: Args<'_>) -> Effect {
+    push(ctx, args, true)
+}
+
+pub fn rpush(ctx: &mut Ctx<'_, '_>, args: Args<'_>) -> Effect {
+    push(ctx, args, false)
+}
+
+fn push(ctx: &mut Ctx<'_, '_>, args: Args<'_>, front: bool) -> Effect {
+    let key = args.get(1);
+    let l = match typed(ctx.db, &mut ctx.reply, key, list) {
+        Err(effect) => return effect,
+        Ok(Some(l)) => l,
+        Ok(None) => match &mut ctx.db.shard(key).insert(key, Value::List(List::new())).value {
+            Value::List(l) => l,
+            _ => return Effect::Reply,
+        },
+    };
+    for item in args.iter_from(2) {
+        if front {
+            l.push_front(item.into());
+        } else {
+            l.push_back(item.into());
+        }
+    }
+    let n = l.len();
+    ctx.db.shard(key).touch(key);
+    int(ctx, n as i64)
+}
+
+pub fn lpop(ctx: &mut Ctx<'_, '_>, args: Args<'_>) -> Effect {
+    pop(ctx, args, true)
+}
+
+pub fn rpop(ctx: &mut Ctx<'_, '_>, args: Args<'_>) -> Effect {
+    pop(ctx, args, false)
+}
+
+/// LPOP / RPOP key [count]: one element as a bulk string, or with a count
+/// an array (a null array when the key is missing).
+fn pop(ctx: &mut Ctx<'_, '_>, args: Args<'_>, front: bool) -> Effect {
+    if args.len() > 3 {
+        let name = if front { "lpop" } else { "rpop" };
+        return super::error(ctx, &super::wrong_arity(name));
+    }
+    let count = if args.len() == 3 {
+        match count_arg(ctx, args.get(2)) {
+            Ok(n) => Some(n),
+            Err(effect) => return effect,
+        }
+    } else {
+        None
+    };
+    let key = args.get(1);
+    let Ctx { db, reply, .. } = ctx;
+    let l = match typed(db, reply, key, list) {
+        Err(effect) => return effect,
+        Ok(Some(l)) => l,
+        Ok(None) => {
+            if count.is_some() {
+                reply.null_array();
+            } else {
+                reply.null();
+            }
+            return Effect::Reply;
+        }
+    };
+    match count {
+        Some(0) => {
+            reply.array(0);
+            return Effect::Reply;
+        }
+        Some(n) => {
+            let n = n.min(l.len());
+            reply.array(n);
+            for _ in 0..n {
+                if let Some(item) = if front { l.pop_front() } else { l.pop_back() } {
+                    reply.bulk(&item);
+                }
+            }
+        }
+        None => {
+            if let Some(item) = if front { l.pop_front() } else { l.pop_back() } {
+                reply.bulk(&item);
+            }
+        }
+    }
+    changed(db.shard(key), key);
+    Effect::Reply
+}
+
+/// Clamps Redis-style indexes (negative from the end) to `len`; `None` for
+/// an empty range.
+pub fn range(start: i64, end: i64, len: usize) -> Option<(usize, usize)> {
+    let len = len as i64;
+    let start = if start < 0 { (len + start).max(0) } else { start };
+    let end = if end < 0 { len + end } else { end };
+    if start > end || start >= len {
+        return None;
+    }
+    Some((start as usize, end.min(len - 1) as usize))
+}
+
+pub fn lrange(ctx: &mut Ctx<'_, '_>, args: Args<'_>) -> Effect {
+    let (start, end) = match (int_arg(ctx, args.get(2)), int_arg(ctx, args.get(3))) {
+        (Ok(s), Ok(e)) => (s, e),
+        (Err(effect), _) | (_, Err(effect)) => return effect,
+    };
+    let Ctx { db, reply, .. } = ctx;
+    match typed(db, reply, args.get(1), list) {
+        Err(effect) => effect,
+        Ok(l) => {
+            let l = l.map(|l| &*l);
+            match l.and_then(|l| range(start, end, l.len()).map(|r| (l, r))) {
+                None => reply.array(0),
+                Some((l, (from, to))) => {
+                    reply.array(to - from + 1);
+                    l.range(from..=to).for_each(|item| reply.bulk(item));
+                }
+            }
+            Effect::Reply
+        }
+    }
+}
+
+pub fn llen(ctx: &mut Ctx<'_, '_>, args: Args<'_>) -> Effect {
+    let n = match typed(ctx.db, &mut ctx.reply, args.get(1), list) {
+        Err(effect) => return effect,
+        Ok(v) => v.map_or(0, |v| v.len() as i64),
+    };
+    int(ctx, n)
+}
+
+pub fn lindex(ctx: &mut Ctx<'_, '_>, args: Args<'_>) -> Effect {
+    let index = match int_arg(ctx, args.get(2)) {
+        Ok(i) => i,
+        Err(effect) => return effect,
+    };
+    let Ctx { db, reply, .. } = ctx;
+    match typed(db, reply, args.get(1), list) {
+        Err(effect) => return effect,
+        Ok(l) => {
+            let item = l.and_then(|l| {
+                let i = if index < 0 { l.len() as i64 + index } else { index };
+                usize::try_from(i).ok().and_then(|i| l.get(i))
+            });
+            match item {
+                Some(item) => reply.bulk(item),
+                None => reply.null(),
+            }
+        }
+    }
+    Effect::Reply
+}

@@ -1,0 +1,264 @@
+//! One shard of the keyspace: its keys, their deadlines, and the versions of
+//! its WATCHed keys. A shard is only ever reached through its lock (see
+//! `store/mod.rs`), so nothing here synchronizes.
+//!
+//! Expiry is lazy (an expired key reads as absent and is dropped when a
+//! lookup meets it) plus an active sweep ([`Shard::sweep`]) that drops keys
+//! whose deadline passed, a bounded number per call. Deadlines are unix
+//! milliseconds, as Redis keeps them (EXPIREAT, EXPIRETIME).
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use super::value::Value;
+
+/// The wall clock in unix milliseconds, as Redis's `mstime()`.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// A stored value and its deadline.
+#[derive(Debug)]
+pub struct Entry {
+    /// The value.
+    pub value: Value,
+    /// When the key expires (unix ms), if it does.
+    pub expires: Option<i64>,
+}
+
+impl Entry {
+    fn is_expired(&self, now: i64) -> bool {
+        self.expires.is_some_and(|t| t <= now)
+    }
+}
+
+/// A WATCHed key: how many clients watch it, and a version that every
+/// change of the key bumps.
+#[derive(Debug, Default)]
+struct Watch {
+    clients: usize,
+    version: u64,
+}
+
+/// Part of the keyspace.
+#[derive(Debug, Default)]
+pub struct Shard {
+    map: HashMap<Box<[u8]>, Entry>,
+    /// Deadlines in time order, for the sweep. Entries go stale when a key's
+    /// deadline changes or the key goes; the sweep skips those, and the heap is
+    /// rebuilt when stale entries outnumber the keys.
+    deadlines: BinaryHeap<Reverse<(i64, Box<[u8]>)>>,
+    watched: HashMap<Box<[u8]>, Watch>,
+}
+
+impl Shard {
+    /// The live entry for `key`; an expired one is dropped and reads as absent.
+    pub fn get(&mut self, key: &[u8]) -> Option<&Entry> {
+        self.get_mut(key).map(|e| &*e)
+    }
+
+    /// The live entry for `key`, to change in place: call [`Shard::touch`]
+    /// when it is changed, [`Shard::remove`] when it is emptied.
+    pub fn get_mut(&mut self, key: &[u8]) -> Option<&mut Entry> {
+        let now = now_ms();
+        if self.map.get(key)?.is_expired(now) {
+            self.map.remove(key);
+            return None;
+        }
+        self.map.get_mut(key)
+    }
+
+    /// Whether `key` is there and live.
+    pub fn contains(&mut self, key: &[u8]) -> bool {
+        self.get(key).is_some()
+    }
+
+    /// Records a change of `key` for the transactions that WATCH it.
+    pub fn touch(&mut self, key: &[u8]) {
+        if !self.watched.is_empty() {
+            if let Some(w) = self.watched.get_mut(key) {
+                w.version += 1;
+            }
+        }
+    }
+
+    /// Stores `value` at `key` with the deadline `expires`, or with the
+    /// key's current deadline when `keep_ttl`; a string value reuses the
+    /// old buffer.
+    pub fn set(&mut self, key: &[u8], value: &[u8], expires: Option<i64>, keep_ttl: bool) {
+        self.touch(key);
+        let now = now_ms();
+        match self.map.get_mut(key) {
+            Some(e) => {
+                if e.is_expired(now) || !keep_ttl {
+                    e.expires = expires;
+                }
+                match &mut e.value {
+                    // Reuse the buffer unless it is far larger than what it now holds.
+                    Value::Str(s) if s.capacity() <= 4096 || s.capacity() / 4 <= value.len() => {
+                        s.clear();
+                        s.extend_from_slice(value);
+                    }
+                    other => *other = Value::Str(value.to_vec()),
+                }
+            }
+            None => {
+                self.map.insert(
+                    key.into(),
+                    Entry {
+                        value: Value::Str(value.to_vec()),
+                        expires,
+                    },
+                );
+            }
+        }
+        if let (Some(at), false) = (expires, keep_ttl) {
+            self.push_deadline(key, at);
+        }
+    }
+
+    /// Stores a new value of any type at `key` (no deadline).
+    pub fn insert(&mut self, key: &[u8], value: Value) -> &mut Entry {
+        self.touch(key);
+        let entry = Entry { value, expires: None };
+        match self.map.entry(key.into()) {
+            std::collections::hash_map::Entry::Occupied(mut o) => {
+                o.insert(entry);
+                o.into_mut()
+            }
+            std::collections::hash_map::Entry::Vacant(v) => v.insert(entry),
+        }
+    }
+
+    /// Moves a whole entry in (RENAME), deadline included.
+    pub fn put_entry(&mut self, key: &[u8], entry: Entry) {
+        self.touch(key);
+        if let Some(at) = entry.expires {
+            self.push_deadline(key, at);
+        }
+        self.map.insert(key.into(), entry);
+    }
+
+    /// Sets (or with `None` clears) the deadline of a live key; false if
+    /// there is no such key.
+    pub fn set_expiry(&mut self, key: &[u8], expires: Option<i64>) -> bool {
+        let Some(e) = self.get_mut(key) else {
+            return false;
+        };
+        e.expires = expires;
+        self.touch(key);
+        if let Some(at) = expires {
+            self.push_deadline(key, at);
+        }
+        true
+    }
+
+    /// Removes `key` and returns its entry, if it was there and live.
+    pub fn take(&mut self, key: &[u8]) -> Option<Entry> {
+        let now = now_ms();
+        let e = self.map.remove(key)?;
+        if e.is_expired(now) {
+            return None;
+        }
+        self.touch(key);
+        Some(e)
+    }
+
+    /// Removes `key`; true if it was there and live.
+    pub fn remove(&mut self, key: &[u8]) -> bool {
+        self.take(key).is_some()
+    }
+
+    /// Keys held, expired ones not yet dropped included (as Redis's DBSIZE).
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Every live key and its entry, in no order.
+    pub fn live(&self) -> impl Iterator<Item = (&[u8], &Entry)> {
+        let now = now_ms();
+        self.map
+            .iter()
+            .filter(move |(_, e)| !e.is_expired(now))
+            .map(|(k, e)| (&k[..], e))
+    }
+
+    /// Drops every key (FLUSHALL), touching the watched ones that existed.
+    pub fn clear(&mut self) {
+        for (key, w) in self.watched.iter_mut() {
+            if self.map.contains_key(key) {
+                w.version += 1;
+            }
+        }
+        self.map.clear();
+        self.deadlines.clear();
+    }
+
+    /// Starts watching `key` for one more client; returns its version.
+    pub fn watch(&mut self, key: &[u8]) -> u64 {
+        let w = self.watched.entry(key.into()).or_default();
+        w.clients += 1;
+        w.version
+    }
+
+    /// One client stops watching `key`.
+    pub fn unwatch(&mut self, key: &[u8]) {
+        if let Some(w) = self.watched.get_mut(key) {
+            w.clients -= 1;
+            if w.clients == 0 {
+                self.watched.remove(key);
+            }
+        }
+    }
+
+    /// The version of a watched key (see [`Shard::watch`]).
+    pub fn version(&self, key: &[u8]) -> u64 {
+        self.watched.get(key).map_or(0, |w| w.version)
+    }
+
+    /// Whether `key` is held but past its deadline (not yet dropped).
+    pub fn is_expired(&self, key: &[u8]) -> bool {
+        self.map.get(key).is_some_and(|e| e.is_expired(now_ms()))
+    }
+
+    fn push_deadline(&mut self, key: &[u8], at: i64) {
+        if self.deadlines.len() > 2 * self.map.len() + 64 {
+            self.deadlines = self
+                .map
+                .iter()
+                .filter_map(|(k, e)| e.expires.map(|t| Reverse((t, k.clone()))))
+                .collect();
+        }
+        self.deadlines.push(Reverse((at, key.into())));
+    }
+
+    /// Drops up to `budget` keys whose deadline has passed; returns how many.
+    pub fn sweep(&mut self, now: i64, budget: usize) -> usize {
+        let mut dropped = 0;
+        for _ in 0..budget {
+            match self.deadlines.peek() {
+                Some(Reverse((at, _))) if *at <= now => {}
+                _ => break,
+            }
+            let Some(Reverse((at, key))) = self.deadlines.pop() else {
+                break;
+            };
+            // Only if the key still has this deadline: it may have been
+            // given another one, made persistent, or deleted since.
+            if self.map.get(&key).is_some_and(|e| e.expires == Some(at)) {
+                self.map.remove(&key);
+                dropped += 1;
+            }
+        }
+        dropped
+    }
+
+    /// The number of deadlines in the sweep's heap (stale ones included).
+    #[cfg(test)]
+    pub fn deadlines(&self) -> usize {
+        self.deadlines.len()
+    }
+}
