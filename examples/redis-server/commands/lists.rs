@@ -120,9 +120,10 @@ pub fn range(start: i64, end: i64, len: usize) -> Option<(usize, usize)> {
 }
 
 pub fn lrange(ctx: &mut Ctx<'_, '_>, args: Args<'_>) -> Effect {
-    let (start, end) = match (int_arg(ctx, args.get(2)), int_arg(ctx, args.get(3))) {
-        (Ok(s), Ok(e)) => (s, e),
-        (Err(effect), _) | (_, Err(effect)) => return effect,
+    let (start, end) = match int_arg(ctx, args.get(2)).and_then(|a| int_arg(ctx, args.get(3)).map(|b| (a, b)))
+    {
+        Ok(pair) => pair,
+        Err(effect) => return effect,
     };
     let Ctx { db, reply, .. } = ctx;
     match typed(db, reply, args.get(1), list) {
@@ -149,24 +150,25 @@ pub fn llen(ctx: &mut Ctx<'_, '_>, args: Args<'_>) -> Effect {
     int(ctx, n)
 }
 
+/// LINDEX key index: the key and its type are checked before the index.
 pub fn lindex(ctx: &mut Ctx<'_, '_>, args: Args<'_>) -> Effect {
-    let index = match int_arg(ctx, args.get(2)) {
-        Ok(i) => i,
-        Err(effect) => return effect,
-    };
     let Ctx { db, reply, .. } = ctx;
-    match typed(db, reply, args.get(1), list) {
+    let l = match typed(db, reply, args.get(1), list) {
         Err(effect) => return effect,
-        Ok(l) => {
-            let item = l.and_then(|l| {
-                let i = if index < 0 { l.len() as i64 + index } else { index };
-                usize::try_from(i).ok().and_then(|i| l.get(i))
-            });
-            match item {
-                Some(item) => reply.bulk(item),
-                None => reply.null(),
-            }
+        Ok(None) => {
+            reply.null();
+            return Effect::Reply;
         }
+        Ok(Some(l)) => &*l,
+    };
+    let Some(index) = crate::resp::parse_i64(args.get(2)) else {
+        reply.error(super::NOT_INTEGER);
+        return Effect::Reply;
+    };
+    let i = if index < 0 { l.len() as i64 + index } else { index };
+    match usize::try_from(i).ok().and_then(|i| l.get(i)) {
+        Some(item) => reply.bulk(item),
+        None => reply.null(),
     }
     Effect::Reply
 }

@@ -84,22 +84,25 @@ pub fn execute(env: Env<'_>, args: Args<'_>, out: &mut dyn Sink) -> Effect {
     let mut reply = Reply::new(out, session.proto);
     let cmd = match lookup(args) {
         Ok(cmd) => cmd,
-        Err(text) => return reject(session, &mut reply, &text),
+        Err(text) => return reject(store, session, None, &mut reply, &text),
     };
     session.info.set_last_command(cmd.index);
     if !cmd.arity_ok(args.len()) {
-        return reject(session, &mut reply, &wrong_arity(cmd.name));
+        return reject(store, session, Some(cmd), &mut reply, &wrong_arity(cmd.name));
     }
     if shared.requires_auth() && !session.authenticated && !cmd.has(table::NO_AUTH) {
-        return reject(session, &mut reply, b"NOAUTH Authentication required.");
+        return reject(
+            store,
+            session,
+            Some(cmd),
+            &mut reply,
+            b"NOAUTH Authentication required.",
+        );
     }
     if session.multi.is_some() {
         if cmd.has(table::NO_MULTI) {
-            return reject(
-                session,
-                &mut reply,
-                b"ERR Command not allowed inside a transaction",
-            );
+            let text = b"ERR Command not allowed inside a transaction";
+            return reject(store, session, Some(cmd), &mut reply, text);
         }
         if !cmd.has(table::NOT_QUEUED) {
             session.queue(cmd, args);
@@ -121,12 +124,29 @@ pub fn execute(env: Env<'_>, args: Args<'_>, out: &mut dyn Sink) -> Effect {
 }
 
 /// An error found before the command runs: inside MULTI it also dooms the
-/// transaction (EXEC then answers EXECABORT), as Redis's `rejectCommand`.
-fn reject(session: &mut Session, reply: &mut Reply<'_>, text: &[u8]) -> Effect {
-    if let Some(m) = session.multi.as_mut() {
-        m.doomed = true;
+/// transaction (EXEC then answers EXECABORT), and a refused EXEC discards
+/// it, as Redis's `rejectCommand` does.
+fn reject(
+    store: &Store,
+    session: &mut Session,
+    cmd: Option<&Command>,
+    reply: &mut Reply<'_>,
+    text: &[u8],
+) -> Effect {
+    if !cmd.is_some_and(|c| c.has(table::EXEC)) {
+        if let Some(m) = session.multi.as_mut() {
+            m.doomed = true;
+        }
+        reply.error(text);
+        return Effect::Reply;
     }
-    reply.error(text);
+    // A refused EXEC discards the transaction, if there is one.
+    session.multi = None;
+    session.info.set_multi(-1);
+    multi::forget(store, session);
+    let mut abort = b"EXECABORT Transaction discarded because of: ".to_vec();
+    abort.extend_from_slice(text.strip_prefix(b"ERR ").unwrap_or(text));
+    reply.error(&abort);
     Effect::Reply
 }
 
@@ -193,9 +213,8 @@ pub fn int_arg(ctx: &mut Ctx<'_, '_>, arg: &[u8]) -> Result<i64, Effect> {
 /// replies the error.
 pub fn count_arg(ctx: &mut Ctx<'_, '_>, arg: &[u8]) -> Result<usize, Effect> {
     match parse_i64(arg) {
-        None => Err(error(ctx, NOT_INTEGER)),
-        Some(n) if n < 0 => Err(error(ctx, OUT_OF_RANGE_POSITIVE)),
-        Some(n) => Ok(n as usize),
+        Some(n) if n >= 0 => Ok(n as usize),
+        _ => Err(error(ctx, OUT_OF_RANGE_POSITIVE)),
     }
 }
 

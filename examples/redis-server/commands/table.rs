@@ -107,13 +107,13 @@ impl Command {
 pub fn lookup(args: Args<'_>) -> Result<&'static Command, Vec<u8>> {
     let name = args.get(0);
     let mut lower = [0u8; 40];
-    let Some(base) = find(name, b"", &mut lower) else {
+    let Some(base) = find(name, None, &mut lower) else {
         return Err(unknown_command(args));
     };
     if !base.has(CONTAINER) || args.len() < 2 {
         return Ok(base);
     }
-    find(base.name.as_bytes(), args.get(1), &mut lower).ok_or_else(|| {
+    find(base.name.as_bytes(), Some(args.get(1)), &mut lower).ok_or_else(|| {
         let mut text = b"ERR unknown subcommand '".to_vec();
         text.extend_from_slice(c_str(args.get(1), 128));
         text.extend_from_slice(b"'. Try ");
@@ -124,13 +124,13 @@ pub fn lookup(args: Args<'_>) -> Result<&'static Command, Vec<u8>> {
 }
 
 /// Looks `name` (or `name|sub`) up, ignoring case.
-fn find(name: &[u8], sub: &[u8], lower: &mut [u8; 40]) -> Option<&'static Command> {
-    let len = name.len() + if sub.is_empty() { 0 } else { 1 + sub.len() };
+fn find(name: &[u8], sub: Option<&[u8]>, lower: &mut [u8; 40]) -> Option<&'static Command> {
+    let len = name.len() + sub.map_or(0, |s| 1 + s.len());
     if len > lower.len() {
         return None;
     }
     lower[..name.len()].copy_from_slice(name);
-    if !sub.is_empty() {
+    if let Some(sub) = sub {
         lower[name.len()] = b'|';
         lower[name.len() + 1..len].copy_from_slice(sub);
     }

@@ -92,9 +92,11 @@ pub fn zrange(ctx: &mut Ctx<'_, '_>, args: Args<'_>) -> Effect {
         if is(opt, "WITHSCORES") {
             withscores = true;
         } else if is(opt, "LIMIT") && args.len() - j - 1 >= 2 {
-            let (offset, count) = match (int_arg(ctx, args.get(j + 1)), int_arg(ctx, args.get(j + 2))) {
-                (Ok(o), Ok(c)) => (o, c),
-                (Err(effect), _) | (_, Err(effect)) => return effect,
+            let (offset, count) = match int_arg(ctx, args.get(j + 1))
+                .and_then(|a| int_arg(ctx, args.get(j + 2)).map(|b| (a, b)))
+            {
+                Ok(pair) => pair,
+                Err(effect) => return effect,
             };
             limit = Some((offset, count));
             j += 2;
@@ -109,7 +111,8 @@ pub fn zrange(ctx: &mut Ctx<'_, '_>, args: Args<'_>) -> Effect {
         }
         j += 1;
     }
-    if limit.is_some() && matches!(by, By::Rank) {
+    // As Redis, a count of -1 is "no LIMIT" (even when LIMIT was given).
+    if limit.is_some_and(|(_, count)| count != -1) && matches!(by, By::Rank) {
         return error(
             ctx,
             b"ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX",

@@ -1,0 +1,265 @@
+//! The differential test: random sequences of the implemented commands sent
+//! to a real redis-server 7 and to the example, replies compared byte for
+//! byte (TTLs with a tolerance, unordered replies as sets), over two
+//! connections per server (so that WATCH and transactions meet), in RESP2
+//! and in RESP3.
+//!
+//! Needs `redis-server` on the PATH (`.ci/run` installs Debian's). Without
+//! it the test says so and passes, unless `REVIO_REDIS_DIFF=required`.
+//! `REVIO_REDIS_DIFF_COMMANDS` sets the number of commands per protocol
+//! (default 60,000), `REVIO_REDIS_DIFF_SEED` the seed.
+
+#[path = "../../tests/common/mod.rs"]
+mod common;
+
+#[path = "../../examples/redis-server/commands/mod.rs"]
+mod commands;
+#[path = "../../examples/redis-server/handler.rs"]
+mod handler;
+#[path = "../../examples/redis-server/resp/mod.rs"]
+mod resp;
+#[path = "../../examples/redis-server/session.rs"]
+mod session;
+#[path = "../../examples/redis-server/shared.rs"]
+mod shared;
+#[path = "../../examples/redis-server/store/mod.rs"]
+mod store;
+#[path = "../../examples/redis-server/wake.rs"]
+mod wake;
+
+#[path = "redis_diff/gen.rs"]
+mod gen_cmds;
+#[path = "redis_diff/wire.rs"]
+mod wire;
+
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use gen_cmds::{Kind, Rng};
+use wire::{Conn, Reply};
+
+/// A redis-server child process, killed on drop.
+struct RedisServer {
+    child: Child,
+    addr: String,
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts Debian's redis-server on a free port (no persistence), or `None`
+/// if it is not installed.
+fn redis_server() -> Option<RedisServer> {
+    for _ in 0..5 {
+        let port = TcpListener::bind("127.0.0.1:0").ok()?.local_addr().ok()?.port();
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", ""])
+            .args([
+                "--appendonly",
+                "no",
+                "--daemonize",
+                "no",
+                "--protected-mode",
+                "no",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .ok()?;
+        let mut server = RedisServer {
+            child,
+            addr: format!("127.0.0.1:{port}"),
+        };
+        let deadline = Instant::now() + common::LIMIT;
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = server.child.try_wait() {
+                break; // the port was taken meanwhile: try another
+            }
+            if TcpStream::connect(&server.addr).is_ok() {
+                return Some(server);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = server.child.kill();
+    }
+    None
+}
+
+/// Whether two replies agree under `kind`.
+fn agree(kind: Kind, a: &Reply, b: &Reply) -> bool {
+    if a.kind != b.kind {
+        return false;
+    }
+    match kind {
+        Kind::Exact => a == b,
+        Kind::Near(by) => match (a.int(), b.int()) {
+            (Some(x), Some(y)) if x >= 0 && y >= 0 => (x - y).abs() <= by,
+            _ => a == b,
+        },
+        Kind::Unordered | Kind::Pairs => {
+            let group = if kind == Kind::Pairs { 2 } else { 1 };
+            let sorted = |r: &Reply| {
+                let mut v: Vec<Vec<u8>> = r
+                    .items
+                    .chunks(group)
+                    .map(|c| c.iter().flat_map(Reply::bytes).collect())
+                    .collect();
+                v.sort();
+                v
+            };
+            a.line == b.line && sorted(a) == sorted(b)
+        }
+        Kind::Shape => (a.line == b"-1") == (b.line == b"-1") && a.items.len() == b.items.len(),
+        Kind::Hello => {
+            let masked = |r: &Reply| {
+                let mut r = r.clone();
+                if let Some(i) = r.items.iter().position(|x| x.data == b"id") {
+                    r.items[i + 1].line = b"0".to_vec();
+                }
+                r
+            };
+            masked(a) == masked(b)
+        }
+    }
+}
+
+/// What one connection has queued in a transaction, as seen from the
+/// reference server's replies: the kinds of the queued commands.
+#[derive(Default)]
+struct TxState {
+    queued: Option<Vec<Kind>>,
+}
+
+impl TxState {
+    /// Follows `args` and Redis's `reply`; returns how to compare an EXEC's
+    /// elements when `args` is EXEC.
+    fn follow(&mut self, args: &[Vec<u8>], kind: Kind, reply: &Reply) -> Option<Vec<Kind>> {
+        let name = args[0].to_ascii_uppercase();
+        if reply.kind == b'+' && reply.line == b"QUEUED" {
+            if let Some(q) = self.queued.as_mut() {
+                q.push(kind);
+            }
+            return None;
+        }
+        match &name[..] {
+            b"MULTI" if reply.kind == b'+' => self.queued = Some(Vec::new()),
+            b"EXEC" | b"DISCARD" if args.len() == 1 => return self.queued.take(),
+            _ => {}
+        }
+        None
+    }
+}
+
+fn describe(args: &[Vec<u8>]) -> String {
+    args.iter()
+        .map(|a| format!("{:?}", String::from_utf8_lossy(a)))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Runs `n` random commands in protocol `proto` against both servers.
+fn run(reference: &str, example: &str, proto: i64, n: usize, seed: u64) {
+    let mut rng = Rng::new(seed);
+    let open = |addr: &str| {
+        (0..2)
+            .map(|_| Conn::open(addr).expect("connect"))
+            .collect::<Vec<_>>()
+    };
+    let (mut theirs, mut ours) = (open(reference), open(example));
+    let mut tx: Vec<TxState> = vec![TxState::default(), TxState::default()];
+    let hello = vec![b"HELLO".to_vec(), proto.to_string().into_bytes()];
+    for c in 0..2 {
+        for conns in [&mut theirs, &mut ours] {
+            conns[c].send(&[&[b"FLUSHALL".to_vec()], &hello]).unwrap();
+            conns[c].read().unwrap();
+            conns[c].read().unwrap();
+        }
+    }
+    let mut in_multi = [false, false];
+    let mut done = 0;
+    let mut history: Vec<String> = Vec::new();
+    while done < n {
+        // A batch on one connection, pipelined.
+        let c = rng.below(2);
+        let mut batch = Vec::new();
+        for _ in 0..1 + rng.below(40) {
+            for cmd in gen_cmds::command(&mut rng, proto, in_multi[c]) {
+                match &cmd.args[0].to_ascii_uppercase()[..] {
+                    b"MULTI" => in_multi[c] = true,
+                    b"EXEC" | b"DISCARD" => in_multi[c] = false,
+                    _ => {}
+                }
+                batch.push(cmd);
+            }
+        }
+        let args: Vec<&[Vec<u8>]> = batch.iter().map(|c| &c.args[..]).collect();
+        theirs[c].send(&args).unwrap();
+        ours[c].send(&args).unwrap();
+        for cmd in &batch {
+            let want = theirs[c].read().expect("redis-server reply");
+            let got = ours[c]
+                .read()
+                .unwrap_or_else(|e| panic!("no reply to {} (seed {seed}): {e}", describe(&cmd.args)));
+            history.push(format!("[{c}] {}", describe(&cmd.args)));
+            if history.len() > 30 {
+                history.remove(0);
+            }
+            let exec_kinds = tx[c].follow(&cmd.args, cmd.kind, &want);
+            let same = match exec_kinds {
+                Some(kinds) if want.kind == b'*' && kinds.len() == want.items.len() => {
+                    got.kind == b'*'
+                        && got.items.len() == want.items.len()
+                        && kinds
+                            .iter()
+                            .zip(want.items.iter().zip(&got.items))
+                            .all(|(k, (w, g))| agree(*k, w, g))
+                }
+                _ => agree(cmd.kind, &want, &got),
+            };
+            assert!(
+                same,
+                "RESP{proto} seed {seed}, command {done}: {}\nredis-server: {:?}\nexample:      {:?}\nlast commands:\n{}",
+                describe(&cmd.args),
+                String::from_utf8_lossy(&want.bytes()),
+                String::from_utf8_lossy(&got.bytes()),
+                history.join("\n")
+            );
+            done += 1;
+        }
+    }
+}
+
+#[test]
+fn replies_match_redis_server_7() {
+    let Some(reference) = redis_server() else {
+        assert!(
+            std::env::var("REVIO_REDIS_DIFF").as_deref() != Ok("required"),
+            "redis-server is not installed"
+        );
+        eprintln!("redis-server is not installed: the differential test is skipped");
+        return;
+    };
+    let n = std::env::var("REVIO_REDIS_DIFF_COMMANDS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(60_000);
+    let seed = std::env::var("REVIO_REDIS_DIFF_SEED")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0x5eed);
+    let srv = common::start(
+        revio::Backend::Poll,
+        handler::Redis::standalone(8, None),
+        &["tcp://127.0.0.1:0"],
+    );
+    let example = srv.addr(0);
+    for proto in [2, 3] {
+        run(&reference.addr, &example, proto, n, seed + proto as u64);
+    }
+    srv.stop().unwrap();
+}
