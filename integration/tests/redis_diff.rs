@@ -263,3 +263,74 @@ fn replies_match_redis_server_7() {
     }
     srv.stop().unwrap();
 }
+
+/// Sends `input` on a new connection, then (unless the server closes
+/// first) an inline PING; returns everything until the PONG or the close.
+fn raw_exchange(addr: &str, input: &[u8]) -> Vec<u8> {
+    use std::io::{Read, Write};
+    let mut s = TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(common::LIMIT)).unwrap();
+    s.write_all(input).unwrap();
+    let _ = s.write_all(b"\r\nPING\r\n");
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !got.ends_with(b"+PONG\r\n") {
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+        }
+    }
+    got
+}
+
+#[test]
+fn raw_input_is_read_as_redis_server_7_reads_it() {
+    let Some(reference) = redis_server() else {
+        assert!(
+            std::env::var("REVIO_REDIS_DIFF").as_deref() != Ok("required"),
+            "redis-server is not installed"
+        );
+        return;
+    };
+    let srv = common::start(
+        revio::Backend::Poll,
+        handler::Redis::standalone(8, None),
+        &["tcp://127.0.0.1:0"],
+    );
+    let long = vec![b'x'; 300];
+    let mut unknown = b"*4\r\n$3\r\nFOO\r\n$5\r\na\0b\r\n\r\n$300\r\n".to_vec();
+    unknown.extend_from_slice(&long);
+    unknown.extend_from_slice(b"\r\n$2\r\n\xff\xfe\r\n");
+    let cases: Vec<&[u8]> = vec![
+        b"SET a\x0bb c\x0c\r\nGET a\x0bb\r\nEXISTS a\r\n",
+        b"SET q \"x\\x41\\n\\t\\\"y\"\r\nGET q\r\nSET r 'it\\'s'\r\nGET r\r\n",
+        b"\x0b PING\r\n \r\n\n",
+        b"ECHO \"a\" b\r\n",
+        b"SET k \"unclosed\r\n",
+        b"SET k \"a\"b\r\n",
+        b"*1\r\n+PING\r\n",
+        b"*1\r\n\x80PING\r\n",
+        b"*x\r\n",
+        b"*2147483648\r\n",
+        b"*1\r\n$-5\r\n",
+        b"*1\r\n$x\r\n",
+        b"*0\r\n*-1\r\n*1\rX$4\rXPING\r\n",
+        &unknown,
+        b"PING a b\r\nhello 4\r\nHELLO 3 SETNAME \"a b\"\r\n",
+        b"MULTI\r\nSET k v\r\nGET\r\nEXEC\r\nEXEC\r\nDISCARD\r\nMULTI\r\nMULTI\r\nWATCH k\r\nEXEC\r\n",
+        b"MULTI\r\nSHUTDOWN\r\nEXEC\r\nMULTI\r\nLPUSH l a b\r\nLRANGE l 0 -1\r\nINCR l\r\nEXEC\r\n",
+    ];
+    for input in cases {
+        let want = raw_exchange(&reference.addr, input);
+        let got = raw_exchange(&srv.addr(0), input);
+        assert_eq!(
+            got.escape_ascii().to_string(),
+            want.escape_ascii().to_string(),
+            "input {}",
+            input.escape_ascii()
+        );
+        raw_exchange(&reference.addr, b"FLUSHALL");
+        raw_exchange(&srv.addr(0), b"FLUSHALL");
+    }
+    srv.stop().unwrap();
+}
