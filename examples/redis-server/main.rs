@@ -172,7 +172,9 @@ fn main() {
         .loops(loops)
         .backend(o.backend)
         .balance(o.balance)
-        .max_input(4 * Limits::DEFAULT.max_bulk);
+        .max_input(4 * Limits::DEFAULT.max_bulk)
+        // Room for the largest value's reply beyond the high-water mark.
+        .max_output(2 * Limits::DEFAULT.max_bulk);
     let result = config.serve_with(
         |i| {
             Announce(
