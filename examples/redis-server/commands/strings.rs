@@ -237,10 +237,8 @@ pub fn getex(ctx: &mut Ctx<'_, '_>, args: Args<'_>) -> Effect {
         Some(at) => {
             shard.set_expiry(key, Some(at));
         }
-        None if o.flags & PERSIST != 0 => {
-            if shard.get(key).is_some_and(|e| e.expires.is_some()) {
-                shard.set_expiry(key, None);
-            }
+        None if o.flags & PERSIST != 0 && shard.get(key).is_some_and(|e| e.expires.is_some()) => {
+            shard.set_expiry(key, None);
         }
         None => {}
     }
@@ -323,7 +321,8 @@ fn incr_by(ctx: &mut Ctx<'_, '_>, key: &[u8], by: i64) -> Effect {
 }
 
 pub fn mset(ctx: &mut Ctx<'_, '_>, args: Args<'_>) -> Effect {
-    if args.len() % 2 == 0 {
+    // The command name and key-value pairs: an odd count.
+    if args.len() % 2 != 1 {
         return error(ctx, &wrong_arity("mset"));
     }
     // Every key's shard is locked: other loops see all of them set, or none.

@@ -91,7 +91,7 @@ pub fn zrange(ctx: &mut Ctx<'_, '_>, args: Args<'_>) -> Effect {
         let opt = args.get(j);
         if is(opt, "WITHSCORES") {
             withscores = true;
-        } else if is(opt, "LIMIT") && args.len() - j - 1 >= 2 {
+        } else if is(opt, "LIMIT") && args.len() - j > 2 {
             let (offset, count) = match int_arg(ctx, args.get(j + 1))
                 .and_then(|a| int_arg(ctx, args.get(j + 2)).map(|b| (a, b)))
             {

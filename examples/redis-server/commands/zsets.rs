@@ -37,7 +37,7 @@ pub fn zadd(ctx: &mut Ctx<'_, '_>, args: Args<'_>) -> Effect {
     if nx && xx {
         return error(ctx, b"ERR XX and NX options at the same time are not compatible");
     }
-    if (gt && nx) || (lt && nx) || (gt && lt) {
+    if (nx && (gt || lt)) || (gt && lt) {
         return error(
             ctx,
             b"ERR GT, LT, and/or NX options at the same time are not compatible",

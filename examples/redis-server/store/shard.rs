@@ -78,10 +78,11 @@ impl Shard {
 
     /// Records a change of `key` for the transactions that WATCH it.
     pub fn touch(&mut self, key: &[u8]) {
-        if !self.watched.is_empty() {
-            if let Some(w) = self.watched.get_mut(key) {
-                w.version += 1;
-            }
+        if self.watched.is_empty() {
+            return;
+        }
+        if let Some(w) = self.watched.get_mut(key) {
+            w.version += 1;
         }
     }
 

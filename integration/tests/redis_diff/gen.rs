@@ -413,12 +413,11 @@ pub fn command(r: &mut Rng, proto: i64, in_multi: bool) -> Vec<Command> {
         ]
         .concat(),
         57 => {
-            let ping = if r.chance(50) {
+            if r.chance(50) {
                 v(&[b"PING"])
             } else {
                 vec![b"PING".to_vec(), r.value()]
-            };
-            ping
+            }
         }
         58 => vec![b"ECHO".to_vec(), r.value()],
         59 => {
