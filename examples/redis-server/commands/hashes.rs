@@ -110,11 +110,7 @@ pub fn hgetall(ctx: &mut Ctx<'_, '_>, args: Args<'_>) -> Effect {
 }
 
 pub fn hlen(ctx: &mut Ctx<'_, '_>, args: Args<'_>) -> Effect {
-    let n = match typed(ctx.db, &mut ctx.reply, args.get(1), hash) {
-        Err(effect) => return effect,
-        Ok(v) => v.map_or(0, |v| v.len() as i64),
-    };
-    int(ctx, n)
+    super::cardinality(ctx, args.get(1), hash, Hash::len)
 }
 
 pub fn hexists(ctx: &mut Ctx<'_, '_>, args: Args<'_>) -> Effect {

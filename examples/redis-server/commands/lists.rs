@@ -3,7 +3,7 @@
 
 use std::collections::VecDeque;
 
-use super::{Ctx, Effect, changed, count_arg, int, int_arg, typed};
+use super::{Ctx, Effect, changed, int, int_arg, typed};
 use crate::resp::Args;
 use crate::store::Value;
 
@@ -57,17 +57,10 @@ pub fn rpop(ctx: &mut Ctx<'_, '_>, args: Args<'_>) -> Effect {
 /// LPOP / RPOP key [count]: one element as a bulk string, or with a count
 /// an array (a null array when the key is missing).
 fn pop(ctx: &mut Ctx<'_, '_>, args: Args<'_>, front: bool) -> Effect {
-    if args.len() > 3 {
-        let name = if front { "lpop" } else { "rpop" };
-        return super::error(ctx, &super::wrong_arity(name));
-    }
-    let count = if args.len() == 3 {
-        match count_arg(ctx, args.get(2)) {
-            Ok(n) => Some(n),
-            Err(effect) => return effect,
-        }
-    } else {
-        None
+    let name = if front { "lpop" } else { "rpop" };
+    let count = match super::optional_count(ctx, args, &super::wrong_arity(name)) {
+        Ok(c) => c,
+        Err(effect) => return effect,
     };
     let key = args.get(1);
     let Ctx { db, reply, .. } = ctx;
@@ -143,11 +136,7 @@ pub fn lrange(ctx: &mut Ctx<'_, '_>, args: Args<'_>) -> Effect {
 }
 
 pub fn llen(ctx: &mut Ctx<'_, '_>, args: Args<'_>) -> Effect {
-    let n = match typed(ctx.db, &mut ctx.reply, args.get(1), list) {
-        Err(effect) => return effect,
-        Ok(v) => v.map_or(0, |v| v.len() as i64),
-    };
-    int(ctx, n)
+    super::cardinality(ctx, args.get(1), list, List::len)
 }
 
 /// LINDEX key index: the key and its type are checked before the index.

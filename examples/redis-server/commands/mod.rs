@@ -240,6 +240,34 @@ pub fn typed<'e, T>(
         .and_then(|e: &mut Entry| pick(&mut e.value)))
 }
 
+/// LLEN, SCARD, HLEN, ZCARD: the size of the aggregate at `key` (0 if absent).
+pub fn cardinality<T>(
+    ctx: &mut Ctx<'_, '_>,
+    key: &[u8],
+    pick: fn(&mut Value) -> Option<&mut T>,
+    len: fn(&T) -> usize,
+) -> Effect {
+    let n = match typed(ctx.db, &mut ctx.reply, key, pick) {
+        Err(effect) => return effect,
+        Ok(v) => v.map_or(0, |v| len(v)),
+    };
+    int(ctx, n as i64)
+}
+
+/// The optional count of LPOP, RPOP, SPOP and ZPOPMIN (`key [count]`):
+/// more arguments are `too_many`'s error.
+pub fn optional_count(
+    ctx: &mut Ctx<'_, '_>,
+    args: Args<'_>,
+    too_many: &[u8],
+) -> Result<Option<usize>, Effect> {
+    match args.len() {
+        3 => count_arg(ctx, args.get(2)).map(Some),
+        n if n > 3 => Err(error(ctx, too_many)),
+        _ => Ok(None),
+    }
+}
+
 /// After an element was taken from the aggregate at `key`: records the
 /// change, and removes the key if it is now empty.
 pub fn changed(shard: &mut Shard, key: &[u8]) {

@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 
-use super::{Ctx, Effect, SYNTAX, changed, count_arg, error, int, typed};
+use super::{Ctx, Effect, SYNTAX, changed, int, typed};
 use crate::resp::Args;
 use crate::store::Value;
 
@@ -49,16 +49,9 @@ pub fn srem(ctx: &mut Ctx<'_, '_>, args: Args<'_>) -> Effect {
 /// SPOP key [count]: members are taken in the set's own (arbitrary) order,
 /// which Redis calls random.
 pub fn spop(ctx: &mut Ctx<'_, '_>, args: Args<'_>) -> Effect {
-    if args.len() > 3 {
-        return error(ctx, SYNTAX);
-    }
-    let count = if args.len() == 3 {
-        match count_arg(ctx, args.get(2)) {
-            Ok(n) => Some(n),
-            Err(effect) => return effect,
-        }
-    } else {
-        None
+    let count = match super::optional_count(ctx, args, SYNTAX) {
+        Ok(c) => c,
+        Err(effect) => return effect,
     };
     let key = args.get(1);
     let Ctx { db, reply, .. } = ctx;
@@ -91,11 +84,7 @@ pub fn spop(ctx: &mut Ctx<'_, '_>, args: Args<'_>) -> Effect {
 }
 
 pub fn scard(ctx: &mut Ctx<'_, '_>, args: Args<'_>) -> Effect {
-    let n = match typed(ctx.db, &mut ctx.reply, args.get(1), set) {
-        Err(effect) => return effect,
-        Ok(v) => v.map_or(0, |v| v.len() as i64),
-    };
-    int(ctx, n)
+    super::cardinality(ctx, args.get(1), set, Set::len)
 }
 
 pub fn smembers(ctx: &mut Ctx<'_, '_>, args: Args<'_>) -> Effect {

@@ -1,7 +1,7 @@
 //! Sorted set commands: ZADD with its flags, ZINCRBY, ZPOPMIN, ZRANGE (by
 //! rank, score or lex, REV, LIMIT, WITHSCORES), ZSCORE, ZCARD, ZREM.
 
-use super::{Ctx, Effect, NOT_FLOAT, SYNTAX, changed, count_arg, error, int, is, typed};
+use super::{Ctx, Effect, NOT_FLOAT, SYNTAX, changed, error, int, is, typed};
 use crate::resp::{Args, Proto, parse_f64};
 use crate::store::{Value, zset::ZSet};
 
@@ -145,16 +145,9 @@ pub fn zincrby(ctx: &mut Ctx<'_, '_>, args: Args<'_>) -> Effect {
 /// ZPOPMIN key [count]: a flat [member, score, ...] array, or in RESP3 with
 /// a count an array of [member, score] pairs.
 pub fn zpopmin(ctx: &mut Ctx<'_, '_>, args: Args<'_>) -> Effect {
-    if args.len() > 3 {
-        return error(ctx, SYNTAX);
-    }
-    let count = if args.len() == 3 {
-        match count_arg(ctx, args.get(2)) {
-            Ok(n) => Some(n),
-            Err(effect) => return effect,
-        }
-    } else {
-        None
+    let count = match super::optional_count(ctx, args, SYNTAX) {
+        Ok(c) => c,
+        Err(effect) => return effect,
     };
     let key = args.get(1);
     let Ctx { db, reply, .. } = ctx;
@@ -199,11 +192,7 @@ pub fn zscore(ctx: &mut Ctx<'_, '_>, args: Args<'_>) -> Effect {
 }
 
 pub fn zcard(ctx: &mut Ctx<'_, '_>, args: Args<'_>) -> Effect {
-    let n = match typed(ctx.db, &mut ctx.reply, args.get(1), zset) {
-        Err(effect) => return effect,
-        Ok(v) => v.map_or(0, |v| v.len() as i64),
-    };
-    int(ctx, n)
+    super::cardinality(ctx, args.get(1), zset, ZSet::len)
 }
 
 pub fn zrem(ctx: &mut Ctx<'_, '_>, args: Args<'_>) -> Effect {
