@@ -10,7 +10,7 @@
 //! redis-benchmark -p 6380 -q
 //! ```
 //!
-//! Flags: see `--help`. Several loops (`--loops`) share one keyspace split
+//! Flags: see `--help`. Ctrl-C (or SIGTERM) stops it gracefully. Several loops (`--loops`) share one keyspace split
 //! into locked shards; MSET, RENAME and MULTI/EXEC lock every shard they
 //! touch, so other loops never see them half done.
 //!
@@ -35,6 +35,8 @@
 //! handler), `wake.rs` (WAKE's helper thread), this file (flags).
 
 mod commands;
+#[path = "../common/mod.rs"]
+mod common;
 mod handler;
 mod resp;
 mod session;
@@ -116,9 +118,9 @@ fn parse_args() -> Result<Options, lexopt::Error> {
     Ok(o)
 }
 
-/// Prints one start-up line naming the bound addresses, as a wrapper
-/// around the real handler so that it runs once, on loop 0.
-struct Announce(Redis, usize);
+/// Wraps the real handler: prints one start-up line naming the bound
+/// addresses (once, on loop 0), and stops gracefully on SIGINT or SIGTERM.
+struct Announce(Redis, usize, common::Stop, Option<Server>);
 
 impl revio::Handler for Announce {
     type State = handler::Client;
@@ -127,6 +129,7 @@ impl revio::Handler for Announce {
             let addrs: Vec<String> = server.addrs().iter().map(|a| a.to_string()).collect();
             println!("redis-server listening on {}", addrs.join(" "));
         }
+        self.3 = Some(server.clone());
         self.0.serving(server)
     }
     fn opened(&mut self, c: &mut revio::Conn<'_, Self::State>) -> revio::Action {
@@ -142,7 +145,13 @@ impl revio::Handler for Announce {
         self.0.closed(c, e)
     }
     fn tick(&mut self) -> (Option<std::time::Duration>, revio::Action) {
-        self.0.tick()
+        let (sweep, action) = self.0.tick();
+        let stop = self.2.check(self.3.as_ref());
+        let next = match (sweep, stop) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        (next, action)
     }
 }
 
@@ -168,6 +177,10 @@ fn main() {
     let store = Arc::new(Store::new(o.shards));
     let shared = Arc::new(Shared::new(loops, o.requirepass));
     let waker = Arc::default();
+    let stop = common::Stop::install().unwrap_or_else(|e| {
+        eprintln!("redis-server: cannot handle signals: {e}");
+        exit(1)
+    });
     let config = Config::new()
         .loops(loops)
         .backend(o.backend)
@@ -177,10 +190,8 @@ fn main() {
         .max_output(2 * Limits::DEFAULT.max_bulk);
     let result = config.serve_with(
         |i| {
-            Announce(
-                Redis::new(store.clone(), shared.clone(), Arc::clone(&waker), i),
-                i,
-            )
+            let redis = Redis::new(store.clone(), shared.clone(), Arc::clone(&waker), i);
+            Announce(redis, i, stop.clone(), None)
         },
         &addrs,
     );
