@@ -33,7 +33,11 @@ fn examples_exit_0_on_sigint_and_leave_no_socket_file() {
         "http-server",
         &["--bind", "127.0.0.1", "--port", "0", "--tlsport", "0"],
     );
-    for (mut ex, name) in [(proxy, "proxy"), (http, "http-server")] {
+    let redis_sock = TempPath::new("example-sigint-redis");
+    let redis_path = redis_sock.0.display().to_string();
+    let redis = Example::start("redis-server", &["--port", "0", "--unix", &redis_path]);
+    assert!(redis_sock.0.exists());
+    for (mut ex, name) in [(proxy, "proxy"), (http, "http-server"), (redis, "redis-server")] {
         assert_eq!(ex.signal_and_wait(libc::SIGINT), Some(0), "{name} exit status");
     }
     assert_eq!(
@@ -46,13 +50,17 @@ fn examples_exit_0_on_sigint_and_leave_no_socket_file() {
     c.read_to_end(&mut rest).unwrap();
     assert!(rest.is_empty());
     assert!(!sock.0.exists(), "the unix socket file is removed");
+    assert!(
+        !redis_sock.0.exists(),
+        "redis-server's unix socket file is removed"
+    );
 }
 
 /// `--help` prints the usage on stdout and exits 0; a bad flag prints it on
 /// stderr and exits 2.
 #[test]
 fn examples_answer_help_and_reject_bad_flags() {
-    for name in ["echo-server", "proxy", "http-server"] {
+    for name in ["echo-server", "proxy", "http-server", "redis-server"] {
         let bin = examples::binary(name);
         let help = std::process::Command::new(&bin).arg("--help").output().unwrap();
         assert_eq!(help.status.code(), Some(0), "{name} --help");

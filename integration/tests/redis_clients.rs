@@ -409,7 +409,6 @@ fn pipelined_gets_to_a_client_that_does_not_read_keep_memory_bounded() {
 /// The same pipeline to a client that reads: all 10,000 replies, in
 /// order, as the loop presents the kept input again once output drains.
 #[test]
-#[ignore = "waits on revio: kept input is not presented again after the output drains (the Conn::is_congested doc example stalls too)"]
 fn pipelined_gets_to_a_reading_client_all_arrive_in_order() {
     let (srv, value) = server_with_big_value();
     let mut reader = raw(&srv.addr(0));
