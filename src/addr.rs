@@ -9,6 +9,7 @@ use std::str::FromStr;
 
 /// The transport named by an address's scheme.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Network {
     /// `tcp://` or a bare `host:port`: IPv4 or IPv6, whichever the host resolves to first.
     Tcp,
@@ -237,6 +238,7 @@ impl fmt::Display for Address {
 
 /// A concrete socket address: where a listener is bound, or one end of a connection.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Addr {
     /// A TCP address.
     Tcp(SocketAddr),

@@ -110,6 +110,8 @@ pub struct Conn<'a, S> {
     pub(crate) paused: bool,
     /// The PROXY protocol header the connection came with.
     pub(crate) proxied: Option<&'a crate::proxy_protocol::Header>,
+    /// Behind a `Translate`: the connection's translator.
+    pub(crate) translator: Option<&'a dyn std::any::Any>,
     pub(crate) req: Requests<S>,
 }
 
@@ -318,6 +320,23 @@ impl<'a, S> Conn<'a, S> {
         }
         let a = self.sock()?.peer_addr()?;
         Ok(self.addr_of(a))
+    }
+
+    /// For a handler wrapped in a [`Translate`](crate::Translate): the
+    /// connection's translator, if it has one of type `T`. With TLS, a
+    /// `TlsTranslator` (feature `tls`) gives the session: the server name
+    /// the client asked for (SNI), the negotiated ALPN protocol, the client's
+    /// certificates.
+    ///
+    /// ```ignore
+    /// // In the wrapped handler (with the `tls` feature):
+    /// if let Some(tls) = conn.translator::<revio::TlsTranslator>() {
+    ///     let sni = tls.server_name();
+    ///     let alpn = tls.alpn_protocol();
+    /// }
+    /// ```
+    pub fn translator<T: 'static>(&self) -> Option<&T> {
+        self.translator?.downcast_ref()
     }
 
     /// The PROXY protocol header this connection started with, on a listener

@@ -10,6 +10,7 @@ use crate::stream::Detached;
 
 /// What the loop should do after an event handler returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum Action {
     /// Carry on.
     #[default]

@@ -60,8 +60,9 @@
 //! [`Config`] holds everything beyond the defaults: several loops, buffer
 //! limits, the backend.
 
-#![warn(missing_docs)]
+#![warn(missing_docs, missing_debug_implementations)]
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod addr;
 mod config;

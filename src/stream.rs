@@ -9,6 +9,7 @@ use std::time::Duration;
 
 /// A blocking std stream, as handed over by [`Action::Detach`](crate::Action::Detach).
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum Stream {
     /// A TCP connection.
     Tcp(TcpStream),
@@ -33,6 +34,33 @@ impl Stream {
             Stream::Tcp(s) => s.set_read_timeout(t),
             #[cfg(unix)]
             Stream::Unix(s) => s.set_read_timeout(t),
+        }
+    }
+
+    /// Sets a write timeout on the blocking stream.
+    pub fn set_write_timeout(&self, t: Option<Duration>) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.set_write_timeout(t),
+            #[cfg(unix)]
+            Stream::Unix(s) => s.set_write_timeout(t),
+        }
+    }
+
+    /// The read timeout (`None`: reads block until data comes).
+    pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
+        match self {
+            Stream::Tcp(s) => s.read_timeout(),
+            #[cfg(unix)]
+            Stream::Unix(s) => s.read_timeout(),
+        }
+    }
+
+    /// The write timeout (`None`: writes block until the peer takes them).
+    pub fn write_timeout(&self) -> io::Result<Option<Duration>> {
+        match self {
+            Stream::Tcp(s) => s.write_timeout(),
+            #[cfg(unix)]
+            Stream::Unix(s) => s.write_timeout(),
         }
     }
 }

@@ -60,7 +60,7 @@ fn examples_exit_0_on_sigint_and_leave_no_socket_file() {
 /// stderr and exits 2.
 #[test]
 fn examples_answer_help_and_reject_bad_flags() {
-    for name in ["echo-server", "proxy", "http-server", "redis-server"] {
+    for name in ["echo-server", "proxy", "http-server", "redis-server", "chat"] {
         let bin = examples::binary(name);
         let help = std::process::Command::new(&bin).arg("--help").output().unwrap();
         assert_eq!(help.status.code(), Some(0), "{name} --help");

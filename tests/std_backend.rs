@@ -271,11 +271,7 @@ struct WakeDetach {
 }
 
 fn timeouts(s: &Stream) -> (Option<Duration>, Option<Duration>) {
-    match s {
-        Stream::Tcp(t) => (t.read_timeout().unwrap(), t.write_timeout().unwrap()),
-        #[cfg(unix)]
-        Stream::Unix(u) => (u.read_timeout().unwrap(), u.write_timeout().unwrap()),
-    }
+    (s.read_timeout().unwrap(), s.write_timeout().unwrap())
 }
 
 impl Handler for WakeDetach {

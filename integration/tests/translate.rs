@@ -630,7 +630,38 @@ mod tls {
         srv.stop().unwrap();
     }
 
+    /// The wrapped handler reaches the TLS session: SNI and the ALPN
+    /// protocol agreed.
+    fn the_wrapped_handler_sees_sni_and_alpn(b: Backend) {
+        let (tls, cfg) = certs();
+        let tls = tls.alpn(&[b"revio/1".as_slice(), b"http/1.1"]);
+        let mut client_cfg = (*cfg).clone();
+        client_cfg.alpn_protocols = vec![b"revio/1".to_vec()];
+        let cfg = Arc::new(client_cfg);
+        struct Session;
+        impl Handler for Session {
+            type State = ();
+            fn data(&mut self, c: &mut Conn<'_, ()>, _: &[u8]) -> Action {
+                let t = c.translator::<revio::TlsTranslator>().expect("a TLS connection");
+                let line = format!(
+                    "{} {}\n",
+                    t.server_name().unwrap_or("-"),
+                    String::from_utf8_lossy(t.alpn_protocol().unwrap_or(b"-"))
+                );
+                c.write(line.as_bytes());
+                Action::None
+            }
+        }
+        let srv = start(b, with_tls(Session, tls), &["tcp://127.0.0.1:0"]);
+        let mut c = client(&srv, 0, &cfg);
+        c.write_all(b"?").unwrap();
+        c.flush().unwrap();
+        assert_eq!(read_n(&mut c, 18), b"localhost revio/1\n");
+        srv.stop().unwrap();
+    }
+
     per_backend!(
+        the_wrapped_handler_sees_sni_and_alpn,
         proxy_header_then_tls,
         tls_server_shutdown_sends_close_notify_to_every_connection,
         tls_shutdown_from_the_wrapped_handler_sends_close_notify,

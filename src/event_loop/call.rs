@@ -103,6 +103,7 @@ pub(super) fn invoke<H: Handler>(
         high_water: cx.limits.high_water,
         paused: *flags & PAUSED != 0,
         proxied: cx.proxied,
+        translator: None,
         req: Requests::default(),
     };
     let r = catch_unwind(AssertUnwindSafe(|| f(handler, &mut conn, data)));

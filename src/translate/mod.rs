@@ -13,6 +13,7 @@ mod translator;
 mod view;
 
 #[cfg(feature = "tls")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
 pub use tls::{Tls, TlsTranslator};
 pub use translator::Translator;
 
@@ -235,7 +236,7 @@ where
 impl<H, P, F, T> Translate<H, P, F>
 where
     H: Handler,
-    T: Translator,
+    T: Translator + 'static,
     P: FnMut(&Conn<'_, H::State>) -> bool,
     F: FnMut(&Conn<'_, H::State>) -> io::Result<T>,
 {
@@ -342,7 +343,7 @@ where
 impl<H, P, F, T> Handler for Translate<H, P, F>
 where
     H: Handler,
-    T: Translator,
+    T: Translator + 'static,
     P: FnMut(&Conn<'_, H::State>) -> bool,
     F: FnMut(&Conn<'_, H::State>) -> io::Result<T>,
 {
@@ -357,7 +358,7 @@ where
         if !outer.closing {
             outer.on_shutdown(finish_translator::<H::State, T>);
             let (should, factory) = (&mut self.should, &mut self.factory);
-            view::with_view(outer, &mut self.plain_out, |translator, c| {
+            view::with_slot(outer, &mut self.plain_out, |translator, c| {
                 if should(c) {
                     match factory(c) {
                         Ok(t) => *translator = Some(Box::new(t)),
@@ -424,13 +425,13 @@ where
 
     fn closed(&mut self, outer: &mut Conn<'_, Self::State>, error: Option<io::Error>) {
         let error = view::closing_error(outer, error);
-        view::with_view(outer, &mut self.plain_out, |_, c| self.inner.closed(c, error));
+        view::with_view(outer, &mut self.plain_out, |c| self.inner.closed(c, error));
         // Output written in `closed` is discarded, as without translation.
         self.plain_out.clear();
     }
 
     fn detached(&mut self, outer: &mut Conn<'_, Self::State>, stream: Detached) {
-        view::with_view(outer, &mut self.plain_out, |_, c| self.inner.detached(c, stream));
+        view::with_view(outer, &mut self.plain_out, |c| self.inner.detached(c, stream));
         self.plain_out.clear();
     }
 

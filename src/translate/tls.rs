@@ -118,6 +118,17 @@ impl Tls {
         self
     }
 
+    /// The protocols offered in ALPN, most preferred first (e.g.
+    /// `[b"h2", b"http/1.1"]`); a client that offers none of them fails the
+    /// handshake. The negotiated one is
+    /// [`TlsTranslator::alpn_protocol`].
+    pub fn alpn<P: AsRef<[u8]>>(mut self, protocols: &[P]) -> Tls {
+        let mut config = (*self.config).clone();
+        config.alpn_protocols = protocols.iter().map(|p| p.as_ref().to_vec()).collect();
+        self.config = Arc::new(config);
+        self
+    }
+
     /// How many bytes a peer may send before its handshake completes.
     /// Default 128 KiB (room for large client certificate chains). Past it the
     /// connection is closed with an [`Error::HandshakeTooLarge`](crate::Error::HandshakeTooLarge).
@@ -186,6 +197,27 @@ impl TlsTranslator {
     /// The rustls session (SNI, ALPN, protocol version, peer certificates).
     pub fn session(&self) -> &ServerConnection {
         &self.conn
+    }
+
+    /// The server name the client asked for (SNI), once its hello is read.
+    pub fn server_name(&self) -> Option<&str> {
+        self.conn.server_name()
+    }
+
+    /// The ALPN protocol agreed in the handshake (see [`Tls::alpn`]).
+    pub fn alpn_protocol(&self) -> Option<&[u8]> {
+        self.conn.alpn_protocol()
+    }
+
+    /// The client's certificate chain, if the configuration asks for one
+    /// (client authentication, through [`Tls::from_config`]).
+    pub fn peer_certificates(&self) -> Option<&[rustls::pki_types::CertificateDer<'static>]> {
+        self.conn.peer_certificates()
+    }
+
+    /// Whether the handshake is still in progress.
+    pub fn is_handshaking(&self) -> bool {
+        self.conn.is_handshaking()
     }
 
     /// Moves every record rustls has ready into `wire`.

@@ -1,6 +1,7 @@
 //! The wrapped handler's plaintext view of a connection, and what its calls
 //! write and ask of the loop passed on to the outer connection.
 
+use std::any::Any;
 use std::io;
 use std::mem;
 
@@ -15,49 +16,79 @@ pub(super) struct Called {
     pub(super) keep: usize,
 }
 
-/// Runs `f` with the wrapped handler's view of `outer` (and the outer
-/// connection's translator slot). On a translated connection the view's
-/// output is `scratch` (plaintext, to be translated); otherwise it is the
-/// outer output itself. Either way it is bounded by the outer limit.
-pub(super) fn with_view<S, T: Translator, R>(
+/// Runs `f` with the wrapped handler's view of `outer`, which can see the
+/// connection's translator ([`Conn::translator`]). On a translated
+/// connection the view's output is `scratch` (plaintext, to be translated);
+/// otherwise it is the outer output itself. Either way it is bounded by the
+/// outer limit.
+pub(super) fn with_view<S, T: Translator + 'static, R>(
+    outer: &mut Conn<'_, Translated<S, T>>,
+    scratch: &mut Vec<u8>,
+    f: impl FnOnce(&mut Conn<'_, S>) -> R,
+) -> R {
+    let Conn {
+        id,
+        addr_index,
+        state,
+        out,
+        endpoint,
+        server,
+        closing,
+        high_water,
+        paused,
+        proxied,
+        ..
+    } = outer;
+    let Translated {
+        inner, translator, ..
+    } = &mut **state;
+    let translator = translator.as_deref();
+    let view_out = match translator {
+        Some(t) => Output::new(scratch, 0, out.queued() + t.buffered(), out.limit),
+        None => Output::new(&mut *out.buf, out.head, out.elsewhere, out.limit),
+    };
+    let mut view = Conn {
+        id: *id,
+        addr_index: *addr_index,
+        state: inner,
+        out: view_out,
+        keep: 0,
+        input_len: 0,
+        endpoint: *endpoint,
+        server,
+        closing: *closing,
+        high_water: *high_water,
+        paused: *paused,
+        proxied: *proxied,
+        translator: translator.map(|t| t as &dyn Any),
+        req: Requests::default(),
+    };
+    let r = f(&mut view);
+    let over = view.out.over;
+    drop(view);
+    if over {
+        out.over = true;
+    }
+    r
+}
+
+/// As [`with_view`], but `f` also gets the translator's slot (to make the
+/// translator, in `opened`); meanwhile the view sees no translator.
+pub(super) fn with_slot<S, T: Translator + 'static, R>(
     outer: &mut Conn<'_, Translated<S, T>>,
     scratch: &mut Vec<u8>,
     f: impl FnOnce(&mut Option<Box<T>>, &mut Conn<'_, S>) -> R,
 ) -> R {
-    let Translated {
-        inner, translator, ..
-    } = &mut *outer.state;
-    let limit = outer.out.limit;
-    let out = match translator.as_deref() {
-        Some(t) => Output::new(scratch, 0, outer.out.queued() + t.buffered(), limit),
-        None => Output::new(&mut *outer.out.buf, outer.out.head, outer.out.elsewhere, limit),
-    };
-    let mut view = Conn {
-        id: outer.id,
-        addr_index: outer.addr_index,
-        state: inner,
-        out,
-        keep: 0,
-        input_len: 0,
-        endpoint: outer.endpoint,
-        server: outer.server,
-        closing: outer.closing,
-        high_water: outer.high_water,
-        paused: outer.paused,
-        proxied: outer.proxied,
-        req: Requests::default(),
-    };
-    let r = f(translator, &mut view);
-    if view.out.over {
-        outer.out.over = true;
-    }
+    let mut held = outer.state.translator.take();
+    let r = with_view(outer, scratch, |c| f(&mut held, c));
+    outer.state.translator = held;
     r
 }
 
 /// Calls the wrapped handler with a plaintext view of `outer` (input of
 /// `input_len` bytes), translates what it wrote, passes on what it asked,
 /// and maps its action.
-pub(super) fn call<H: Handler, T: Translator>(
+pub(super) fn call<H: Handler, T: Translator + 'static>(
     inner: &mut H,
     outer: &mut Conn<'_, Translated<H::State, T>>,
     scratch: &mut Vec<u8>,
@@ -67,7 +98,7 @@ pub(super) fn call<H: Handler, T: Translator>(
     // Left over only if the wrapped handler panicked mid-call (the loop
     // caught it): never let it reach another connection.
     scratch.clear();
-    let (mut action, keep, req) = with_view(outer, scratch, |_, c| {
+    let (mut action, keep, req) = with_view(outer, scratch, |c| {
         c.input_len = input_len;
         let a = f(inner, c);
         (a, c.keep, mem::take(&mut c.req))

@@ -62,9 +62,11 @@ impl Running {
 
     /// The first bound address as `host:port`.
     pub fn addr(&self, i: usize) -> String {
-        match &self.server.addrs()[i] {
-            revio::Addr::Tcp(a) | revio::Addr::Udp(a) => a.to_string(),
-            revio::Addr::Unix(p) => p.as_ref().unwrap().display().to_string(),
+        let a = &self.server.addrs()[i];
+        match (a.socket_addr(), a.path()) {
+            (Some(s), _) => s.to_string(),
+            (None, Some(p)) => p.display().to_string(),
+            (None, None) => panic!("address {a} has neither a socket address nor a path"),
         }
     }
 
