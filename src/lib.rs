@@ -45,20 +45,187 @@
 //! }
 //! ```
 //!
+//! # A guide
+//!
+//! ## The events, in order
+//! A handler implements [`Handler`]; every method has a default, so it writes
+//! only what it uses. For one loop:
+//!
+//! 1. [`serving`](Handler::serving) once, when every address is bound. Keep
+//!    the [`Server`] handle it gets: it wakes connections, dials, shuts down.
+//! 2. Per connection: [`opened`](Handler::opened) (accepted, or a dial
+//!    connected), then any number of [`data`](Handler::data) (bytes arrived),
+//!    [`woken`](Handler::woken) ([`Server::wake`] was called) and, around each
+//!    write to the socket, [`prewrite`](Handler::prewrite) and
+//!    [`postwrite`](Handler::postwrite); [`eof`](Handler::eof) when the peer
+//!    ends its stream; and exactly one [`closed`](Handler::closed) at the end
+//!    (or [`detached`](Handler::detached), after [`Action::Detach`]).
+//! 3. [`tick`](Handler::tick) right after `serving`, then whenever the delay
+//!    it returns has passed.
+//! 4. At shutdown, [`stopping`](Handler::stopping) for each open connection,
+//!    then its `closed`.
+//!
+//! Each method returns an [`Action`]: go on, close this connection (after its
+//! output is sent), detach it, or shut the server down. A panic in a handler
+//! closes that connection (or, in `serving`, `tick`, `closed` and `detached`,
+//! stops the server cleanly); see [`Handler`].
+//!
+//! ## Input and output
+//! `data` borrows the bytes where they were received. What the handler does
+//! not consume ([`Conn::keep`]) is presented again with the next bytes, so a
+//! parser needs no buffer of its own. Output goes into the connection's
+//! queue, [`Conn::output`] (append only), and is sent after the handler
+//! returns, in one write. Every buffer is bounded where it grows (the table is
+//! on [`Config`]): a write past [`Config::max_output`] closes that connection,
+//! never the server. A handler answering pipelined requests stops when
+//! [`Conn::is_congested`] says the peer is not keeping up; the loop calls it
+//! again with what it kept once the output drains.
+//!
+//! ## Writing to another connection
+//! A handler writes only to the connection of its event. To send to another
+//! one, park the bytes where that connection's handler finds them, and wake
+//! it; its `woken` writes them. [`Server::wake`] works from any thread and any
+//! loop, and many wakes make one `woken`.
+//!
+//! ```
+//! use std::collections::HashMap;
+//! use revio::{Action, Conn, ConnId, Handler};
+//!
+//! /// Sends every line to the previous client too.
+//! #[derive(Default)]
+//! struct Relay {
+//!     last: Option<ConnId>,
+//!     parked: HashMap<ConnId, Vec<u8>>,
+//! }
+//!
+//! impl Handler for Relay {
+//!     type State = ();
+//!     fn opened(&mut self, c: &mut Conn<'_, ()>) -> Action {
+//!         self.last = Some(c.id());
+//!         Action::None
+//!     }
+//!     fn data(&mut self, c: &mut Conn<'_, ()>, input: &[u8]) -> Action {
+//!         if let Some(other) = self.last.filter(|&o| o != c.id()) {
+//!             self.parked.entry(other).or_default().extend_from_slice(input);
+//!             c.server().wake(other);
+//!         }
+//!         Action::None
+//!     }
+//!     fn woken(&mut self, c: &mut Conn<'_, ()>) -> Action {
+//!         if let Some(bytes) = self.parked.get_mut(&c.id()) {
+//!             c.write(bytes);
+//!             bytes.clear();
+//!         }
+//!         Action::None
+//!     }
+//!     fn closed(&mut self, c: &mut Conn<'_, ()>, _: Option<std::io::Error>) {
+//!         self.parked.remove(&c.id());
+//!     }
+//! }
+//! ```
+//!
+//! ## Several loops, and state they share
+//! [`Config::loops`] runs several loops, one thread each;
+//! [`Config::serve_with`] makes one handler per loop, on that loop's thread,
+//! so a handler needs no locks for its own state. A connection stays on one
+//! loop. What every loop must see (a chat room, a key-value store) is shared
+//! explicitly, behind an `Arc` and a lock held for microseconds; wakes reach
+//! connections on any loop. `examples/chat.rs` is the whole pattern, and its
+//! test runs it on 1, 2 and 4 loops.
+//!
+//! ```no_run
+//! use std::sync::{Arc, Mutex};
+//! use revio::{Action, Config, Conn, Handler};
+//!
+//! #[derive(Clone, Default)]
+//! struct Counter {
+//!     total: Arc<Mutex<u64>>, // shared by every loop
+//! }
+//!
+//! impl Handler for Counter {
+//!     type State = ();
+//!     fn data(&mut self, c: &mut Conn<'_, ()>, input: &[u8]) -> Action {
+//!         let n = {
+//!             let mut total = self.total.lock().unwrap();
+//!             *total += input.len() as u64;
+//!             *total
+//!         };
+//!         c.write(format!("{n}\n").as_bytes());
+//!         Action::None
+//!     }
+//! }
+//!
+//! let counter = Counter::default();
+//! Config::new()
+//!     .loops(4)
+//!     .serve_with(|_loop_index| counter.clone(), ["tcp://127.0.0.1:5000"])
+//!     .unwrap();
+//! ```
+//!
+//! ## Time
+//! A timer wheel per loop keeps [`Config::idle_timeout`] (off by default),
+//! per-connection deadlines ([`Conn::set_deadline`], for protocol timeouts
+//! such as "the request head within 10 s"), dial timeouts and the ticker. A
+//! connection closed by one of them gets an [`Error`] saying which in
+//! `closed`.
+//!
+//! ## Endings
+//! When the peer ends its stream, [`Handler::eof`] decides: by default the
+//! connection closes once its output is sent; a proxy keeps it open and
+//! passes the end on with [`Conn::close_write`]. [`Server::shutdown`] (or
+//! [`Action::Shutdown`]) stops accepting at once, calls `stopping`, sends what
+//! is queued up to [`Config::shutdown_timeout`], and resets what it could not
+//! send, so no peer takes a cut reply for a whole one. The examples stop this
+//! way on Ctrl-C (`examples/common/mod.rs`).
+//!
+//! ## Dialing and detaching
+//! [`Server::dial`] connects out from the loop (name resolution off the loop,
+//! a non-blocking connect, a timeout); the connection is then served like an
+//! accepted one (`examples/proxy.rs`). [`Action::Detach`] hands a connection
+//! over to blocking I/O as a std stream ([`Detached`]), with the bytes the
+//! loop had read first.
+//!
+//! ## TLS, and other stream transforms
+//! [`Translate`] wraps a handler so that chosen connections pass through a
+//! [`Translator`]; the wrapped handler sees plaintext. With the `tls`
+//! feature, `Tls` makes rustls translators, with a handshake timeout and
+//! limit, ALPN, and the session (SNI, ALPN, peer certificates) reachable from
+//! the wrapped handler through [`Conn::translator`]. `examples/http-server.rs`
+//! serves HTTP and HTTPS side by side.
+//!
+//! ## Behind a load balancer
+//! A listener address with `?proxy=v2` (or `v1`, `any`) reads the
+//! [PROXY protocol](proxy_protocol) header a balancer such as HAProxy sends
+//! (`send-proxy-v2`); [`Conn::remote_addr`] is then the client's own address.
+//!
+//! ## Backends
+//! [`Backend::Auto`] picks epoll on Linux and kqueue on macOS and the BSDs
+//! (through mio), and the std::net fallback ([`Backend::Std`]: threads that
+//! simulate the same events) elsewhere, Windows included. The same handler
+//! runs unchanged on each; the test suite runs every behaviour test on every
+//! backend.
+//!
+//! ## Feature flags
+//! * `tls`: TLS through rustls (`Tls`, `TlsTranslator`).
+//! * `test-hooks`: hidden hooks for revio's own test suite (fault injection);
+//!   not for applications.
+//!
+//! ## The examples
+//! | example | shows |
+//! |---|---|
+//! | `echo-server` | the smallest server; TCP, UDP and unix sockets; several loops and balancing |
+//! | `chat` | writing to other connections; state shared by several loops; bounded backlogs |
+//! | `proxy` | dialing out, backpressure between two sides, half-close, sending a PROXY header |
+//! | `http-server` | a protocol parser over kept input, pipelining, TLS, header and idle timeouts |
+//! | `redis-server` | a Redis-compatible store: RESP2/3, transactions across loops, congestion |
+//!
+//! Each takes `--help`, and stops gracefully on Ctrl-C.
+//!
+//! ## Addresses
 //! Addresses take the forms `tcp://host:port` (or plain `host:port`),
 //! `tcp4://`, `tcp6://`, `udp://`, `udp4://`, `udp6://` and `unix:///path`,
-//! with `?reuseport=true` for SO_REUSEPORT. Port 0 binds an ephemeral port;
-//! [`Server::addrs`] tells which.
-//!
-//! The loop owns sockets and buffers. A handler reads a borrowed `&[u8]` and
-//! writes into the connection ([`Conn::write`]); output is sent right after
-//! the handler returns, in one write. Input the handler does not consume
-//! ([`Conn::keep`]) is presented again with the next bytes. Steady-state
-//! serving allocates nothing and an idle connection costs well under 128
-//! bytes of user-space memory.
-//!
-//! [`Config`] holds everything beyond the defaults: several loops, buffer
-//! limits, the backend.
+//! with options `?reuseport=true` and `?proxy=v1|v2|any` (see [`Address`]).
+//! Port 0 binds an ephemeral port; [`Server::addrs`] tells which.
 
 #![warn(missing_docs, missing_debug_implementations)]
 #![forbid(unsafe_code)]

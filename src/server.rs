@@ -94,10 +94,48 @@ std::thread_local! {
 }
 
 /// A handle to a running server, cheap to clone and usable from any thread:
-/// wake a connection, dial out, shut down, list the bound addresses.
+/// wake a connection, close it, pause or resume its reading, dial out, shut
+/// down, list the bound addresses.
 ///
 /// Handlers receive it in [`Handler::serving`](crate::Handler::serving) and
 /// through [`Conn::server`](crate::Conn::server).
+///
+/// Slow work belongs on another thread; the handle brings its result back
+/// to the loop:
+///
+/// ```
+/// use std::sync::{Arc, Mutex};
+/// use revio::{Action, Conn, Handler, Server};
+///
+/// /// Answers each request after "slow work" done on another thread.
+/// #[derive(Default)]
+/// struct Offload {
+///     done: Arc<Mutex<Vec<(revio::ConnId, String)>>>,
+/// }
+///
+/// impl Handler for Offload {
+///     type State = ();
+///     fn data(&mut self, c: &mut Conn<'_, ()>, input: &[u8]) -> Action {
+///         let (id, server, done) = (c.id(), c.server().clone(), self.done.clone());
+///         let request = String::from_utf8_lossy(input).into_owned();
+///         std::thread::spawn(move || {
+///             let answer = request.to_uppercase(); // the slow part
+///             done.lock().unwrap().push((id, answer));
+///             server.wake(id); // false if the client has gone meanwhile
+///         });
+///         Action::None
+///     }
+///     fn woken(&mut self, c: &mut Conn<'_, ()>) -> Action {
+///         let me = c.id();
+///         let mut done = self.done.lock().unwrap();
+///         for (_, answer) in done.iter().filter(|(id, _)| *id == me) {
+///             c.write(answer.as_bytes());
+///         }
+///         done.retain(|(id, _)| *id != me);
+///         Action::None
+///     }
+/// }
+/// ```
 #[derive(Clone)]
 pub struct Server {
     pub(crate) shared: Arc<Shared>,

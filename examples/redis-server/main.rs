@@ -44,11 +44,10 @@ mod shared;
 mod store;
 mod wake;
 
-use std::ffi::OsString;
 use std::process::exit;
 use std::sync::Arc;
 
-use revio::{Backend, Balance, Config, Server};
+use revio::Server;
 
 use crate::handler::Redis;
 use crate::resp::Limits;
@@ -56,66 +55,49 @@ use crate::shared::Shared;
 use crate::store::Store;
 
 const USAGE: &str = "\
-usage: redis-server [OPTIONS]
+redis-server: a Redis 7 clone on revio
 
-A Redis 7 clone on revio.
+usage: redis-server [FLAGS]
 
-Options:
-  --port N              TCP port to listen on (default 6380; 0 picks a free one)
-  --bind ADDR           address to listen on (default 127.0.0.1)
   --unix PATH           also listen on a unix socket
-  --loops N             event loops (default 1; 0 = one per core)
-  --balance POLICY      how connections spread over the loops: reuseport,
-                        round-robin, least-connections, random, source-addr-hash
   --shards N            locks over the keyspace, shared by every loop (default 32)
   --requirepass PASS    clients must AUTH with this password first
-  --stdlib              use the std::net backend instead of epoll/kqueue
-  -h, --help            print this help
-";
+  --timeout SECS        close a client idle for this long (Redis's `timeout`; 0: never)
+defaults: --bind 127.0.0.1 --port 6380 --loops 1 --timeout 0";
 
 /// The command line.
 struct Options {
-    port: u16,
-    bind: String,
-    unix: Option<OsString>,
-    loops: usize,
-    balance: Balance,
+    common: common::Common,
+    unix: Option<String>,
     shards: usize,
     requirepass: Option<Vec<u8>>,
-    backend: Backend,
+    timeout: u64,
 }
 
-fn parse_args() -> Result<Options, lexopt::Error> {
-    use lexopt::prelude::*;
+fn parse_args() -> Options {
     let mut o = Options {
-        port: 6380,
-        bind: "127.0.0.1".into(),
+        common: common::Common::new("127.0.0.1", 6380),
         unix: None,
-        loops: 1,
-        balance: Balance::default(),
         shards: 32,
         requirepass: None,
-        backend: Backend::Auto,
+        timeout: 0,
     };
-    let mut parser = lexopt::Parser::from_env();
-    while let Some(arg) = parser.next()? {
-        match arg {
-            Long("port") => o.port = parser.value()?.parse()?,
-            Long("bind") => o.bind = parser.value()?.string()?,
-            Long("unix") => o.unix = Some(parser.value()?),
-            Long("loops") => o.loops = parser.value()?.parse()?,
-            Long("balance") => o.balance = parser.value()?.parse()?,
-            Long("shards") => o.shards = parser.value()?.parse()?,
-            Long("requirepass") => o.requirepass = Some(parser.value()?.string()?.into_bytes()),
-            Long("stdlib") => o.backend = Backend::Std,
-            Short('h') | Long("help") => {
-                print!("{USAGE}");
-                exit(0);
-            }
-            _ => return Err(arg.unexpected()),
+    let usage = format!("{USAGE}\n{}", common::COMMON_USAGE);
+    common::parse_args(&usage, |arg, parser| {
+        if arg.is("unix") {
+            o.unix = Some(common::value(parser)?);
+        } else if arg.is("shards") {
+            o.shards = common::value(parser)?;
+        } else if arg.is("requirepass") {
+            o.requirepass = Some(common::value::<String>(parser)?.into_bytes());
+        } else if arg.is("timeout") {
+            o.timeout = common::value(parser)?;
+        } else {
+            return o.common.take(arg, parser);
         }
-    }
-    Ok(o)
+        Ok(true)
+    });
+    o
 }
 
 /// Wraps the real handler: prints one start-up line naming the bound
@@ -126,8 +108,7 @@ impl revio::Handler for Announce {
     type State = handler::Client;
     fn serving(&mut self, server: &Server) -> revio::Action {
         if self.1 == 0 {
-            let addrs: Vec<String> = server.addrs().iter().map(|a| a.to_string()).collect();
-            println!("redis-server listening on {}", addrs.join(" "));
+            common::announce("redis-server", server);
         }
         self.3 = Some(server.clone());
         self.0.serving(server)
@@ -156,23 +137,16 @@ impl revio::Handler for Announce {
 }
 
 fn main() {
-    let o = parse_args().unwrap_or_else(|e| {
-        eprintln!("redis-server: {e}\n\n{USAGE}");
-        exit(2);
-    });
-    let host = if o.bind.contains(':') {
-        format!("[{}]", o.bind)
-    } else {
-        o.bind.clone()
-    };
-    let mut addrs = vec![format!("tcp://{host}:{}", o.port)];
+    common::init_logging();
+    let o = parse_args();
+    let mut addrs = vec![o.common.url("tcp", o.common.port)];
     if let Some(path) = &o.unix {
-        addrs.push(format!("unix://{}", path.to_string_lossy()));
+        addrs.push(format!("unix://{path}"));
     }
-    let loops = if o.loops == 0 {
+    let loops = if o.common.loops == 0 {
         std::thread::available_parallelism().map_or(1, |n| n.get())
     } else {
-        o.loops
+        o.common.loops
     };
     let store = Arc::new(Store::new(o.shards));
     let shared = Arc::new(Shared::new(loops, o.requirepass));
@@ -181,10 +155,12 @@ fn main() {
         eprintln!("redis-server: cannot handle signals: {e}");
         exit(1)
     });
-    let config = Config::new()
+    let timeout = (o.timeout > 0).then(|| std::time::Duration::from_secs(o.timeout));
+    let config = o
+        .common
+        .config()
         .loops(loops)
-        .backend(o.backend)
-        .balance(o.balance)
+        .idle_timeout(timeout)
         .max_input(4 * Limits::DEFAULT.max_bulk)
         // Room for the largest value's reply beyond the high-water mark.
         .max_output(2 * Limits::DEFAULT.max_bulk);
