@@ -1,6 +1,10 @@
 //! Accept failures from fd exhaustion (EMFILE) neither stop the server nor spin
 //! the CPU, and accepting resumes when descriptors free up. Alone in its test
 //! binary because it lowers the process's descriptor limit.
+//!
+//! Unix only: it lowers the limit with setrlimit, which Windows has no
+//! equivalent of (its socket handles have no per-process limit to lower).
+#![cfg(unix)]
 
 mod common;
 

@@ -52,6 +52,18 @@ pub(crate) type SockFd<'a> = std::os::fd::BorrowedFd<'a>;
 /// A borrowed socket handle: what the loop needs for options and addresses.
 #[cfg(windows)]
 pub(crate) type SockFd<'a> = std::os::windows::io::BorrowedSocket<'a>;
+
+/// Borrows any socket's handle, whatever the platform calls it.
+#[cfg(unix)]
+pub(crate) fn fd<T: std::os::fd::AsFd>(s: &T) -> SockFd<'_> {
+    s.as_fd()
+}
+
+/// Borrows any socket's handle, whatever the platform calls it.
+#[cfg(windows)]
+pub(crate) fn fd<T: std::os::windows::io::AsSocket>(s: &T) -> SockFd<'_> {
+    s.as_socket()
+}
 use crate::mailbox::Notify;
 
 pub(crate) mod poll;

@@ -15,14 +15,11 @@ use mio::{Interest, Poll, Token as MioToken, Waker};
 use socket2::SockRef;
 
 use super::{
-    Bound, Driver, Event, Lent, OutBuf, SEND_FLAGS, SockFd, Target, Token, prepare_socket, set_reset_on_close,
+    Bound, Driver, Event, Lent, OutBuf, SEND_FLAGS, SockFd, Target, Token, fd, prepare_socket,
+    set_reset_on_close,
 };
 use crate::mailbox::Notify;
 use crate::stream::Stream;
-#[cfg(unix)]
-use std::os::fd::AsFd;
-#[cfg(windows)]
-use std::os::windows::io::AsSocket as AsFd;
 
 const WAKE: MioToken = MioToken(usize::MAX);
 /// Listener tokens count down from just below `WAKE`; connection tokens count up from 0.
@@ -37,9 +34,9 @@ enum Sock {
 impl Sock {
     fn fd(&self) -> SockFd<'_> {
         match self {
-            Sock::Tcp(s) => s.as_fd(),
+            Sock::Tcp(s) => fd(s),
             #[cfg(unix)]
-            Sock::Unix(s) => s.as_fd(),
+            Sock::Unix(s) => fd(s),
         }
     }
 }
@@ -342,7 +339,7 @@ impl Driver for PollDriver {
         let (n, from) = u.recv_from(space)?;
         let lent = Lent {
             data: &mut space[..n],
-            sock: Some(u.as_fd()),
+            sock: Some(fd(u)),
         };
         Ok((lent, from))
     }
@@ -357,10 +354,10 @@ impl Driver for PollDriver {
 
     fn listener_sock(&self, index: usize) -> Option<SockFd<'_>> {
         match self.listeners.get(index)?.as_ref()? {
-            Listener::Tcp(l) => Some(l.as_fd()),
+            Listener::Tcp(l) => Some(fd(l)),
             #[cfg(unix)]
-            Listener::Unix(l) => Some(l.as_fd()),
-            Listener::Udp(u) => Some(u.as_fd()),
+            Listener::Unix(l) => Some(fd(l)),
+            Listener::Udp(u) => Some(fd(u)),
         }
     }
 }

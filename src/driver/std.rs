@@ -60,7 +60,8 @@ use std::time::{Duration, Instant};
 use socket2::{Domain, Protocol, SockAddr, SockRef, Socket, Type};
 
 use super::{
-    Bound, Driver, Event, Lent, OutBuf, SEND_FLAGS, SockFd, Target, Token, prepare_socket, set_reset_on_close,
+    Bound, Driver, Event, Lent, OutBuf, SEND_FLAGS, SockFd, Target, Token, fd, prepare_socket,
+    set_reset_on_close,
 };
 use crate::mailbox::Notify;
 use crate::stream::Stream;
@@ -1189,16 +1190,6 @@ impl Driver for StdDriver {
             Listener::Udp(u) => fd(u),
         })
     }
-}
-
-#[cfg(unix)]
-fn fd<T: std::os::fd::AsFd>(s: &T) -> SockFd<'_> {
-    s.as_fd()
-}
-
-#[cfg(windows)]
-fn fd<T: std::os::windows::io::AsSocket>(s: &T) -> SockFd<'_> {
-    s.as_socket()
 }
 
 impl Drop for StdDriver {
