@@ -8,7 +8,6 @@ mod common;
 
 use std::io::{self, Read, Write};
 use std::net::{TcpStream, UdpSocket};
-use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -16,59 +15,10 @@ use std::time::Duration;
 use common::*;
 use revio::{Action, Backend, Config, Conn, ConnId, Detached, Handler, Stream};
 
-const CHILD: &str = "REVIO_STD_BACKEND_CHILD";
-
-/// Runs `check` alone in a child process (this test binary, filtered to the
-/// test `name`, one test thread), so that the threads and descriptors of tests
-/// running beside it cannot blur its counts.
-fn alone(name: &str, check: fn()) {
-    if std::env::var_os(CHILD).is_some() {
-        check();
-        return;
-    }
-    let exe = std::env::current_exe().expect("the test binary");
-    let dir = std::env::temp_dir().join(format!("revio-alone-{}-{name}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("a temp dir for the child's output");
-    let (out_path, err_path) = (dir.join("out"), dir.join("err"));
-    let mut child = Command::new(exe)
-        .args([name, "--exact", "--test-threads=1", "--nocapture"])
-        .env(CHILD, "1")
-        .stdout(std::fs::File::create(&out_path).expect("child stdout file"))
-        .stderr(std::fs::File::create(&err_path).expect("child stderr file"))
-        .spawn()
-        .expect("run the test alone");
-    // Bounded: a child that hangs is killed and the test fails.
-    let deadline = std::time::Instant::now() + Duration::from_secs(120);
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait for the child") {
-            break Some(status);
-        }
-        if std::time::Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let text = format!(
-        "{}{}",
-        std::fs::read_to_string(&out_path).unwrap_or_default(),
-        std::fs::read_to_string(&err_path).unwrap_or_default()
-    );
-    let _ = std::fs::remove_dir_all(&dir);
-    let status = status.unwrap_or_else(|| panic!("{name} hung (killed after 120 s):\n{text}"));
-    assert!(status.success(), "{name} failed alone:\n{text}");
-    assert!(text.contains("1 passed"), "{name} did not run alone:\n{text}");
-}
-
 /// This process's threads, from /proc/self/status.
 #[cfg(target_os = "linux")]
 fn threads() -> usize {
-    let s = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
-    s.lines()
-        .find_map(|l| l.strip_prefix("Threads:"))
-        .and_then(|v| v.trim().parse().ok())
-        .expect("a Threads: line")
+    proc_status("Threads:")
 }
 
 /// This process's open descriptors.

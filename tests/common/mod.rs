@@ -287,3 +287,74 @@ impl Handler for Echo {
         Action::None
     }
 }
+
+/// The environment variable that marks a child process started by [`alone`].
+const CHILD: &str = "REVIO_TEST_ALONE_CHILD";
+
+/// Runs `check` alone in a child process (this test binary, filtered to the
+/// test `name`, one test thread), so that the threads, descriptors and memory
+/// of tests running beside it cannot blur its counts.
+pub fn alone(name: &str, check: fn()) {
+    if std::env::var_os(CHILD).is_some() {
+        check();
+        return;
+    }
+    let exe = std::env::current_exe().expect("the test binary");
+    let dir = std::env::temp_dir().join(format!("revio-alone-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a temp dir for the child's output");
+    let (out_path, err_path) = (dir.join("out"), dir.join("err"));
+    let mut child = std::process::Command::new(exe)
+        .args([name, "--exact", "--test-threads=1", "--nocapture"])
+        .env(CHILD, "1")
+        .stdout(std::fs::File::create(&out_path).expect("child stdout file"))
+        .stderr(std::fs::File::create(&err_path).expect("child stderr file"))
+        .spawn()
+        .expect("run the test alone");
+    // Bounded: a child that hangs is killed and the test fails.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for the child") {
+            break Some(status);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let text = format!(
+        "{}{}",
+        std::fs::read_to_string(&out_path).unwrap_or_default(),
+        std::fs::read_to_string(&err_path).unwrap_or_default()
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    let status = status.unwrap_or_else(|| panic!("{name} hung (killed after 120 s):\n{text}"));
+    assert!(status.success(), "{name} failed alone:\n{text}");
+    assert!(text.contains("1 passed"), "{name} did not run alone:\n{text}");
+}
+
+/// A number from this process's /proc/self/status (`field` with its colon,
+/// e.g. `"Threads:"`, `"VmRSS:"` in KiB).
+#[cfg(target_os = "linux")]
+pub fn proc_status(field: &str) -> usize {
+    let s = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+    s.lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or_else(|| panic!("a {field} line in /proc/self/status"))
+}
+
+/// Why a connection closed, in a word for logs and assertions: `ok` for no
+/// error, the revio [`Error`](revio::Error) variant's name (`OutputLimit`,
+/// `Panic`...), or `io:<kind>` for an operating system error.
+pub fn why(e: &Option<io::Error>) -> String {
+    let Some(e) = e else { return "ok".to_string() };
+    match revio::Error::of(e) {
+        Some(r) => {
+            let d = format!("{r:?}");
+            d.split(|c: char| !c.is_alphanumeric()).next().unwrap_or("").to_string()
+        }
+        None => format!("io:{:?}", e.kind()),
+    }
+}
