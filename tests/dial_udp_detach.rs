@@ -3,7 +3,7 @@
 mod common;
 
 use std::io::{self, Read, Write};
-use std::net::{TcpListener, UdpSocket};
+use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -37,19 +37,6 @@ impl Handler for UdpEcho {
     fn closed(&mut self, c: &mut Conn<'_, u32>, _: Option<io::Error>) {
         self.log.push(format!("closed {}", c.remote_addr().unwrap()));
     }
-}
-
-fn udp_client(srv: &Running, i: usize, bind: &str) -> UdpSocket {
-    let s = UdpSocket::bind(bind).unwrap();
-    s.set_read_timeout(Some(LIMIT)).unwrap();
-    s.connect(srv.server.addrs()[i].socket_addr().unwrap()).unwrap();
-    s
-}
-
-fn recv(s: &UdpSocket) -> String {
-    let mut buf = [0u8; 2048];
-    let n = s.recv(&mut buf).unwrap();
-    String::from_utf8_lossy(&buf[..n]).to_string()
 }
 
 fn udp_remotes_each_get_opened_and_only_their_replies(b: Backend) {

@@ -358,3 +358,18 @@ pub fn why(e: &Option<io::Error>) -> String {
         None => format!("io:{:?}", e.kind()),
     }
 }
+
+/// A UDP socket bound to `bind` and connected to the server's address `i`.
+pub fn udp_client(srv: &Running, i: usize, bind: &str) -> std::net::UdpSocket {
+    let s = std::net::UdpSocket::bind(bind).unwrap();
+    s.set_read_timeout(Some(LIMIT)).unwrap();
+    s.connect(srv.server.addrs()[i].socket_addr().unwrap()).unwrap();
+    s
+}
+
+/// Receives one datagram (bounded by the socket's read timeout), as text.
+pub fn recv(s: &std::net::UdpSocket) -> String {
+    let mut buf = [0u8; 2048];
+    let n = s.recv(&mut buf).unwrap();
+    String::from_utf8_lossy(&buf[..n]).to_string()
+}
