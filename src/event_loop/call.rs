@@ -108,6 +108,12 @@ pub(super) fn invoke<H: Handler>(
     };
     let r = catch_unwind(AssertUnwindSafe(|| f(handler, &mut conn, data)));
     let (over, keep, req) = (conn.out.over, conn.keep, conn.req);
+    if r.is_err() {
+        // The connection closes without flushing: what the panicking call
+        // wrote is never sent, and never counted in the loop's total (so
+        // closing must not take it off that total either).
+        out.buf.truncate(before);
+    }
     let wrote = out.buf.len().saturating_sub(before);
     if out.is_empty() && spare.capacity() == 0 {
         mem::swap(&mut out.buf, spare);
