@@ -294,7 +294,7 @@ const CHILD: &str = "REVIO_TEST_ALONE_CHILD";
 /// Runs `check` alone in a child process (this test binary, filtered to the
 /// test `name`, one test thread), so that the threads, descriptors and memory
 /// of tests running beside it cannot blur its counts.
-pub fn alone(name: &str, check: fn()) {
+pub fn alone(name: &str, check: impl FnOnce()) {
     if std::env::var_os(CHILD).is_some() {
         check();
         return;
@@ -332,6 +332,17 @@ pub fn alone(name: &str, check: fn()) {
     let status = status.unwrap_or_else(|| panic!("{name} hung (killed after 120 s):\n{text}"));
     assert!(status.success(), "{name} failed alone:\n{text}");
     assert!(text.contains("1 passed"), "{name} did not run alone:\n{text}");
+}
+
+/// [`alone`] for a test of `per_backend!`: runs `check(backend)` alone, as
+/// the test `<backend's module>::name`.
+pub fn alone_on(backend: Backend, name: &str, check: fn(Backend)) {
+    let module = match backend {
+        Backend::Poll => "poll",
+        Backend::Std => "stdlib",
+        b => panic!("no per_backend! module for {b:?}"),
+    };
+    alone(&format!("{module}::{name}"), || check(backend));
 }
 
 /// A number from this process's /proc/self/status (`field` with its colon,
