@@ -216,8 +216,13 @@ pub fn read_n(s: &mut impl Read, n: usize) -> Vec<u8> {
 
 /// Writes all of `data` then reads back exactly as many bytes.
 pub fn roundtrip(s: &mut TcpStream, data: &[u8]) -> Vec<u8> {
+    ask(s, data, data.len())
+}
+
+/// Writes all of `data` then reads back exactly `n` bytes.
+pub fn ask(s: &mut TcpStream, data: &[u8], n: usize) -> Vec<u8> {
     s.write_all(data).unwrap();
-    read_n(s, data.len())
+    read_n(s, n)
 }
 
 /// A unique unix socket path under the temp dir, removed on drop.
@@ -364,7 +369,10 @@ pub fn why(e: &Option<io::Error>) -> String {
     match revio::Error::of(e) {
         Some(r) => {
             let d = format!("{r:?}");
-            d.split(|c: char| !c.is_alphanumeric()).next().unwrap_or("").to_string()
+            d.split(|c: char| !c.is_alphanumeric())
+                .next()
+                .unwrap_or("")
+                .to_string()
         }
         None => format!("io:{:?}", e.kind()),
     }
