@@ -4,6 +4,7 @@
 
 #[path = "../../tests/common/mod.rs"]
 mod common;
+mod tls_support;
 
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
@@ -364,46 +365,10 @@ per_backend!(
 /// TLS through rustls: the wrapped handlers above, behind a real handshake.
 mod tls {
     use super::*;
+    use crate::tls_support::*;
     use revio::Tls;
-    use rustls::pki_types::pem::PemObject;
-    use rustls::pki_types::{CertificateDer, ServerName};
-    use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
-
-    type Client = StreamOwned<ClientConnection, TcpStream>;
-
-    /// A fresh self-signed certificate: the server's side, and a client
-    /// configuration that trusts it (and nothing else).
-    fn certs() -> (Tls, Arc<ClientConfig>) {
-        let key = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
-        let (cert_pem, key_pem) = (key.cert.pem(), key.signing_key.serialize_pem());
-        let tls = Tls::from_pem(cert_pem.as_bytes(), key_pem.as_bytes()).unwrap();
-        let mut roots = RootCertStore::empty();
-        roots
-            .add(CertificateDer::from_pem_slice(cert_pem.as_bytes()).unwrap())
-            .unwrap();
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let client = ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        (tls, Arc::new(client))
-    }
-
-    fn client(srv: &Running, i: usize, cfg: &Arc<ClientConfig>) -> Client {
-        let name = ServerName::try_from("localhost").unwrap();
-        StreamOwned::new(ClientConnection::new(cfg.clone(), name).unwrap(), srv.connect(i))
-    }
-
-    fn tls_roundtrip(c: &mut Client, data: &[u8]) -> Vec<u8> {
-        c.write_all(data).unwrap();
-        c.flush().unwrap();
-        read_n(c, data.len())
-    }
-
-    fn with_tls<H: Handler + Send + 'static>(inner: H, tls: Tls) -> impl Handler + Send + 'static {
-        Translate::new(inner, move |_| tls.accept())
-    }
+    use rustls::pki_types::ServerName;
+    use rustls::{ClientConnection, StreamOwned};
 
     fn tls_echo_of_one_mebibyte_arrives_intact(b: Backend) {
         let (tls, cfg) = certs();
