@@ -1,0 +1,228 @@
+//! TLS bounded (issue 11): a peer that floods its handshake, or never
+//! completes it, is closed with an error that says so, and plaintext written
+//! before the handshake completes counts towards `Config::max_output`. The
+//! other clients are served throughout.
+//!
+//! Each test names, in a comment, how it was checked to fail without the
+//! feature it tests (by breaking that feature in the library for a run).
+
+#[path = "../../tests/common/mod.rs"]
+mod common;
+mod tls_support;
+
+use std::io::{self, Write};
+use std::net::TcpStream;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::*;
+use revio::{Action, Backend, Config, Conn, ConnId, Handler};
+use tls_support::*;
+
+/// Echoes plaintext; writes `greeting` bytes in `opened` and at each wake;
+/// logs why each connection closed (with the revio error's details).
+#[derive(Clone, Default)]
+struct Watch {
+    ids: Arc<Mutex<Vec<ConnId>>>,
+    greeting: usize,
+    log: Log,
+}
+
+impl Handler for Watch {
+    type State = ();
+    fn opened(&mut self, c: &mut Conn<'_, ()>) -> Action {
+        self.ids.lock().unwrap().push(c.id());
+        c.write(&vec![b'g'; self.greeting]);
+        Action::None
+    }
+    fn data(&mut self, c: &mut Conn<'_, ()>, input: &[u8]) -> Action {
+        c.write(input);
+        Action::None
+    }
+    fn woken(&mut self, c: &mut Conn<'_, ()>) -> Action {
+        c.write(&vec![b'w'; self.greeting]);
+        Action::None
+    }
+    fn closed(&mut self, _: &mut Conn<'_, ()>, e: Option<io::Error>) {
+        let entry = match e.as_ref().and_then(revio::Error::of) {
+            Some(r) => format!("closed {r:?}"),
+            None => format!("closed {} {:?}", why(&e), e.map(|e| e.to_string())),
+        };
+        self.log.push(entry);
+    }
+}
+
+/// Records of the handshake type (22), TLS 1.0 on the record layer, each
+/// carrying `per_record` bytes of `message`.
+fn handshake_records(message: &[u8], per_record: usize) -> Vec<u8> {
+    let mut wire = Vec::new();
+    for part in message.chunks(per_record) {
+        wire.extend_from_slice(&[22, 3, 1]);
+        wire.extend_from_slice(&(part.len() as u16).to_be_bytes());
+        wire.extend_from_slice(part);
+    }
+    wire
+}
+
+/// The start of a ClientHello that claims `len` bytes (then zeros).
+fn client_hello_claiming(len: usize, sent: usize) -> Vec<u8> {
+    let mut m = vec![1, (len >> 16) as u8, (len >> 8) as u8, len as u8];
+    m.resize(sent, 0);
+    m
+}
+
+/// Sends `wire` on a new connection from another thread (the server may
+/// close it midway) and returns the connection's reader side.
+fn flood(srv: &Running, wire: Vec<u8>) -> (TcpStream, std::thread::JoinHandle<()>) {
+    let s = srv.connect(0);
+    let mut w = s.try_clone().unwrap();
+    let t = std::thread::spawn(move || {
+        let _ = w.write_all(&wire);
+    });
+    (s, t)
+}
+
+/// A ClientHello that claims 60,000 bytes, sent one byte per record (the
+/// wire carries six bytes per byte of message), with `max_handshake_bytes`
+/// of 32 KiB: closed with `HandshakeTooLarge` at that limit; a real client
+/// is served before and after.
+///
+/// Checked to fail without the feature: with the `handshake_left` check in
+/// `TlsTranslator::read` removed, rustls's own limit closes it later, at
+/// 64 KiB buffered, with a plain `InvalidData` error ("message buffer full").
+fn handshake_flood_in_tiny_records_is_closed_with_handshake_too_large(b: Backend) {
+    let (tls, cfg) = certs();
+    let h = Watch::default();
+    let log = h.log.clone();
+    let tls = tls.max_handshake_bytes(32 * 1024);
+    let srv = start(b, with_tls(h, tls), &["tcp://127.0.0.1:0"]);
+    let mut good = client(&srv, 0, &cfg);
+    assert_eq!(tls_roundtrip(&mut good, b"before\n"), b"before\n");
+
+    let wire = handshake_records(&client_hello_claiming(60_000, 40_000), 1);
+    let (mut bad, writer) = flood(&srv, wire);
+    log.wait_for("the flood closed", |l| l.len() == 1);
+    assert_eq!(log.snapshot(), ["closed HandshakeTooLarge { limit: 32768 }"]);
+    drain(&mut bad);
+    writer.join().unwrap();
+    assert_eq!(tls_roundtrip(&mut good, b"after\n"), b"after\n");
+    srv.stop().unwrap();
+}
+
+/// A huge ClientHello-looking stream in full 16 KiB records with
+/// `max_handshake_bytes` of 16 KiB: closed with `HandshakeTooLarge` at that
+/// limit.
+///
+/// Checked to fail without the feature: with `Tls::max_handshake_bytes`
+/// ignored (the default 128 KiB kept), rustls's own 64 KiB limit closes it
+/// with a plain `InvalidData` error instead.
+fn handshake_stream_over_max_handshake_bytes_is_closed(b: Backend) {
+    let (tls, cfg) = certs();
+    let h = Watch::default();
+    let log = h.log.clone();
+    let tls = tls.max_handshake_bytes(16 * 1024);
+    let srv = start(b, with_tls(h, tls), &["tcp://127.0.0.1:0"]);
+    let wire = handshake_records(&client_hello_claiming(0xffff, 200_000), 16 * 1024);
+    let (mut bad, writer) = flood(&srv, wire);
+    log.wait_for("the flood closed", |l| l.len() == 1);
+    assert_eq!(log.snapshot(), ["closed HandshakeTooLarge { limit: 16384 }"]);
+    drain(&mut bad);
+    writer.join().unwrap();
+    let mut good = client(&srv, 0, &cfg);
+    assert_eq!(tls_roundtrip(&mut good, b"served\n"), b"served\n");
+    srv.stop().unwrap();
+}
+
+/// Both floods over 128 KiB with the default limits: each is closed with
+/// an `InvalidData` error. rustls buffers at most 64 KiB of an unfinished
+/// handshake message and fails first ("message buffer full"), so with the
+/// default `max_handshake_bytes` (128 KiB) the error is rustls's, not
+/// `HandshakeTooLarge` (see the report on issue 11).
+fn handshake_floods_over_the_default_limit_are_closed(b: Backend) {
+    let (tls, _) = certs();
+    let h = Watch::default();
+    let log = h.log.clone();
+    let srv = start(b, with_tls(h, tls), &["tcp://127.0.0.1:0"]);
+    let floods = [
+        handshake_records(&client_hello_claiming(60_000, 40_000), 1),
+        handshake_records(&client_hello_claiming(0xffff, 200_000), 16 * 1024),
+    ];
+    for (i, wire) in floods.into_iter().enumerate() {
+        let (mut bad, writer) = flood(&srv, wire);
+        log.wait_for("the flood closed", |l| l.len() == i + 1);
+        drain(&mut bad);
+        writer.join().unwrap();
+    }
+    for closed in log.snapshot() {
+        assert!(
+            closed == "closed HandshakeTooLarge { limit: 131072 }"
+                || closed.starts_with("closed io:InvalidData"),
+            "{closed}"
+        );
+    }
+    srv.stop().unwrap();
+}
+
+/// A client that opens TCP and sends nothing, and one that sends the first
+/// bytes of a ClientHello and stops: both are closed by the handshake
+/// timeout, with `HandshakeTimeout`; a real client is served meanwhile.
+///
+/// Checked to fail without the feature: with `Tls::handshake_timeout`
+/// ignored (no deadline set in `start_handshake`), neither is ever closed.
+fn silent_and_stalled_handshakes_are_closed_by_the_timeout(b: Backend) {
+    let (tls, cfg) = certs();
+    let h = Watch::default();
+    let log = h.log.clone();
+    let timeout = Duration::from_millis(200);
+    let tls = tls.handshake_timeout(Some(timeout));
+    let srv = start(b, with_tls(h, tls), &["tcp://127.0.0.1:0"]);
+    let mut silent = srv.connect(0);
+    let mut stalled = srv.connect(0);
+    stalled.write_all(&[22, 3, 1, 0, 200, 1, 0]).unwrap();
+    let mut good = client(&srv, 0, &cfg);
+    assert_eq!(tls_roundtrip(&mut good, b"served\n"), b"served\n");
+    log.wait_for("both closed", |l| l.len() == 2);
+    let expected = format!("closed HandshakeTimeout({timeout:?})");
+    assert_eq!(log.snapshot(), [expected.clone(), expected]);
+    drain(&mut silent);
+    drain(&mut stalled);
+    // A deadline that passed during the handshake does not touch a client
+    // whose handshake completed.
+    assert_eq!(tls_roundtrip(&mut good, b"still\n"), b"still\n");
+    srv.stop().unwrap();
+}
+
+/// Plaintext written before the handshake completes waits in rustls and
+/// counts towards `max_output`: 40 KiB in `opened` and 40 KiB more at a
+/// wake, under a limit of 64 KiB, with a client that never starts its
+/// handshake, close the connection with `OutputLimit`.
+///
+/// Checked to fail without the feature: with `TlsTranslator::buffered`
+/// returning 0, the second 40 KiB are taken too and the connection stays.
+fn plaintext_written_before_the_handshake_counts_towards_max_output(b: Backend) {
+    let (tls, _) = certs();
+    let h = Watch {
+        greeting: 40 * 1024,
+        ..Watch::default()
+    };
+    let (ids, log) = (h.ids.clone(), h.log.clone());
+    let tls = tls.handshake_timeout(None);
+    let cfg = Config::new().max_output(64 * 1024);
+    let srv = start_with(b, cfg, with_tls(h, tls), &["tcp://127.0.0.1:0"]);
+    let mut silent = srv.connect(0);
+    wait_until("opened", || !ids.lock().unwrap().is_empty());
+    let id = ids.lock().unwrap()[0];
+    assert!(srv.server.wake(id));
+    log.wait_for("closed", |l| l.len() == 1);
+    assert_eq!(log.snapshot(), ["closed OutputLimit { limit: 65536 }"]);
+    assert_eq!(drain(&mut silent), 0, "plaintext sent without a handshake");
+    srv.stop().unwrap();
+}
+
+per_backend!(
+    handshake_flood_in_tiny_records_is_closed_with_handshake_too_large,
+    handshake_stream_over_max_handshake_bytes_is_closed,
+    handshake_floods_over_the_default_limit_are_closed,
+    silent_and_stalled_handshakes_are_closed_by_the_timeout,
+    plaintext_written_before_the_handshake_counts_towards_max_output,
+);
