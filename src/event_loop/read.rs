@@ -112,8 +112,13 @@ impl<H: Handler, D: Driver> Loop<H, D> {
     /// followed by the first bytes of its own.
     pub(super) fn represent(&mut self, t: Token) {
         let slot = &mut self.conns[t];
+        if slot.flags & NOT_READING != 0 {
+            // Paused (or congested again): still owed; whatever ends that
+            // (a resume, the output draining) comes back here.
+            return;
+        }
         slot.flags &= !REPRESENT;
-        if slot.input.is_empty() || slot.flags & NOT_READING != 0 {
+        if slot.input.is_empty() {
             return;
         }
         let r = self.call(t, Feed::Kept, false, |h, c, d| h.data(c, d));
