@@ -35,6 +35,9 @@ struct Seen {
     replies: AtomicUsize,
     /// `data` calls that returned congested with input kept.
     stopped_early: AtomicUsize,
+    /// `postwrite` calls that left nothing queued.
+    drained: AtomicUsize,
+    ids: Mutex<Vec<ConnId>>,
     log: Log,
 }
 
@@ -95,8 +98,16 @@ impl Handler for Amplifier {
         Action::None
     }
 
-    fn postwrite(&mut self, c: &mut Conn<'_, u64>, _: usize, _: usize) -> Action {
+    fn opened(&mut self, c: &mut Conn<'_, u64>) -> Action {
+        self.seen.ids.lock().unwrap().push(c.id());
+        Action::None
+    }
+
+    fn postwrite(&mut self, c: &mut Conn<'_, u64>, _: usize, remaining: usize) -> Action {
         self.seen.queued(c);
+        if remaining == 0 {
+            self.seen.drained.fetch_add(1, Ordering::SeqCst);
+        }
         Action::None
     }
 
@@ -182,6 +193,44 @@ fn pipelined_amplification_is_bounded_and_a_reader_gets_every_reply(b: Backend) 
     let held = seen.max_queued.load(Ordering::SeqCst);
     assert!(held <= hw + REPLY, "a connection held {held} bytes");
     drop(sink);
+    srv.stop().unwrap();
+}
+
+/// A handler that stopped early for congestion, whose connection is then
+/// paused by code before its output drains: once resumed, its kept input
+/// is presented again (and the client gets every reply).
+///
+/// Found: the loop tried to present the kept input while reading was
+/// paused, gave up, and forgot it; the resume found nothing to present and
+/// the client waited forever.
+fn kept_input_is_presented_again_after_a_pause_during_congestion(b: Backend) {
+    const N: usize = 500;
+    let h = Amplifier::new(true);
+    let seen = h.seen.clone();
+    let srv = start_with(b, Config::new().high_water(1 << 20), h, &["tcp://127.0.0.1:0"]);
+    let mut other = srv.connect(0);
+    ping(&mut other);
+    let mut c = srv.connect(0);
+    c.write_all(&b"GET\n".repeat(N)).unwrap();
+    wait_until("the handler to stop early", || {
+        seen.stopped_early.load(Ordering::SeqCst) > 0
+    });
+    let id = seen.ids.lock().unwrap()[1];
+    assert!(srv.server.pause_reading(id));
+    ping(&mut other); // the pause is taken before the output drains
+    let written = seen.replies.load(Ordering::SeqCst);
+    let drained = seen.drained.load(Ordering::SeqCst);
+    read_replies(&mut c, written);
+    wait_until("the output drained", || seen.drained.load(Ordering::SeqCst) > drained);
+    // Two turns: the loop has tried to present the kept input (paused).
+    ping(&mut other);
+    ping(&mut other);
+    assert_eq!(seen.replies.load(Ordering::SeqCst), written, "served while paused");
+    assert!(srv.server.resume_reading(id));
+    let mut rest = vec![0; (N - written) * REPLY];
+    c.read_exact(&mut rest)
+        .unwrap_or_else(|e| panic!("{} replies of {N} after the resume: {e}", written));
+    ping(&mut c);
     srv.stop().unwrap();
 }
 
@@ -1198,6 +1247,7 @@ fn udp_remotes_past_the_limit_evict_the_least_recently_active(b: Backend) {
 per_backend!(
     pipelined_amplification_is_bounded_and_a_reader_gets_every_reply,
     handler_ignoring_congestion_is_closed_at_max_output,
+    kept_input_is_presented_again_after_a_pause_during_congestion,
     output_written_in_woken_is_bounded,
     every_path_that_writes_is_bounded,
     handler_panic_after_writing_closes_only_that_connection,
