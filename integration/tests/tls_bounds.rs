@@ -10,7 +10,7 @@
 mod common;
 mod tls_support;
 
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::net::TcpStream;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -217,6 +217,76 @@ fn plaintext_written_before_the_handshake_counts_towards_max_output(b: Backend) 
     assert_eq!(log.snapshot(), ["closed OutputLimit { limit: 65536 }"]);
     assert_eq!(drain(&mut silent), 0, "plaintext sent without a handshake");
     srv.stop().unwrap();
+}
+
+/// Answers each `GET` line with a numbered reply of [`REPLY`] bytes, the
+/// right way: it stops once the connection is congested and keeps the
+/// rest of its (plaintext) input.
+#[derive(Clone, Default)]
+struct Pipelined;
+
+const REPLY: usize = 10_000;
+
+impl Handler for Pipelined {
+    type State = u32; // replies written
+    fn data(&mut self, c: &mut Conn<'_, u32>, input: &[u8]) -> Action {
+        let mut rest = input;
+        while let Some(nl) = rest.iter().position(|&b| b == b'\n') {
+            rest = &rest[nl + 1..];
+            *c.state() += 1;
+            let n = *c.state();
+            let _ = writeln!(c.output(), "{n:>9}");
+            c.write(&[b'x'; REPLY - 10]);
+            if c.is_congested() {
+                break;
+            }
+        }
+        c.keep(rest.len());
+        Action::None
+    }
+}
+
+/// Pipelined requests behind TLS, answered by a handler that stops when its
+/// connection is congested: the plaintext it keeps is presented again once
+/// the output drains, as without TLS, and the client gets every reply.
+///
+/// Found (open): behind a `Translate` the kept plaintext waits in the
+/// translate layer (`Translated::pending`), not in the loop's kept input,
+/// so the outer `data` call keeps nothing, the loop never marks the
+/// connection for presenting again, and nothing calls the wrapped handler
+/// until the peer sends more: the client waits forever at reply 8.
+fn pipelined_requests_behind_tls_get_every_reply(b: Backend) {
+    const N: usize = 300;
+    let (tls, cfg) = certs();
+    let srv_cfg = Config::new().high_water(64 * 1024);
+    let srv = start_with(b, srv_cfg, with_tls(Pipelined, tls), &["tcp://127.0.0.1:0"]);
+    let mut c = client(&srv, 0, &cfg);
+    c.write_all(&b"GET\n".repeat(N)).unwrap();
+    c.flush().unwrap();
+    let mut reply = vec![0; REPLY];
+    for i in 1..=N {
+        c.read_exact(&mut reply)
+            .unwrap_or_else(|e| panic!("reply {i} of {N}: {e}"));
+        assert_eq!(std::str::from_utf8(&reply[..9]).unwrap().trim(), i.to_string());
+    }
+    srv.stop().unwrap();
+}
+
+/// Run by hand (`--ignored`) until the bug is fixed; see the test.
+mod open_bugs {
+    use super::*;
+
+    #[test]
+    #[ignore = "bug: kept plaintext behind Translate is never presented again after congestion"]
+    fn poll_pipelined_requests_behind_tls_get_every_reply() {
+        pipelined_requests_behind_tls_get_every_reply(Backend::Poll)
+    }
+
+    #[test]
+    #[ignore = "bug: kept plaintext behind Translate is never presented again after congestion"]
+    fn stdlib_pipelined_requests_behind_tls_get_every_reply() {
+        pipelined_requests_behind_tls_get_every_reply(Backend::Std)
+    }
 }
 
 per_backend!(
