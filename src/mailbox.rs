@@ -167,9 +167,10 @@ impl Inbox {
     /// Takes the marks of up to `max` connections into `into`; returns
     /// whether some are left for later.
     pub(crate) fn take_marks(&mut self, loop_index: usize, max: usize, into: &mut Vec<Marked>) -> bool {
+        // Oldest first: a connection marked long ago never waits behind
+        // newer marks that keep coming.
         let n = self.marked.len().min(max);
-        let start = self.marked.len() - n;
-        for s in self.marked.drain(start..) {
+        for s in self.marked.drain(..n) {
             let i = s as usize;
             let marks = self.flags[i] & MARKS;
             self.flags[i] &= !MARKS;
