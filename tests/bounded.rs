@@ -221,11 +221,17 @@ fn kept_input_is_presented_again_after_a_pause_during_congestion(b: Backend) {
     let written = seen.replies.load(Ordering::SeqCst);
     let drained = seen.drained.load(Ordering::SeqCst);
     read_replies(&mut c, written);
-    wait_until("the output drained", || seen.drained.load(Ordering::SeqCst) > drained);
+    wait_until("the output drained", || {
+        seen.drained.load(Ordering::SeqCst) > drained
+    });
     // Two turns: the loop has tried to present the kept input (paused).
     ping(&mut other);
     ping(&mut other);
-    assert_eq!(seen.replies.load(Ordering::SeqCst), written, "served while paused");
+    assert_eq!(
+        seen.replies.load(Ordering::SeqCst),
+        written,
+        "served while paused"
+    );
     assert!(srv.server.resume_reading(id));
     let mut rest = vec![0; (N - written) * REPLY];
     c.read_exact(&mut rest)
@@ -1171,6 +1177,80 @@ fn wakes_coalesce_and_the_mailbox_does_not_grow(b: Backend) {
     });
 }
 
+/// Counts `woken` calls per connection (each takes a little while);
+/// `block` holds the loop at the gate.
+#[derive(Clone, Default)]
+struct WokenCount {
+    ids: Arc<Mutex<Vec<ConnId>>>,
+    woken: Arc<Mutex<HashMap<ConnId, usize>>>,
+    gate: Gate,
+}
+
+impl Handler for WokenCount {
+    type State = ();
+    fn opened(&mut self, c: &mut Conn<'_, ()>) -> Action {
+        self.ids.lock().unwrap().push(c.id());
+        Action::None
+    }
+    fn data(&mut self, c: &mut Conn<'_, ()>, input: &[u8]) -> Action {
+        if input == b"block" {
+            self.gate.hold();
+        }
+        c.write(input);
+        Action::None
+    }
+    fn woken(&mut self, c: &mut Conn<'_, ()>) -> Action {
+        *self.woken.lock().unwrap().entry(c.id()).or_default() += 1;
+        // Some work: the waking thread keeps up with the loop.
+        std::thread::sleep(Duration::from_micros(20));
+        Action::None
+    }
+}
+
+/// More connections are woken than one turn takes (1,024 marks), over and
+/// over, by a thread that keeps waking them: a connection woken once,
+/// before all of them, still gets its `woken` (marks are taken oldest
+/// first, so none waits behind newer ones for ever).
+///
+/// Found: the marks were taken newest first (from the end of the list), so
+/// the connections marked first waited as long as others kept being woken.
+fn a_wake_is_not_starved_by_a_stream_of_newer_wakes(b: Backend) {
+    const CONNS: usize = 1100;
+    let h = WokenCount::default();
+    let srv = start(b, h.clone(), &["tcp://127.0.0.1:0"]);
+    let mut clients: Vec<TcpStream> = (0..CONNS).map(|_| srv.connect(0)).collect();
+    wait_until("every opened", || h.ids.lock().unwrap().len() == CONNS);
+    let ids = h.ids.lock().unwrap().clone();
+    let (victim, others) = (ids[0], ids[1..].to_vec());
+
+    let release = h.gate.arm();
+    clients[0].write_all(b"block").unwrap();
+    h.gate.wait_held();
+    assert!(srv.server.wake(victim));
+    let (stop, sweeps) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicUsize::new(0)));
+    let waker = {
+        let (server, stop, sweeps) = (srv.server.clone(), stop.clone(), sweeps.clone());
+        std::thread::spawn(move || {
+            let deadline = std::time::Instant::now() + 2 * LIMIT;
+            while !stop.load(Ordering::SeqCst) && std::time::Instant::now() < deadline {
+                for &id in &others {
+                    server.wake(id);
+                }
+                sweeps.fetch_add(1, Ordering::SeqCst);
+            }
+        })
+    };
+    wait_until("a sweep of wakes", || sweeps.load(Ordering::SeqCst) > 0);
+    release.send(()).unwrap();
+    let woken = |id| h.woken.lock().unwrap().get(&id).copied().unwrap_or(0);
+    wait_until("the first wake's woken", || woken(victim) > 0);
+    stop.store(true, Ordering::SeqCst);
+    waker.join().unwrap();
+    assert_eq!(read_n(&mut clients[0], 5), b"block");
+    drop(clients);
+    srv.stop().unwrap();
+}
+
 // ----- UDP remotes are bounded -------------------------------------------------
 
 /// Echoes datagrams; logs each remote's opened and closed by source port.
@@ -1257,5 +1337,6 @@ per_backend!(
     a_panic_inside_the_loop_closes_everything_and_serve_returns_it,
     stale_ids_never_reach_a_newer_connection_across_the_wrap,
     wakes_coalesce_and_the_mailbox_does_not_grow,
+    a_wake_is_not_starved_by_a_stream_of_newer_wakes,
     udp_remotes_past_the_limit_evict_the_least_recently_active,
 );
