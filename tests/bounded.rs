@@ -806,18 +806,38 @@ impl Gate {
 
 /// Echoes, except: `block` holds the loop at the gate; a connection that
 /// began with `FLOOD` has its bytes counted and dropped, slowly (1 ms per
-/// call, as a handler with real work to do). Each echo records how many
-/// flood bytes had been served before it.
+/// call, as a handler with real work to do); datagrams (address 1) and
+/// connections opened on address 2 are only counted. Each echo records how
+/// much of each flood had been served before it.
 #[derive(Clone, Default)]
 struct Sink {
     flood: Arc<AtomicUsize>,
-    flood_before_echo: Arc<Mutex<Vec<usize>>>,
+    datagrams: Arc<AtomicUsize>,
+    accepted: Arc<AtomicUsize>,
+    /// (flood bytes, datagrams, accepted) before each echo.
+    before_echo: Arc<Mutex<Vec<(usize, usize, usize)>>>,
     gate: Gate,
+}
+
+impl Sink {
+    fn before_last_echo(&self) -> (usize, usize, usize) {
+        *self.before_echo.lock().unwrap().last().unwrap()
+    }
 }
 
 impl Handler for Sink {
     type State = bool; // a flooding connection
+    fn opened(&mut self, c: &mut Conn<'_, bool>) -> Action {
+        if c.addr_index() == Some(2) {
+            self.accepted.fetch_add(1, Ordering::SeqCst);
+        }
+        Action::None
+    }
     fn data(&mut self, c: &mut Conn<'_, bool>, input: &[u8]) -> Action {
+        if c.addr_index() == Some(1) {
+            self.datagrams.fetch_add(1, Ordering::SeqCst);
+            return Action::None;
+        }
         if *c.state() || input.starts_with(b"FLOOD") {
             *c.state() = true;
             self.flood.fetch_add(input.len(), Ordering::SeqCst);
@@ -827,8 +847,12 @@ impl Handler for Sink {
         if input == b"block" {
             self.gate.hold();
         }
-        let served = self.flood.load(Ordering::SeqCst);
-        self.flood_before_echo.lock().unwrap().push(served);
+        let counts = (
+            self.flood.load(Ordering::SeqCst),
+            self.datagrams.load(Ordering::SeqCst),
+            self.accepted.load(Ordering::SeqCst),
+        );
+        self.before_echo.lock().unwrap().push(counts);
         c.write(input);
         Action::None
     }
@@ -852,7 +876,7 @@ const SMALL_READS: usize = 4096;
 /// the whole flood the kernel held (about 100 KB).
 fn a_flooding_client_does_not_starve_the_others(b: Backend) {
     let h = Sink::default();
-    let (flood, before_echo) = (h.flood.clone(), h.flood_before_echo.clone());
+    let flood = h.flood.clone();
     let cfg = Config::new().read_buffer(SMALL_READS);
     let srv = start_with(b, cfg, h.clone(), &["tcp://127.0.0.1:0"]);
     let mut rt = srv.connect(0);
@@ -879,7 +903,7 @@ fn a_flooding_client_does_not_starve_the_others(b: Backend) {
     release.send(()).unwrap();
     assert_eq!(read_n(&mut holder, 5), b"block");
     assert_eq!(read_n(&mut rt, 1), b"r");
-    let served = *before_echo.lock().unwrap().last().unwrap();
+    let served = h.before_last_echo().0;
     let turn = 4 * SMALL_READS;
     assert!(
         served <= 2 * turn,
@@ -913,6 +937,54 @@ fn a_flooding_client_does_not_starve_the_others(b: Backend) {
         counts[19] > counts[0],
         "the flood was not served meanwhile: {counts:?}"
     );
+    srv.stop().unwrap();
+}
+
+/// Lined up while the loop is held: 300 datagrams on a UDP listener and
+/// 300 connections waiting on another listener, then one request on an
+/// open connection. Once the loop runs, the request is answered after at
+/// most a turn's budget of each (64 datagrams, 64 accepts), not after all
+/// of them; and all of them are served in the end.
+///
+/// Checked to fail without the feature (both backends): with
+/// `ACCEPTS_PER_TURN` at `u32::MAX`, every datagram the socket held (about
+/// 250) and all 300 connections are served before the request.
+fn floods_of_datagrams_and_connections_wait_their_turn(b: Backend) {
+    const FLOOD: usize = 300;
+    let h = Sink::default();
+    let addrs = ["tcp://127.0.0.1:0", "udp://127.0.0.1:0", "tcp://127.0.0.1:0"];
+    let srv = start(b, h.clone(), &addrs);
+    let mut rt = srv.connect(0);
+    assert_eq!(roundtrip(&mut rt, b"r"), b"r");
+    let mut holder = srv.connect(0);
+    let udp = udp_client(&srv, 1, "127.0.0.1:0");
+
+    let release = h.gate.arm();
+    holder.write_all(b"block").unwrap();
+    h.gate.wait_held();
+    for _ in 0..FLOOD {
+        udp.send(b"d").unwrap();
+    }
+    let waiting: Vec<TcpStream> = (0..FLOOD).map(|_| srv.connect(2)).collect();
+    rt.write_all(b"r").unwrap();
+    release.send(()).unwrap();
+    assert_eq!(read_n(&mut holder, 5), b"block");
+    assert_eq!(read_n(&mut rt, 1), b"r");
+    let (_, datagrams, accepted) = h.before_last_echo();
+    assert!(
+        datagrams <= 2 * 64,
+        "{datagrams} datagrams served before a request that waited"
+    );
+    assert!(
+        accepted <= 2 * 64,
+        "{accepted} connections accepted before a request that waited"
+    );
+    wait_until("every connection", || h.accepted.load(Ordering::SeqCst) == FLOOD);
+    assert!(
+        h.datagrams.load(Ordering::SeqCst) > 64,
+        "the datagrams were not served"
+    );
+    drop(waiting);
     srv.stop().unwrap();
 }
 
@@ -1334,6 +1406,7 @@ per_backend!(
     non_reading_clients_are_bounded_by_the_loop_budget,
     reading_paused_and_resumed_by_code,
     a_flooding_client_does_not_starve_the_others,
+    floods_of_datagrams_and_connections_wait_their_turn,
     a_panic_inside_the_loop_closes_everything_and_serve_returns_it,
     stale_ids_never_reach_a_newer_connection_across_the_wrap,
     wakes_coalesce_and_the_mailbox_does_not_grow,
