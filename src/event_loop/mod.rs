@@ -441,14 +441,14 @@ impl<H: Handler, D: Driver> Loop<H, D> {
         let o = match r {
             Ok(o) => o,
             Err(e) => {
-                self.abort_conn(t, e);
+                self.cut_conn(t, e);
                 return None;
             }
         };
         self.queued_total += o.wrote;
         if o.over {
             let limit = self.limits.max_output;
-            self.abort_conn(t, crate::Error::OutputLimit { limit }.into());
+            self.cut_conn(t, crate::Error::OutputLimit { limit }.into());
             return None;
         }
         let mut action = o.action;
@@ -462,6 +462,15 @@ impl<H: Handler, D: Driver> Loop<H, D> {
     fn abort_conn(&mut self, t: Token, e: io::Error) {
         self.close_errors.retain(|(c, _)| *c != t);
         self.close(t, Some(e));
+    }
+
+    /// Closes `t` at once for a limit or a panic in its handler: what is
+    /// queued is dropped and the peer gets a reset even when nothing was
+    /// queued, since the call's own output was cut (the write over the
+    /// limit, or whatever the panicking call would have written).
+    fn cut_conn(&mut self, t: Token, e: io::Error) {
+        self.close_errors.retain(|(c, _)| *c != t);
+        self.close_as(t, Some(e), true);
     }
 
     /// Applies what a handler asked of the loop; returns whether it asked to

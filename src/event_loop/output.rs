@@ -162,7 +162,7 @@ impl<H: Handler, D: Driver> Loop<H, D> {
                 "revio loop {}: queued output over its budget of {budget} bytes; closing a connection holding {held}",
                 self.index
             );
-            self.abort_conn(t, crate::Error::LoopOutputBudget { budget, held }.into());
+            self.cut_conn(t, crate::Error::LoopOutputBudget { budget, held }.into());
         }
     }
 

@@ -142,7 +142,7 @@ impl<H: Handler, D: Driver> Loop<H, D> {
         }
         if slot.input.len() > self.limits.max_input {
             let limit = self.limits.max_input;
-            self.abort_conn(t, crate::Error::InputLimit { limit }.into());
+            self.cut_conn(t, crate::Error::InputLimit { limit }.into());
             return;
         }
         // Stopped early with input kept and the output over the mark: the
