@@ -467,55 +467,6 @@ fn every_path_that_writes_is_bounded(b: Backend) {
     srv.stop().unwrap();
 }
 
-// ----- a handler that writes, then panics ------------------------------------
-
-/// Echoes; `panic` writes a partial reply, then panics.
-#[derive(Clone, Default)]
-struct WritesThenPanics {
-    log: Log,
-}
-
-impl Handler for WritesThenPanics {
-    type State = ();
-    fn data(&mut self, c: &mut Conn<'_, ()>, input: &[u8]) -> Action {
-        c.write(input);
-        if input.starts_with(b"panic") {
-            panic!("panicked after writing, on purpose");
-        }
-        Action::None
-    }
-    fn closed(&mut self, _: &mut Conn<'_, ()>, e: Option<io::Error>) {
-        self.log.push(format!("closed {}", why(&e)));
-    }
-}
-
-/// A handler that panics after writing part of a reply closes only that
-/// connection (TCP and UDP alike): the partial reply is never sent, and the
-/// loop's own count of queued output stays right, so the loop goes on.
-///
-/// Found: the bytes the panicking call wrote stayed in the connection's
-/// output uncounted, and closing it subtracted them from the loop's total:
-/// an overflow, so a panic inside the loop that stopped the whole server.
-fn handler_panic_after_writing_closes_only_that_connection(b: Backend) {
-    let h = WritesThenPanics::default();
-    let log = h.log.clone();
-    let srv = start(b, h, &["tcp://127.0.0.1:0", "udp://127.0.0.1:0"]);
-    let mut good = srv.connect(0);
-    assert_eq!(roundtrip(&mut good, b"hello"), b"hello");
-    let mut bad = srv.connect(0);
-    bad.write_all(b"panic").unwrap();
-    log.wait_for("closed", |l| !l.is_empty());
-    assert_cut(&mut bad, "a call that panicked");
-    let udp = udp_client(&srv, 1, "127.0.0.1:0");
-    udp.send(b"panic").unwrap();
-    log.wait_for("the UDP remote's close", |l| l.len() == 2);
-    assert_eq!(log.snapshot(), ["closed Panic", "closed Panic"]);
-    assert_eq!(roundtrip(&mut good, b"still here"), b"still here");
-    udp.send(b"again").unwrap();
-    assert_eq!(recv(&udp), "again");
-    srv.stop().unwrap();
-}
-
 // ----- the loop's budget ---------------------------------------------------
 
 /// Echoes, and keeps what each connection has queued, by id, as the loop
@@ -994,10 +945,10 @@ fn floods_of_datagrams_and_connections_wait_their_turn(b: Backend) {
     srv.stop().unwrap();
 }
 
-// ----- a panic inside the loop -----------------------------------------------
+// ----- panics: inside the loop, in a handler after writing -------------------
 
-/// Echoes; records ids, answers a wake with `woken\n`, logs why each
-/// connection closed.
+/// Echoes (`panic` is echoed, then the handler panics); records ids,
+/// answers a wake with `woken\n`, logs why each connection closed.
 #[derive(Clone, Default)]
 struct Tracked {
     ids: Arc<Mutex<Vec<ConnId>>>,
@@ -1019,6 +970,9 @@ impl Handler for Tracked {
     }
     fn data(&mut self, c: &mut Conn<'_, ()>, input: &[u8]) -> Action {
         c.write(input);
+        if input.starts_with(b"panic") {
+            panic!("panicked after writing, on purpose");
+        }
         Action::None
     }
     fn woken(&mut self, c: &mut Conn<'_, ()>) -> Action {
@@ -1076,6 +1030,33 @@ fn a_panic_inside_the_loop_closes_everything_and_serve_returns_it(b: Backend) {
         let _ = late.write_all(b"anyone?");
         assert_eq!(read_to_end(&mut late).0, 0, "a connection served after the panic");
     }
+}
+
+/// A handler that panics after writing part of a reply closes only that
+/// connection (TCP and UDP alike): the partial reply is never sent, and the
+/// loop's own count of queued output stays right, so the loop goes on.
+///
+/// Found: the bytes the panicking call wrote stayed in the connection's
+/// output uncounted, and closing it subtracted them from the loop's total:
+/// an overflow, so a panic inside the loop that stopped the whole server.
+fn handler_panic_after_writing_closes_only_that_connection(b: Backend) {
+    let h = Tracked::default();
+    let log = h.log.clone();
+    let srv = start(b, h, &["tcp://127.0.0.1:0", "udp://127.0.0.1:0"]);
+    let mut good = srv.connect(0);
+    assert_eq!(roundtrip(&mut good, b"hello"), b"hello");
+    let mut bad = srv.connect(0);
+    bad.write_all(b"panic").unwrap();
+    log.wait_for("closed", |l| !l.is_empty());
+    assert_cut(&mut bad, "a call that panicked");
+    let udp = udp_client(&srv, 1, "127.0.0.1:0");
+    udp.send(b"panic").unwrap();
+    log.wait_for("the UDP remote's close", |l| l.len() == 2);
+    assert_eq!(log.snapshot(), ["closed Panic", "closed Panic"]);
+    assert_eq!(roundtrip(&mut good, b"still here"), b"still here");
+    udp.send(b"again").unwrap();
+    assert_eq!(recv(&udp), "again");
+    srv.stop().unwrap();
 }
 
 // ----- ids across the wrap of generations ------------------------------------
@@ -1149,20 +1130,23 @@ fn stale_ids_never_reach_a_newer_connection_across_the_wrap(b: Backend) {
 
 // ----- wakes coalesce ------------------------------------------------------
 
-/// Counts `woken` calls and the most wakes any of them saw started; `block`
-/// holds the loop at the gate.
+/// Counts `woken` calls, in all and per connection, and the most wakes any
+/// of them saw started; `block` holds the loop at the gate. With `slow`,
+/// each `woken` takes a little while (some work to do).
 #[derive(Clone, Default)]
-struct Coalesce {
+struct Wakes {
     ids: Arc<Mutex<Vec<ConnId>>>,
     /// Wakes started: counted before each `Server::wake`.
     started: Arc<AtomicUsize>,
     woken: Arc<AtomicUsize>,
+    per_conn: Arc<Mutex<HashMap<ConnId, usize>>>,
     /// The most wakes started that a `woken` call saw.
     seen: Arc<AtomicUsize>,
+    slow: bool,
     gate: Gate,
 }
 
-impl Handler for Coalesce {
+impl Handler for Wakes {
     type State = ();
     fn opened(&mut self, c: &mut Conn<'_, ()>) -> Action {
         self.ids.lock().unwrap().push(c.id());
@@ -1175,16 +1159,20 @@ impl Handler for Coalesce {
         c.write(input);
         Action::None
     }
-    fn woken(&mut self, _: &mut Conn<'_, ()>) -> Action {
+    fn woken(&mut self, c: &mut Conn<'_, ()>) -> Action {
         self.woken.fetch_add(1, Ordering::SeqCst);
+        *self.per_conn.lock().unwrap().entry(c.id()).or_default() += 1;
         self.seen
             .fetch_max(self.started.load(Ordering::SeqCst), Ordering::SeqCst);
+        if self.slow {
+            std::thread::sleep(Duration::from_micros(20));
+        }
         Action::None
     }
 }
 
 /// Wakes `id` `per_thread` times from each of 4 threads, all at once.
-fn wake_from_threads(srv: &Running, h: &Coalesce, id: ConnId, per_thread: usize, ready: impl FnOnce()) {
+fn wake_from_threads(srv: &Running, h: &Wakes, id: ConnId, per_thread: usize, ready: impl FnOnce()) {
     let go = Arc::new(Barrier::new(5));
     let threads: Vec<_> = (0..4)
         .map(|_| {
@@ -1219,7 +1207,7 @@ const WAKES_PER_THREAD: usize = 100_000;
 /// every wake queued but delivered coalesced, the process grows by 1.8 MiB.
 fn wakes_coalesce_and_the_mailbox_does_not_grow(b: Backend) {
     alone_on(b, "wakes_coalesce_and_the_mailbox_does_not_grow", |b| {
-        let h = Coalesce::default();
+        let h = Wakes::default();
         let release = h.gate.arm();
         let srv = start(b, h.clone(), &["tcp://127.0.0.1:0"]);
         let mut c = srv.connect(0);
@@ -1255,36 +1243,6 @@ fn wakes_coalesce_and_the_mailbox_does_not_grow(b: Backend) {
     });
 }
 
-/// Counts `woken` calls per connection (each takes a little while);
-/// `block` holds the loop at the gate.
-#[derive(Clone, Default)]
-struct WokenCount {
-    ids: Arc<Mutex<Vec<ConnId>>>,
-    woken: Arc<Mutex<HashMap<ConnId, usize>>>,
-    gate: Gate,
-}
-
-impl Handler for WokenCount {
-    type State = ();
-    fn opened(&mut self, c: &mut Conn<'_, ()>) -> Action {
-        self.ids.lock().unwrap().push(c.id());
-        Action::None
-    }
-    fn data(&mut self, c: &mut Conn<'_, ()>, input: &[u8]) -> Action {
-        if input == b"block" {
-            self.gate.hold();
-        }
-        c.write(input);
-        Action::None
-    }
-    fn woken(&mut self, c: &mut Conn<'_, ()>) -> Action {
-        *self.woken.lock().unwrap().entry(c.id()).or_default() += 1;
-        // Some work: the waking thread keeps up with the loop.
-        std::thread::sleep(Duration::from_micros(20));
-        Action::None
-    }
-}
-
 /// More connections are woken than one turn takes (1,024 marks), over and
 /// over, by a thread that keeps waking them: a connection woken once,
 /// before all of them, still gets its `woken` (marks are taken oldest
@@ -1294,7 +1252,10 @@ impl Handler for WokenCount {
 /// the connections marked first waited as long as others kept being woken.
 fn a_wake_is_not_starved_by_a_stream_of_newer_wakes(b: Backend) {
     const CONNS: usize = 1100;
-    let h = WokenCount::default();
+    let h = Wakes {
+        slow: true, // the waking thread keeps up with the loop
+        ..Wakes::default()
+    };
     let srv = start(b, h.clone(), &["tcp://127.0.0.1:0"]);
     let mut clients: Vec<TcpStream> = (0..CONNS).map(|_| srv.connect(0)).collect();
     wait_until("every opened", || h.ids.lock().unwrap().len() == CONNS);
@@ -1320,7 +1281,7 @@ fn a_wake_is_not_starved_by_a_stream_of_newer_wakes(b: Backend) {
     };
     wait_until("a sweep of wakes", || sweeps.load(Ordering::SeqCst) > 0);
     release.send(()).unwrap();
-    let woken = |id| h.woken.lock().unwrap().get(&id).copied().unwrap_or(0);
+    let woken = |id| h.per_conn.lock().unwrap().get(&id).copied().unwrap_or(0);
     wait_until("the first wake's woken", || woken(victim) > 0);
     stop.store(true, Ordering::SeqCst);
     waker.join().unwrap();

@@ -5,6 +5,7 @@
 
 #[path = "../../tests/common/mod.rs"]
 mod common;
+mod tls_support;
 
 #[allow(dead_code)]
 #[path = "../../examples/http-server.rs"]
@@ -20,8 +21,7 @@ use std::time::{Duration, UNIX_EPOCH};
 use common::*;
 use http_server::{Options, Parsed, Route};
 use revio::{Backend, Tls, Translate};
-use rustls::pki_types::ServerName;
-use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
+use tls_support::{client, trusting};
 
 /// The example's server on two ephemeral ports (plain, TLS), with a fresh
 /// self-signed certificate; returns the certificate's PEM too.
@@ -108,26 +108,6 @@ fn closes(r: &mut impl Read) -> bool {
     }
 }
 
-fn tls_client(srv: &Running, cert_pem: &str) -> StreamOwned<ClientConnection, std::net::TcpStream> {
-    use rustls::pki_types::CertificateDer;
-    use rustls::pki_types::pem::PemObject;
-    let mut roots = RootCertStore::empty();
-    roots
-        .add(CertificateDer::from_pem_slice(cert_pem.as_bytes()).unwrap())
-        .unwrap();
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    let name = ServerName::try_from("localhost").unwrap();
-    StreamOwned::new(
-        ClientConnection::new(Arc::new(config), name).unwrap(),
-        srv.connect(1),
-    )
-}
-
 fn hello_world_to_a_real_client_over_plain_http(b: Backend) {
     let (srv, _) = start_http(b);
     let agent = agent(None);
@@ -188,7 +168,7 @@ fn pipelined_burst_of_100_requests_gets_100_responses_in_order(b: Backend) {
 fn pipelined_burst_over_tls_gets_100_responses_in_order(b: Backend) {
     let (srv, cert) = start_http(b);
     let (wire, statuses) = burst();
-    let mut c = tls_client(&srv, &cert);
+    let mut c = client(&srv, 1, &trusting(&cert));
     c.write_all(&wire).unwrap();
     c.flush().unwrap();
     let got = read_responses(&mut c, 100);

@@ -22,6 +22,12 @@ pub fn certs() -> (Tls, Arc<ClientConfig>) {
     let key = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
     let (cert_pem, key_pem) = (key.cert.pem(), key.signing_key.serialize_pem());
     let tls = Tls::from_pem(cert_pem.as_bytes(), key_pem.as_bytes()).unwrap();
+    (tls, trusting(&cert_pem))
+}
+
+/// A client configuration that trusts the certificate `cert_pem` (and
+/// nothing else).
+pub fn trusting(cert_pem: &str) -> Arc<ClientConfig> {
     let mut roots = RootCertStore::empty();
     roots
         .add(CertificateDer::from_pem_slice(cert_pem.as_bytes()).unwrap())
@@ -32,10 +38,10 @@ pub fn certs() -> (Tls, Arc<ClientConfig>) {
         .unwrap()
         .with_root_certificates(roots)
         .with_no_client_auth();
-    (tls, Arc::new(client))
+    Arc::new(client)
 }
 
-/// A TLS client of the server's address `i`.
+/// A TLS client (for the name `localhost`) of the server's address `i`.
 pub fn client(srv: &Running, i: usize, cfg: &Arc<ClientConfig>) -> Client {
     let name = ServerName::try_from("localhost").unwrap();
     StreamOwned::new(ClientConnection::new(cfg.clone(), name).unwrap(), srv.connect(i))
