@@ -41,8 +41,10 @@ impl<H: Handler, D: Driver> Loop<H, D> {
                 slot.input.drain(..consumed);
                 self.set_deadline(t, None);
                 self.opened(t);
-                // The client's first bytes came with the header.
+                // The client's first bytes came with the header: owed to the
+                // handler now, or (if `opened` paused reading) on resume.
                 if self.conns[t].is_open() && !self.conns[t].input.is_empty() {
+                    self.conns[t].flags |= REPRESENT;
                     self.represent(t);
                 }
             }
