@@ -621,6 +621,16 @@ impl Pauser {
 
 impl Handler for Pauser {
     type State = ();
+    /// A connection through a PROXY protocol listener is named `proxied`
+    /// and starts paused.
+    fn opened(&mut self, c: &mut Conn<'_, ()>) -> Action {
+        if c.proxy_header().is_some() {
+            c.pause_reading();
+            let mut names = self.names.lock().unwrap();
+            names.insert("proxied".to_string(), c.id());
+        }
+        Action::None
+    }
     fn data(&mut self, c: &mut Conn<'_, ()>, input: &[u8]) -> Action {
         let id = c.id();
         self.got
@@ -723,6 +733,25 @@ fn reading_paused_and_resumed_by_code(b: Backend) {
     wait_until("a closed", || !srv.server.is_live(id));
     assert!(!srv.server.pause_reading(id));
     assert!(!srv.server.resume_reading(id));
+    srv.stop().unwrap();
+}
+
+/// A connection on a PROXY protocol listener, paused in `opened`: the
+/// bytes that came in the same packet as its header wait, and arrive once
+/// it is resumed.
+///
+/// Found: the loop tried to present those bytes right after `opened`,
+/// found the connection paused, and never came back to them.
+fn bytes_after_a_proxy_header_wait_for_a_resume_from_opened(b: Backend) {
+    let h = Pauser::default();
+    let srv = start(b, h.clone(), &["tcp://127.0.0.1:0?proxy=v1"]);
+    let mut c = srv.connect(0);
+    c.write_all(b"PROXY TCP4 192.0.2.1 192.0.2.2 1111 2222\r\nhi\n")
+        .unwrap();
+    wait_until("opened", || h.names.lock().unwrap().contains_key("proxied"));
+    nothing_to_read(&mut c);
+    assert!(srv.server.resume_reading(h.id("proxied")));
+    assert_eq!(read_n(&mut c, 3), b"hi\n");
     srv.stop().unwrap();
 }
 
@@ -1372,6 +1401,7 @@ per_backend!(
     handler_panic_after_writing_closes_only_that_connection,
     non_reading_clients_are_bounded_by_the_loop_budget,
     reading_paused_and_resumed_by_code,
+    bytes_after_a_proxy_header_wait_for_a_resume_from_opened,
     a_flooding_client_does_not_starve_the_others,
     floods_of_datagrams_and_connections_wait_their_turn,
     a_panic_inside_the_loop_closes_everything_and_serve_returns_it,
