@@ -37,7 +37,9 @@ fn examples_exit_0_on_sigint_and_leave_no_socket_file() {
     let redis_path = redis_sock.0.display().to_string();
     let redis = Example::start("redis-server", &["--port", "0", "--unix", &redis_path]);
     assert!(redis_sock.0.exists());
-    for (mut ex, name) in [(proxy, "proxy"), (http, "http-server"), (redis, "redis-server")] {
+    let chat = Example::start("chat", &["--bind", "127.0.0.1", "--port", "0", "--loops", "2"]);
+    let examples = [(proxy, "proxy"), (http, "http-server"), (redis, "redis-server"), (chat, "chat")];
+    for (mut ex, name) in examples {
         assert_eq!(ex.signal_and_wait(libc::SIGINT), Some(0), "{name} exit status");
     }
     assert_eq!(
@@ -178,4 +180,32 @@ fn client_address_passes_through_proxy_protocol() {
     let mut rest = Vec::new();
     let _ = direct.read_to_end(&mut rest);
     assert!(rest.is_empty(), "no answer without a PROXY header");
+}
+
+/// The redis-server example follows Redis's `timeout` setting: an idle
+/// client is closed after `--timeout` seconds; a busy one is not.
+#[test]
+fn redis_server_timeout_closes_idle_clients() {
+    let redis = Example::start("redis-server", &["--port", "0", "--timeout", "1"]);
+    let mut idle = TcpStream::connect(redis.addr(0)).unwrap();
+    idle.set_read_timeout(Some(LIMIT)).unwrap();
+    let mut busy = TcpStream::connect(redis.addr(0)).unwrap();
+    busy.set_read_timeout(Some(LIMIT)).unwrap();
+    let started = std::time::Instant::now();
+    // The busy client pings every 200 ms for about 2 s, past the timeout.
+    let mut ping = |c: &mut TcpStream| {
+        c.write_all(b"PING\r\n").unwrap();
+        read_n(c, 7)
+    };
+    while started.elapsed() < std::time::Duration::from_secs(2) {
+        assert_eq!(ping(&mut busy), b"+PONG\r\n");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let mut rest = Vec::new();
+    let closed = match idle.read_to_end(&mut rest) {
+        Ok(_) => true,
+        Err(e) => e.kind() == std::io::ErrorKind::ConnectionReset,
+    };
+    assert!(closed && rest.is_empty(), "the idle client is closed without a reply");
+    assert_eq!(ping(&mut busy), b"+PONG\r\n", "the busy one is still served");
 }
