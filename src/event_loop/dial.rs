@@ -89,6 +89,9 @@ impl<H: Handler, D: Driver> Loop<H, D> {
             Ok(true) => {
                 let slot = &mut self.conns[t];
                 slot.flags &= !(CONNECTING | DEADLINE);
+                // Idle from now: the connect may have taken longer than
+                // the idle timeout.
+                slot.active = self.timers.now32();
                 let wake = slot.is(WAKE_AFTER_OPEN);
                 slot.flags &= !WAKE_AFTER_OPEN;
                 self.timers.wheel.disarm(t);
