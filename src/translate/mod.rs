@@ -121,7 +121,9 @@ pub struct Translated<S, T> {
     inner: S,
     translator: Option<Box<T>>,
     pending: Vec<u8>,
-    /// The handshake timeout is the connection's deadline for now.
+    /// The handshake is in progress: the wrapped handler's deadlines wait
+    /// for its end, and the handshake timeout (if any) is the connection's
+    /// deadline for now.
     handshake_deadline: bool,
     /// A deadline the wrapped handler asked for during the handshake.
     deferred_deadline: Option<Option<Duration>>,

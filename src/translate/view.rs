@@ -161,14 +161,20 @@ pub(super) fn fail<S, T: Translator>(outer: &mut Conn<'_, Translated<S, T>>, e: 
     outer.close_with(e);
 }
 
-/// A new translated connection: its handshake timeout becomes its deadline.
+/// A new translated connection: the wrapped handler's deadlines wait for the
+/// end of the handshake, and its handshake timeout (if any) is its deadline
+/// meanwhile.
 pub(super) fn start_handshake<S, T: Translator>(outer: &mut Conn<'_, Translated<S, T>>) {
     let Some(tr) = outer.state.translator.as_deref() else {
         return;
     };
-    if let (true, Some(d)) = (tr.is_handshaking(), tr.handshake_timeout()) {
+    if tr.is_handshaking() {
+        // Even without a handshake timeout: a deadline set in `opened`
+        // runs from the end of the handshake either way.
         outer.state.handshake_deadline = true;
-        outer.req.deadline = Some(Some(d));
+        if let Some(d) = tr.handshake_timeout() {
+            outer.req.deadline = Some(Some(d));
+        }
     }
 }
 
