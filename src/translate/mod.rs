@@ -127,6 +127,9 @@ pub struct Translated<S, T> {
     handshake_deadline: bool,
     /// A deadline the wrapped handler asked for during the handshake.
     deferred_deadline: Option<Option<Duration>>,
+    /// The wrapped handler has had its `eof` (the protocol's end, say a
+    /// TLS `close_notify`): the TCP end that follows is not another one.
+    ended: bool,
 }
 
 impl<S: Default, T> Default for Translated<S, T> {
@@ -137,6 +140,7 @@ impl<S: Default, T> Default for Translated<S, T> {
             pending: Vec::new(),
             handshake_deadline: false,
             deferred_deadline: None,
+            ended: false,
         }
     }
 }
@@ -321,6 +325,10 @@ where
     /// The peer ended its stream: the wrapped handler decides, as without
     /// translation.
     fn eof_translated(&mut self, outer: &mut Conn<'_, Translated<H::State, T>>) -> Action {
+        if mem::replace(&mut outer.state.ended, true) {
+            // Told already; what it decided then stands.
+            return Action::None;
+        }
         view::call(&mut self.inner, outer, &mut self.plain_out, 0, |h, c| h.eof(c)).action
     }
 
