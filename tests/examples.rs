@@ -38,7 +38,12 @@ fn examples_exit_0_on_sigint_and_leave_no_socket_file() {
     let redis = Example::start("redis-server", &["--port", "0", "--unix", &redis_path]);
     assert!(redis_sock.0.exists());
     let chat = Example::start("chat", &["--bind", "127.0.0.1", "--port", "0", "--loops", "2"]);
-    let examples = [(proxy, "proxy"), (http, "http-server"), (redis, "redis-server"), (chat, "chat")];
+    let examples = [
+        (proxy, "proxy"),
+        (http, "http-server"),
+        (redis, "redis-server"),
+        (chat, "chat"),
+    ];
     for (mut ex, name) in examples {
         assert_eq!(ex.signal_and_wait(libc::SIGINT), Some(0), "{name} exit status");
     }
@@ -193,7 +198,7 @@ fn redis_server_timeout_closes_idle_clients() {
     busy.set_read_timeout(Some(LIMIT)).unwrap();
     let started = std::time::Instant::now();
     // The busy client pings every 200 ms for about 2 s, past the timeout.
-    let mut ping = |c: &mut TcpStream| {
+    let ping = |c: &mut TcpStream| {
         c.write_all(b"PING\r\n").unwrap();
         read_n(c, 7)
     };
@@ -206,6 +211,9 @@ fn redis_server_timeout_closes_idle_clients() {
         Ok(_) => true,
         Err(e) => e.kind() == std::io::ErrorKind::ConnectionReset,
     };
-    assert!(closed && rest.is_empty(), "the idle client is closed without a reply");
+    assert!(
+        closed && rest.is_empty(),
+        "the idle client is closed without a reply"
+    );
     assert_eq!(ping(&mut busy), b"+PONG\r\n", "the busy one is still served");
 }

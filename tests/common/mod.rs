@@ -184,6 +184,19 @@ impl Log {
     pub fn count(&self, prefix: &str) -> usize {
         self.snapshot().iter().filter(|e| e.starts_with(prefix)).count()
     }
+    /// The entries that start with `prefix`, in order.
+    pub fn starting(&self, prefix: &str) -> Vec<String> {
+        self.snapshot()
+            .into_iter()
+            .filter(|e| e.starts_with(prefix))
+            .collect()
+    }
+    /// Waits (bounded) until `n` entries start with `prefix`.
+    pub fn wait_count(&self, prefix: &str, n: usize) {
+        self.wait_for(&format!("{n} x {prefix:?}"), |l| {
+            l.iter().filter(|e| e.starts_with(prefix)).count() >= n
+        });
+    }
     /// Waits (bounded) until `pred` holds for the log.
     pub fn wait_for(&self, what: &str, pred: impl Fn(&[String]) -> bool) {
         let deadline = Instant::now() + LIMIT;
@@ -212,6 +225,33 @@ pub fn read_n(s: &mut impl Read, n: usize) -> Vec<u8> {
     let mut buf = vec![0; n];
     s.read_exact(&mut buf).expect("read_exact");
     buf
+}
+
+/// Reads until end-of-stream (`Ok`) or an error (`Err`); returns what came
+/// before with how it ended, so that a test can tell a clean end from a reset.
+pub fn read_until_end(s: &mut impl Read) -> (Vec<u8>, io::Result<()>) {
+    let mut all = Vec::new();
+    let mut buf = [0u8; 64 * 1024];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return (all, Ok(())),
+            Ok(n) => all.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return (all, Err(e)),
+        }
+    }
+}
+
+/// A `closed` error in full, for a test's log: `none`, or its kind followed,
+/// when revio made it, by the [`revio::Error`] (`TimedOut Deadline`).
+pub fn describe(e: &Option<io::Error>) -> String {
+    match e {
+        None => "none".to_string(),
+        Some(e) => match revio::Error::of(e) {
+            Some(r) => format!("{:?} {r:?}", e.kind()),
+            None => format!("{:?}", e.kind()),
+        },
+    }
 }
 
 /// Writes all of `data` then reads back exactly as many bytes.
@@ -250,8 +290,8 @@ impl Drop for TempPath {
 /// Keep the returned sockets alive for as long as the listener must stay full.
 pub struct Unanswering {
     pub addr: std::net::SocketAddr,
-    _listener: socket2::Socket,
-    _fillers: Vec<socket2::Socket>,
+    listener: socket2::Socket,
+    fillers: Vec<socket2::Socket>,
 }
 
 impl Unanswering {
@@ -275,8 +315,39 @@ impl Unanswering {
         std::thread::sleep(Duration::from_millis(50));
         Unanswering {
             addr,
-            _listener: listener,
-            _fillers: fillers,
+            listener,
+            fillers,
+        }
+    }
+
+    /// Empties the backlog and drops the connections that filled it, so that
+    /// a connect hanging on this listener completes at its next SYN
+    /// retransmission (about a second after it began, on Linux).
+    pub fn make_room(&mut self) {
+        self.listener.set_nonblocking(true).unwrap();
+        while self.listener.accept().is_ok() {}
+        self.fillers.clear();
+    }
+
+    /// Accepts the next connection (after [`Unanswering::make_room`]),
+    /// waiting at most [`LIMIT`].
+    pub fn accept(&self) -> TcpStream {
+        self.listener.set_nonblocking(true).unwrap();
+        let deadline = Instant::now() + LIMIT;
+        loop {
+            match self.listener.accept() {
+                Ok((s, _)) => {
+                    let s: TcpStream = s.into();
+                    s.set_nonblocking(false).unwrap();
+                    s.set_read_timeout(Some(LIMIT)).unwrap();
+                    return s;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    assert!(Instant::now() < deadline, "nothing connected within {LIMIT:?}");
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                Err(e) => panic!("accept: {e}"),
+            }
         }
     }
 }

@@ -41,10 +41,15 @@ pub fn trusting(cert_pem: &str) -> Arc<ClientConfig> {
     Arc::new(client)
 }
 
+/// A client session for `localhost`, not yet started.
+pub fn session(cfg: &Arc<ClientConfig>) -> ClientConnection {
+    let name = ServerName::try_from("localhost").unwrap();
+    ClientConnection::new(cfg.clone(), name).unwrap()
+}
+
 /// A TLS client (for the name `localhost`) of the server's address `i`.
 pub fn client(srv: &Running, i: usize, cfg: &Arc<ClientConfig>) -> Client {
-    let name = ServerName::try_from("localhost").unwrap();
-    StreamOwned::new(ClientConnection::new(cfg.clone(), name).unwrap(), srv.connect(i))
+    StreamOwned::new(session(cfg), srv.connect(i))
 }
 
 /// Writes `data` through TLS and reads as many bytes back.
@@ -70,4 +75,14 @@ pub fn drain(s: &mut impl Read) -> usize {
         n += k;
     }
     n
+}
+
+/// Reads to a clean TLS end and returns what came before it. rustls reports
+/// a clean end only after the peer's `close_notify`; a bare TCP end is an
+/// `UnexpectedEof` error, and fails here.
+pub fn read_tls_end(c: &mut Client) -> Vec<u8> {
+    let mut rest = Vec::new();
+    c.read_to_end(&mut rest)
+        .expect("a close_notify, then the end of the stream");
+    rest
 }

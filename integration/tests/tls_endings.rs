@@ -1,0 +1,216 @@
+//! Time and endings behind TLS (issue 12), on every backend: the handshake
+//! timeout, a deadline the wrapped handler sets during the handshake, the
+//! peer's `close_notify` as `eof`, and `close_notify` at shutdown through a
+//! wrapper that forwards nothing but `opened`, `data` and `closed`.
+
+#[path = "../../tests/common/mod.rs"]
+mod common;
+mod tls_support;
+
+use std::io::{self, Write};
+use std::sync::Arc;
+use std::thread;
+use std::time::Duration;
+
+use common::*;
+use revio::{Action, Backend, Conn, Handler, Tls};
+use rustls::ClientConfig;
+use tls_support::*;
+
+/// The handshake timeout and deadlines of these tests.
+const SHORT: Duration = Duration::from_millis(400);
+
+/// Echoes; logs `eof` and `closed <why>`.
+#[derive(Clone, Default)]
+struct Plain {
+    log: Log,
+    /// Set in `opened`, during the handshake.
+    deadline_in_opened: Option<Duration>,
+    /// At the peer's end: write `after eof`, then shut the writing side.
+    write_on_at_eof: bool,
+    /// At the peer's end: keep the connection, and do nothing yet.
+    wait_at_eof: bool,
+}
+
+impl Handler for Plain {
+    type State = ();
+    fn opened(&mut self, c: &mut Conn<'_, ()>) -> Action {
+        if let Some(d) = self.deadline_in_opened {
+            c.set_deadline(Some(d));
+        }
+        Action::None
+    }
+    fn data(&mut self, c: &mut Conn<'_, ()>, input: &[u8]) -> Action {
+        c.write(input);
+        Action::None
+    }
+    fn eof(&mut self, c: &mut Conn<'_, ()>) -> Action {
+        self.log.push("eof");
+        if self.wait_at_eof {
+            return Action::None;
+        }
+        if !self.write_on_at_eof {
+            return Action::Close;
+        }
+        c.write(b"after eof\n");
+        c.close_write();
+        Action::None
+    }
+    fn closed(&mut self, _: &mut Conn<'_, ()>, e: Option<io::Error>) {
+        self.log.push(format!("closed {}", describe(&e)));
+    }
+}
+
+/// Serves `h` behind TLS on a TCP port; returns the server and its log.
+fn serve_tls(b: Backend, h: Plain, tls: Tls) -> (Running, Log) {
+    let log = h.log.clone();
+    (start(b, with_tls(h, tls), &["tcp://127.0.0.1:0"]), log)
+}
+
+/// A client whose handshake is done and whose first line came back.
+fn talking(srv: &Running, cfg: &Arc<ClientConfig>) -> Client {
+    let mut c = client(srv, 0, cfg);
+    assert_eq!(tls_roundtrip(&mut c, b"hi\n"), b"hi\n");
+    c
+}
+
+fn tls_handshake_timeout_closes_silent_and_half_hello_clients_but_not_a_real_one(b: Backend) {
+    let (tls, cfg) = certs();
+    let tls = tls.handshake_timeout(Some(SHORT));
+    let h = Plain::default();
+    let (srv, log) = serve_tls(b, h, tls);
+    let mut real = client(&srv, 0, &cfg);
+    assert_eq!(tls_roundtrip(&mut real, b"hi\n"), b"hi\n");
+    // One sends nothing, one half a ClientHello.
+    let mut silent = srv.connect(0);
+    let mut half = srv.connect(0);
+    let mut hello = Vec::new();
+    session(&cfg).write_tls(&mut hello).unwrap();
+    half.write_all(&hello[..hello.len() / 2]).unwrap();
+    for s in [&mut silent, &mut half] {
+        let (got, _) = read_until_end(s);
+        assert!(got.is_empty(), "nothing is answered to half a hello");
+    }
+    log.wait_count("closed", 2);
+    let timed_out = format!("closed TimedOut HandshakeTimeout({SHORT:?})");
+    assert_eq!(log.starting("closed"), [timed_out.as_str(); 2]);
+    // The real one, older than the handshake timeout by now, is served on.
+    thread::sleep(SHORT);
+    assert_eq!(tls_roundtrip(&mut real, b"still\n"), b"still\n");
+    assert_eq!(log.starting("closed").len(), 2);
+    srv.stop().unwrap();
+}
+
+/// A deadline the wrapped handler sets in `opened` runs from the end of the
+/// handshake, whatever the handshake timeout.
+fn deadline_in_opened_starts_when_the_handshake_completes(b: Backend, handshake_timeout: Option<Duration>) {
+    let (tls, cfg) = certs();
+    let tls = tls.handshake_timeout(handshake_timeout);
+    let h = Plain {
+        deadline_in_opened: Some(SHORT),
+        ..Plain::default()
+    };
+    let (srv, log) = serve_tls(b, h, tls);
+    let mut c = client(&srv, 0, &cfg);
+    // The handshake begins later than the deadline would have passed had
+    // it started in `opened`; it completes.
+    thread::sleep(2 * SHORT);
+    while c.conn.is_handshaking() {
+        c.conn.complete_io(&mut c.sock).expect("the handshake completes");
+    }
+    // Then the deadline runs, and closes the connection.
+    log.wait_count("closed", 1);
+    assert_eq!(log.starting("closed"), ["closed TimedOut Deadline"]);
+    srv.stop().unwrap();
+}
+
+fn tls_deadline_set_in_opened_starts_when_the_handshake_completes(b: Backend) {
+    deadline_in_opened_starts_when_the_handshake_completes(b, Some(Duration::from_secs(10)));
+}
+
+fn tls_deadline_set_in_opened_starts_when_the_handshake_completes_without_a_handshake_timeout(b: Backend) {
+    deadline_in_opened_starts_when_the_handshake_completes(b, None);
+}
+
+fn tls_close_notify_from_the_peer_is_eof_to_the_wrapped_handler_which_can_write_on(b: Backend) {
+    let (tls, cfg) = certs();
+    let h = Plain {
+        write_on_at_eof: true,
+        ..Plain::default()
+    };
+    let (srv, log) = serve_tls(b, h, tls);
+    let mut c = talking(&srv, &cfg);
+    c.conn.send_close_notify();
+    c.flush().unwrap();
+    // Written after the end it was told of, then the server's own close_notify.
+    assert_eq!(read_tls_end(&mut c), b"after eof\n");
+    assert!(log.snapshot().contains(&"eof".to_string()));
+    // Both sides done once the TCP stream ends too.
+    drop(c);
+    log.wait_count("closed", 1);
+    assert_eq!(log.starting("closed"), ["closed none"]);
+    srv.stop().unwrap();
+}
+
+fn tls_close_notify_then_the_tcp_end_is_one_eof(b: Backend) {
+    let (tls, cfg) = certs();
+    let h = Plain {
+        wait_at_eof: true,
+        ..Plain::default()
+    };
+    let (srv, log) = serve_tls(b, h, tls);
+    let mut c = talking(&srv, &cfg);
+    // The peer's end within TLS, then of the TCP stream: one end.
+    c.conn.send_close_notify();
+    c.flush().unwrap();
+    log.wait_count("eof", 1);
+    c.sock.shutdown(std::net::Shutdown::Write).unwrap();
+    thread::sleep(SHORT);
+    let l = log.snapshot();
+    assert_eq!(l.iter().filter(|e| *e == "eof").count(), 1, "{l:?}");
+    srv.stop().unwrap();
+}
+
+/// A user's wrapper that forwards `opened`, `data` and `closed` only: not
+/// `stopping`, not `eof`.
+struct Partial<H>(H);
+
+impl<H: Handler> Handler for Partial<H> {
+    type State = H::State;
+    fn opened(&mut self, c: &mut Conn<'_, H::State>) -> Action {
+        self.0.opened(c)
+    }
+    fn data(&mut self, c: &mut Conn<'_, H::State>, input: &[u8]) -> Action {
+        self.0.data(c, input)
+    }
+    fn closed(&mut self, c: &mut Conn<'_, H::State>, e: Option<io::Error>) {
+        self.0.closed(c, e)
+    }
+}
+
+fn tls_wrapper_that_forwards_no_stopping_still_sends_close_notify_at_shutdown(b: Backend) {
+    let (tls, cfg) = certs();
+    let h = Plain::default();
+    let log = h.log.clone();
+    let handler = Partial(with_tls(h, tls));
+    let mut srv = start(b, handler, &["tcp://127.0.0.1:0"]);
+    let mut clients: Vec<_> = (0..2).map(|_| client(&srv, 0, &cfg)).collect();
+    for c in &mut clients {
+        assert_eq!(tls_roundtrip(c, b"x\n"), b"x\n");
+    }
+    srv.server.shutdown();
+    for c in &mut clients {
+        assert!(read_tls_end(c).is_empty());
+    }
+    srv.join().unwrap();
+    assert_eq!(log.starting("closed"), ["closed none"; 2]);
+}
+
+per_backend!(
+    tls_handshake_timeout_closes_silent_and_half_hello_clients_but_not_a_real_one,
+    tls_deadline_set_in_opened_starts_when_the_handshake_completes,
+    tls_deadline_set_in_opened_starts_when_the_handshake_completes_without_a_handshake_timeout,
+    tls_close_notify_from_the_peer_is_eof_to_the_wrapped_handler_which_can_write_on,
+    tls_close_notify_then_the_tcp_end_is_one_eof,
+    tls_wrapper_that_forwards_no_stopping_still_sends_close_notify_at_shutdown,
+);
