@@ -38,6 +38,8 @@ pub(crate) struct Requests<S> {
     pub(crate) deadline: Option<Option<Duration>>,
     /// Shut the writing side down once the output is flushed.
     pub(crate) close_write: bool,
+    /// Call `data` again once the output drains (the handler holds input).
+    pub(crate) again: bool,
     pub(crate) shutdown_hook: Option<ShutdownHook<S>>,
 }
 
@@ -48,6 +50,7 @@ impl<S> Default for Requests<S> {
             reading: None,
             deadline: None,
             close_write: false,
+            again: false,
             shutdown_hook: None,
         }
     }
@@ -60,6 +63,7 @@ impl<S> Requests<S> {
             || self.reading.is_some()
             || self.deadline.is_some()
             || self.close_write
+            || self.again
             || self.shutdown_hook.is_some()
     }
 }
@@ -211,6 +215,17 @@ impl<'a, S> Conn<'a, S> {
         self.out.queued() > self.high_water
     }
 
+    /// For a handler that stopped early for congestion (see
+    /// [`Conn::is_congested`]) while it holds the rest of its input in a
+    /// buffer of its own rather than with [`Conn::keep`]: once the output has
+    /// drained, the loop calls `data` again, with empty input if nothing new
+    /// came, so that the handler can go on. (Input kept with `keep` is
+    /// presented again without asking.) It has no effect if the output is not
+    /// over the high-water mark when the handler returns.
+    pub fn call_again_when_drained(&mut self) {
+        self.req.again = true;
+    }
+
     /// In [`Handler::data`](crate::Handler::data): keep the last `n` bytes of this
     /// call's input unconsumed. They are presented again, followed by whatever
     /// arrives next, at the next `data` call. `n` is capped at the input's length.
@@ -258,9 +273,10 @@ impl<'a, S> Conn<'a, S> {
     }
 
     /// Shuts down this connection's writing side once its queued output is
-    /// flushed: the peer reads end-of-stream (a TCP FIN), and nothing more can
-    /// be written. Reading goes on; the connection closes when the peer ends
-    /// its stream too (see [`Handler::eof`](crate::Handler::eof)).
+    /// flushed: the peer reads end-of-stream (a TCP FIN). Output written
+    /// after that (in later events) is dropped. Reading goes on; the
+    /// connection closes when the peer ends its stream too (see
+    /// [`Handler::eof`](crate::Handler::eof)).
     pub fn close_write(&mut self) {
         self.req.close_write = true;
     }

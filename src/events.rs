@@ -89,7 +89,9 @@ pub trait Handler {
     /// `input` is one datagram and output goes back as one datagram.
     ///
     /// `data` is also called with only the kept input, and no new bytes, when
-    /// a congested connection's output has drained (see [`Conn::is_congested`]).
+    /// a congested connection's output has drained (see [`Conn::is_congested`]);
+    /// and with empty input when the handler asked for it with
+    /// [`Conn::call_again_when_drained`].
     fn data(&mut self, conn: &mut Conn<'_, Self::State>, input: &[u8]) -> Action {
         let _ = (conn, input);
         Action::None

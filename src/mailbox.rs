@@ -19,7 +19,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use crate::addr::Address;
-use crate::server::ConnId;
+use crate::server::{ConnId, MAX_SLOTS};
 use crate::stream::Stream;
 
 /// Interrupts a loop's poll from another thread.
@@ -99,10 +99,13 @@ impl Inbox {
         }
     }
 
-    /// Reserves a slot for a new connection and returns its (slot, generation).
-    fn alloc(&mut self, udp: bool) -> (u32, u32) {
+    /// Reserves a slot for a new connection and returns its (slot,
+    /// generation); `None` when the loop already has [`MAX_SLOTS`] slots
+    /// (live or retired) and none is free.
+    fn alloc(&mut self, udp: bool) -> Option<(u32, u32)> {
         let slot = match self.free.pop() {
             Some(s) => s,
+            None if self.generations.len() >= MAX_SLOTS => return None,
             None => {
                 self.generations.push(self.first_generation);
                 self.flags.push(0);
@@ -111,7 +114,7 @@ impl Inbox {
         };
         let i = slot as usize;
         self.flags[i] = LIVE | if udp { UDP } else { 0 };
-        (slot, self.generations[i])
+        Some((slot, self.generations[i]))
     }
 
     /// Ends a slot's connection: its generation moves on, so old ids go stale
@@ -209,13 +212,17 @@ impl Mailbox {
         self.inbox.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Reserves a connection id on this loop (`None` once the loop has stopped).
+    /// Reserves a connection id on this loop (`None` once the loop has
+    /// stopped, or when it holds as many connections as ids can name).
     pub(crate) fn alloc(&self, inbox: &mut Inbox, udp: bool) -> Option<(u32, u32)> {
         if inbox.stopped {
             return None;
         }
-        self.live.fetch_add(1, Ordering::Relaxed);
-        Some(inbox.alloc(udp))
+        let id = inbox.alloc(udp);
+        if id.is_some() {
+            self.live.fetch_add(1, Ordering::Relaxed);
+        }
+        id
     }
 
     /// Frees a connection id of this loop that no event can name yet.
@@ -293,14 +300,14 @@ mod tests {
     #[test]
     fn ids_are_generation_checked() {
         let mut inbox = Inbox::new(1);
-        let (s, g) = inbox.alloc(false);
+        let (s, g) = inbox.alloc(false).unwrap();
         let old = ConnId::new(3, s, g);
         assert_eq!(old.loop_index(), 3);
         assert!(inbox.lookup(old).is_some());
         inbox.kill(s as usize);
         inbox.recycle([s as usize]);
         assert!(inbox.lookup(old).is_none());
-        let (s2, g2) = inbox.alloc(false);
+        let (s2, g2) = inbox.alloc(false).unwrap();
         assert_eq!(s2, s);
         assert_ne!(g2, g);
         assert!(inbox.lookup(old).is_none());
@@ -310,14 +317,14 @@ mod tests {
     #[test]
     fn a_slot_whose_generations_run_out_is_retired() {
         let mut inbox = Inbox::new(u32::MAX - 1);
-        let (s, g) = inbox.alloc(false);
+        let (s, g) = inbox.alloc(false).unwrap();
         inbox.kill(s as usize);
         inbox.recycle([s as usize]);
-        let (s2, g2) = inbox.alloc(false);
+        let (s2, g2) = inbox.alloc(false).unwrap();
         assert_eq!((s2, g2), (s, u32::MAX));
         inbox.kill(s as usize);
         inbox.recycle([s as usize]);
-        let (s3, _) = inbox.alloc(false);
+        let (s3, _) = inbox.alloc(false).unwrap();
         assert_ne!(s3, s, "a retired slot is never reused");
         assert!(inbox.lookup(ConnId::new(0, s, g)).is_none());
         assert!(inbox.lookup(ConnId::new(0, s, g2)).is_none());
@@ -326,7 +333,7 @@ mod tests {
     #[test]
     fn marks_coalesce_one_entry_per_slot() {
         let mut inbox = Inbox::new(1);
-        let (s, g) = inbox.alloc(false);
+        let (s, g) = inbox.alloc(false).unwrap();
         let id = ConnId::new(0, s, g);
         assert_eq!(inbox.mark(id, WAKE), Some(true));
         for _ in 0..1000 {

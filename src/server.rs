@@ -231,7 +231,9 @@ impl Server {
         let Some((slot, generation)) = mailbox.alloc(&mut inbox, false) else {
             return Err(io::Error::new(
                 io::ErrorKind::NotConnected,
-                format!("cannot dial {address}: the server has shut down"),
+                format!(
+                    "cannot dial {address}: the server has shut down, or this loop holds as many connections as it can name"
+                ),
             ));
         };
         let id = ConnId::new(index, slot, generation);

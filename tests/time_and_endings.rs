@@ -133,11 +133,12 @@ impl Lines {
             "at-stop" => c.state().at_stop = AtStop::Keep,
             "quit" => return Action::Close,
             "#" => {}
-            _ if !c.state().write_shut => {
+            // Echoed even after close-write: the loop drops such output
+            // (it used to end the connection with a broken pipe).
+            _ => {
                 c.write(line.as_bytes());
                 c.write(b"\n");
             }
-            _ => {}
         }
         Action::None
     }

@@ -17,6 +17,11 @@ impl Pool {
         }
     }
 
+    /// The largest capacity the pool keeps.
+    pub(crate) fn max_capacity(&self) -> usize {
+        self.max_capacity
+    }
+
     /// An empty buffer, with capacity if one was returned earlier.
     pub(crate) fn take(&mut self) -> Vec<u8> {
         self.spare.pop().unwrap_or_default()

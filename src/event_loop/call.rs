@@ -7,7 +7,7 @@ use std::mem;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use super::Limits;
-use super::slot::{DIALED, PAUSED, Slot, UDP};
+use super::slot::{DIALED, PAUSED, Slot, UDP, WRITE_SHUT};
 use crate::conn::{Conn, Endpoint, Requests};
 use crate::events::{Action, Handler};
 use crate::output::Output;
@@ -107,12 +107,20 @@ pub(super) fn invoke<H: Handler>(
         req: Requests::default(),
     };
     let r = catch_unwind(AssertUnwindSafe(|| f(handler, &mut conn, data)));
-    let (over, keep, req) = (conn.out.over, conn.keep, conn.req);
+    let (mut over, keep, req) = (conn.out.over, conn.keep, conn.req);
     if r.is_err() {
         // The connection closes without flushing: what the panicking call
         // wrote is never sent, and never counted in the loop's total (so
         // closing must not take it off that total either).
         out.buf.truncate(before);
+    } else if *flags & WRITE_SHUT != 0 && out.buf.len() > before {
+        // The writing side is shut down: nothing more can be sent.
+        log::debug!(
+            "revio: {} bytes written after close_write dropped",
+            out.buf.len() - before
+        );
+        out.buf.truncate(before);
+        over = false;
     }
     let wrote = out.buf.len().saturating_sub(before);
     if out.is_empty() && spare.capacity() == 0 {

@@ -488,6 +488,10 @@ impl<H: Handler, D: Driver> Loop<H, D> {
         if req.close_write {
             self.conns[t].flags |= SHUT_WRITE;
         }
+        if req.again && self.conns[t].out.len() > self.limits.high_water {
+            // Owed a `data` call once the output drains (see `represent`).
+            self.conns[t].flags |= REPRESENT;
+        }
         match req.close_error {
             Some(e) => {
                 self.close_errors.push((t, e));

@@ -100,9 +100,11 @@ impl<H: Handler, D: Driver> Loop<H, D> {
         // Nothing queued here: lend the buffer back, so that an idle
         // connection holds none.
         let buf = mem::take(&mut slot.out.buf);
-        if self.spare.capacity() == 0 {
+        if self.spare.capacity() == 0 && buf.capacity() <= self.pool.max_capacity() {
             self.spare = buf;
         } else {
+            // The pool keeps it if it is not outsized (a burst's buffer is
+            // freed, not held for the loop's life).
             self.pool.give(buf);
         }
         let flags = slot.flags;

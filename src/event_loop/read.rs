@@ -118,9 +118,8 @@ impl<H: Handler, D: Driver> Loop<H, D> {
             return;
         }
         slot.flags &= !REPRESENT;
-        if slot.input.is_empty() {
-            return;
-        }
+        // With no kept input, the handler asked for this call itself
+        // (`Conn::call_again_when_drained`): `data` with empty input.
         let r = self.call(t, Feed::Kept, false, |h, c, d| h.data(c, d));
         self.after_data(t, r, true);
     }

@@ -284,7 +284,9 @@ where
             view::handshake_done(outer);
         }
         let mut action = Action::None;
-        if plain.len() > before {
+        // New plaintext, or the loop calling again (no wire bytes) for
+        // plaintext the wrapped handler left when it stopped early.
+        if plain.len() > before || (wire.is_empty() && !plain.is_empty()) {
             let c = view::call(
                 &mut self.inner,
                 outer,
@@ -295,6 +297,11 @@ where
             action = c.action;
             let consumed = plain.len() - c.keep.min(plain.len());
             plain.drain(..consumed);
+            if !plain.is_empty() {
+                // Kept here, not in the loop: ask to be called again if the
+                // handler stopped for congestion.
+                outer.call_again_when_drained();
+            }
         }
         if plain.len() > self.max_pending {
             let e = io::Error::new(

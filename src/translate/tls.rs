@@ -41,7 +41,7 @@ use super::Translator;
 /// # Bounds
 /// A connection must complete its handshake within [`Tls::handshake_timeout`]
 /// (default 10 s) and may send at most [`Tls::max_handshake_bytes`] (default
-/// 128 KiB) before it does; past either it is closed with an
+/// 64 KiB) before it does; past either it is closed with an
 /// [`Error::HandshakeTimeout`](crate::Error::HandshakeTimeout) or
 /// [`Error::HandshakeTooLarge`](crate::Error::HandshakeTooLarge). Plaintext
 /// the wrapped handler writes before the handshake completes waits in
@@ -106,7 +106,7 @@ impl Tls {
         Tls {
             config,
             handshake_timeout: Some(Duration::from_secs(10)),
-            max_handshake_bytes: 128 * 1024,
+            max_handshake_bytes: RUSTLS_MESSAGE_LIMIT,
         }
     }
 
@@ -130,8 +130,11 @@ impl Tls {
     }
 
     /// How many bytes a peer may send before its handshake completes.
-    /// Default 128 KiB (room for large client certificate chains). Past it the
-    /// connection is closed with an [`Error::HandshakeTooLarge`](crate::Error::HandshakeTooLarge).
+    /// Default 64 KiB. Past it the connection is closed with an
+    /// [`Error::HandshakeTooLarge`](crate::Error::HandshakeTooLarge). rustls
+    /// itself holds at most 64 KiB of one unfinished handshake message (a
+    /// large client certificate chain is one message): a peer that sends a
+    /// longer one is closed with the same error, whatever this is set to.
     pub fn max_handshake_bytes(mut self, bytes: usize) -> Tls {
         self.max_handshake_bytes = bytes;
         self
@@ -160,6 +163,10 @@ impl Tls {
         })
     }
 }
+
+/// The most rustls holds of one unfinished handshake message (its deframer
+/// buffer): past it `read_tls` fails with "message buffer full".
+const RUSTLS_MESSAGE_LIMIT: usize = 64 * 1024;
 
 fn tls_error(e: rustls::Error, handshaking: bool) -> io::Error {
     let what = if handshaking {
@@ -243,7 +250,16 @@ impl Translator for TlsTranslator {
         let mut ended = false;
         while !input.is_empty() {
             // rustls takes at most a buffer's worth per call.
-            if self.conn.read_tls(&mut input)? == 0 {
+            let took = match self.conn.read_tls(&mut input) {
+                Ok(n) => n,
+                Err(_) if self.conn.is_handshaking() => {
+                    // Its buffer for an unfinished handshake message is full.
+                    let limit = self.max_handshake_bytes.min(RUSTLS_MESSAGE_LIMIT);
+                    return Err(crate::Error::HandshakeTooLarge { limit }.into());
+                }
+                Err(e) => return Err(e),
+            };
+            if took == 0 {
                 // After close_notify nothing more is read.
                 ended = true;
                 break;

@@ -135,6 +135,9 @@ pub(super) fn call<H: Handler, T: Translator + 'static>(
     if req.close_write {
         outer.req.close_write = true;
     }
+    if req.again {
+        outer.req.again = true;
+    }
     if let Some(e) = error {
         // The loop flushes the output, then closes with this error.
         outer.close_with(e);
