@@ -2,7 +2,7 @@
 //! balancing policy, and `opened`.
 
 use std::io;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use socket2::SockRef;
 
@@ -70,7 +70,7 @@ impl<H: Handler, D: Driver> Loop<H, D> {
                             log::warn!("revio: accept failed, retrying shortly: {e}");
                         }
                         self.accept_paused[l] = true;
-                        self.timers.accept_retry = Some(Instant::now() + ACCEPT_BACKOFF);
+                        self.timers.retry_accept_in(ACCEPT_BACKOFF);
                         return;
                     }
                 },

@@ -94,7 +94,7 @@ impl<H: Handler, D: Driver> Loop<H, D> {
                 slot.active = self.timers.now32();
                 let wake = slot.is(WAKE_AFTER_OPEN);
                 slot.flags &= !WAKE_AFTER_OPEN;
-                self.timers.wheel.disarm(t);
+                self.timers.disarm_conn(t);
                 self.opened(t);
                 if wake && self.conns[t].is_open() {
                     self.event(t, |h, c| h.woken(c));

@@ -75,7 +75,7 @@ impl<H: Handler, D: Driver> Loop<H, D> {
         self.freed.push(t);
         if self.accept_paused.iter().any(|&p| p) {
             // A descriptor just came free: try the paused listeners soon.
-            self.timers.accept_retry = Some(std::time::Instant::now());
+            self.timers.retry_accept_in(std::time::Duration::ZERO);
         }
     }
 

@@ -1,6 +1,8 @@
-//! Time: the loop's clock, the ticker, and per connection one timer-wheel
-//! entry that carries the idle timeout, the handler's deadline and a dial's
-//! timeout, whichever comes first.
+//! Time: the loop's clock and its timer wheel, which carries every timer of
+//! the loop: the ticker, the retry of a paused accept, the end of a graceful
+//! shutdown, and per connection one entry for the idle timeout, the
+//! handler's deadline and a dial's timeout, whichever comes first. The
+//! poll's timeout is the wheel's next expiry.
 //!
 //! The idle timeout costs nothing per request: reads and sends only record
 //! when they happened (`Slot::active`), and the entry, armed for the
@@ -22,15 +24,22 @@ use crate::events::{Action, Handler};
 /// of milliseconds, compared with wrapping arithmetic.
 const MAX_DEADLINE_MS: u64 = (1 << 31) - 1;
 
+/// The wheel's entries: three for the loop, then one per connection slot.
+const TICK: usize = 0;
+const ACCEPT_RETRY: usize = 1;
+const DRAIN: usize = 2;
+const CONNS: usize = 3;
+
 pub(super) struct Timers {
-    pub(super) wheel: Wheel,
-    fired: Vec<Token>,
+    wheel: Wheel,
+    fired: Vec<usize>,
     epoch: Instant,
     /// Milliseconds since `epoch`, read once per turn.
     now: u64,
-    pub(super) next_tick: Option<Instant>,
-    pub(super) accept_retry: Option<Instant>,
-    pub(super) drain_deadline: Option<Instant>,
+    /// When the next tick is due, to the nanosecond (the wheel keeps
+    /// milliseconds), so that ticks do not drift.
+    next_tick: Option<Instant>,
+    draining: bool,
 }
 
 impl Timers {
@@ -41,8 +50,7 @@ impl Timers {
             epoch: Instant::now(),
             now: 0,
             next_tick: None,
-            accept_retry: None,
-            drain_deadline: None,
+            draining: false,
         }
     }
 
@@ -50,7 +58,44 @@ impl Timers {
     pub(super) fn start(&mut self) {
         self.epoch = Instant::now();
         self.now = 0;
-        self.next_tick = Some(self.epoch);
+        self.set_tick(Some(self.epoch));
+    }
+
+    /// Milliseconds since the loop started, to the next whole millisecond.
+    fn ms(&self, at: Instant) -> u64 {
+        let d = at.saturating_duration_since(self.epoch);
+        d.as_millis() as u64 + u64::from(d.subsec_nanos() % 1_000_000 != 0)
+    }
+
+    fn set_tick(&mut self, due: Option<Instant>) {
+        self.next_tick = due;
+        match due {
+            Some(d) => self.wheel.arm(TICK, self.ms(d)),
+            None => self.wheel.disarm(TICK),
+        }
+    }
+
+    /// Tries the paused listeners again `after` from now.
+    pub(super) fn retry_accept_in(&mut self, after: Duration) {
+        let at = self.ms(Instant::now() + after);
+        self.wheel.arm(ACCEPT_RETRY, at);
+    }
+
+    /// The node of connection `t`'s entry (its tag holds the deadline).
+    fn conn_tag(&self, t: Token) -> u32 {
+        self.wheel.tag(t + CONNS)
+    }
+
+    fn set_conn_tag(&mut self, t: Token, tag: u32) {
+        self.wheel.node(t + CONNS).tag = tag;
+    }
+
+    fn arm_conn(&mut self, t: Token, at: u64) {
+        self.wheel.arm(t + CONNS, at);
+    }
+
+    pub(super) fn disarm_conn(&mut self, t: Token) {
+        self.wheel.disarm(t + CONNS);
     }
 
     pub(super) fn tick_clock(&mut self) {
@@ -62,16 +107,9 @@ impl Timers {
         self.now as u32
     }
 
-    /// How long the loop's poll may wait.
+    /// How long the loop's poll may wait: until the wheel's next expiry.
     fn timeout(&self) -> Option<Duration> {
-        let wheel = self
-            .wheel
-            .next_expiry()
-            .map(|ms| self.epoch + Duration::from_millis(ms));
-        let next = [self.next_tick, self.accept_retry, self.drain_deadline, wheel]
-            .into_iter()
-            .flatten()
-            .min()?;
+        let next = self.epoch + Duration::from_millis(self.wheel.next_expiry()?);
         Some(next.saturating_duration_since(Instant::now()))
     }
 
@@ -96,24 +134,24 @@ impl<H: Handler, D: Driver> Loop<H, D> {
     /// accept, the end of a graceful shutdown.
     pub(super) fn fire_timers(&mut self) {
         self.timers.tick_clock();
-        let now = Instant::now();
-        if let Some(due) = self.timers.next_tick.filter(|&d| d <= now) {
-            self.fire_tick(due, now);
-        }
         let mut fired = std::mem::take(&mut self.timers.fired);
         self.timers.wheel.expire(self.timers.now, &mut fired);
-        for t in fired.drain(..) {
-            self.on_timer(t);
+        for id in fired.drain(..) {
+            match id {
+                TICK => {
+                    let now = Instant::now();
+                    match self.timers.next_tick {
+                        Some(due) if due <= now => self.fire_tick(due, now),
+                        // Due within the millisecond: armed again for it.
+                        due => self.timers.set_tick(due),
+                    }
+                }
+                ACCEPT_RETRY => self.retry_accept(),
+                DRAIN => self.end_drain(),
+                _ => self.on_timer(id - CONNS),
+            }
         }
         self.timers.fired = fired;
-        if self.timers.accept_retry.is_some_and(|r| r <= now) {
-            self.timers.accept_retry = None;
-            self.retry_accept();
-        }
-        if self.timers.drain_deadline.is_some_and(|d| d <= now) {
-            self.timers.drain_deadline = None;
-            self.end_drain();
-        }
         if !self.resolvers.is_empty() {
             self.resolvers.retain(|h| !h.is_finished());
         }
@@ -122,12 +160,13 @@ impl<H: Handler, D: Driver> Loop<H, D> {
     fn fire_tick(&mut self, due: Instant, now: Instant) {
         match catch_unwind(AssertUnwindSafe(|| self.handler.tick())) {
             Ok((delay, action)) => {
-                self.timers.next_tick = delay.map(|d| {
+                let next = delay.map(|d| {
                     // Due times advance by the delay, so lateness does not
                     // accumulate; more than a whole period late, start afresh.
                     let next = due + d;
                     if next + d < now { now } else { next }
                 });
+                self.timers.set_tick(next);
                 match action {
                     Action::Shutdown => self.begin_shutdown(),
                     Action::None => {}
@@ -135,7 +174,7 @@ impl<H: Handler, D: Driver> Loop<H, D> {
                 }
             }
             Err(p) => {
-                self.timers.next_tick = None;
+                self.timers.set_tick(None);
                 self.fail(panic_error(p));
             }
         }
@@ -154,7 +193,7 @@ impl<H: Handler, D: Driver> Loop<H, D> {
             Some(d) => {
                 let ms = (d.as_millis() as u64).min(MAX_DEADLINE_MS);
                 let at = self.timers.epoch.elapsed().as_millis() as u64 + ms;
-                self.timers.wheel.node(t).tag = at as u32;
+                self.timers.set_conn_tag(t, at as u32);
                 self.conns[t].flags |= DEADLINE;
             }
             None => self.conns[t].flags &= !DEADLINE,
@@ -168,14 +207,14 @@ impl<H: Handler, D: Driver> Loop<H, D> {
         let slot = &self.conns[t];
         let deadline = slot
             .is(DEADLINE)
-            .then(|| self.timers.absolute(self.timers.wheel.tag(t)));
+            .then(|| self.timers.absolute(self.timers.conn_tag(t)));
         let idle = match self.limits.idle_timeout {
             Some(d) if !slot.is(CONNECTING) => Some(self.timers.absolute(slot.active) + d.as_millis() as u64),
             _ => None,
         };
         match deadline.into_iter().chain(idle).min() {
-            Some(at) => self.timers.wheel.arm(t, at),
-            None => self.timers.wheel.disarm(t),
+            Some(at) => self.timers.arm_conn(t, at),
+            None => self.timers.disarm_conn(t),
         }
     }
 
@@ -187,7 +226,7 @@ impl<H: Handler, D: Driver> Loop<H, D> {
             return;
         }
         let now = self.timers.now;
-        if slot.is(DEADLINE) && self.timers.absolute(self.timers.wheel.tag(t)) <= now {
+        if slot.is(DEADLINE) && self.timers.absolute(self.timers.conn_tag(t)) <= now {
             self.conns[t].flags &= !DEADLINE;
             if self.conns[t].is(PROXY_WAIT) {
                 let d = self.limits.proxy_header_timeout;
@@ -211,13 +250,15 @@ impl<H: Handler, D: Driver> Loop<H, D> {
 
     /// Forgets connection `t`'s timer (it closed).
     pub(super) fn clear_timer(&mut self, t: Token) {
-        self.timers.wheel.disarm(t);
+        self.timers.disarm_conn(t);
     }
 
     /// Starts the countdown of a graceful shutdown.
     pub(super) fn start_drain_deadline(&mut self) {
-        if self.phase == Phase::Draining && self.timers.drain_deadline.is_none() {
-            self.timers.drain_deadline = Some(Instant::now() + self.limits.shutdown_timeout);
+        if self.phase == Phase::Draining && !self.timers.draining {
+            self.timers.draining = true;
+            let at = self.timers.ms(Instant::now() + self.limits.shutdown_timeout);
+            self.timers.wheel.arm(DRAIN, at);
         }
     }
 }

@@ -240,16 +240,14 @@ impl TlsTranslator {
 
 impl Translator for TlsTranslator {
     fn read(&mut self, mut input: &[u8], plain: &mut Vec<u8>, wire: &mut Vec<u8>) -> io::Result<bool> {
-        if self.conn.is_handshaking() {
-            if input.len() > self.handshake_left {
-                let limit = self.max_handshake_bytes;
-                return Err(crate::Error::HandshakeTooLarge { limit }.into());
-            }
-            self.handshake_left -= input.len();
-        }
         let mut ended = false;
         while !input.is_empty() {
-            // rustls takes at most a buffer's worth per call.
+            // rustls takes at most a buffer's worth per call; what it takes
+            // before the handshake completes counts towards the limit (the
+            // application data a client sends right after its Finished does
+            // not).
+            let handshaking = self.conn.is_handshaking();
+            let before = input.len();
             let took = match self.conn.read_tls(&mut input) {
                 Ok(n) => n,
                 Err(_) if self.conn.is_handshaking() => {
@@ -259,6 +257,14 @@ impl Translator for TlsTranslator {
                 }
                 Err(e) => return Err(e),
             };
+            if handshaking {
+                let n = before - input.len();
+                if n > self.handshake_left {
+                    let limit = self.max_handshake_bytes;
+                    return Err(crate::Error::HandshakeTooLarge { limit }.into());
+                }
+                self.handshake_left -= n;
+            }
             if took == 0 {
                 // After close_notify nothing more is read.
                 ended = true;
