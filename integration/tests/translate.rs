@@ -11,7 +11,7 @@ use std::net::TcpStream;
 use std::sync::{Arc, Mutex};
 
 use common::*;
-use revio::{Action, Backend, Conn, ConnId, Detached, Handler, Translate, Translator};
+use revio::{Action, Backend, Conn, ConnId, Decoded, Detached, Handler, Translate, Translator};
 
 /// A line-oriented handler: answers each complete line with itself, keeps an
 /// unfinished line (with `keep`, on plaintext), and obeys a few commands.
@@ -85,23 +85,24 @@ impl Handler for Lines {
 
 /// A toy translator: the wire carries frames of `[len][len bytes]` (len
 /// 1..=200); a zero length ends the stream; anything over 200 is an error.
-/// Partial frames wait in the translator.
+/// It decodes in place; partial frames are left unused, and come back with
+/// the bytes that follow.
 #[derive(Default)]
 struct Frames {
-    partial: Vec<u8>,
     closed: bool,
 }
 
 impl Translator for Frames {
-    fn read(&mut self, wire: &[u8], plain: &mut Vec<u8>, _out: &mut Vec<u8>) -> io::Result<bool> {
-        self.partial.extend_from_slice(wire);
-        let (mut i, mut ended) = (0, false);
-        while i < self.partial.len() {
-            let n = self.partial[i] as usize;
+    fn read(&mut self, wire: &mut [u8], _out: &mut Vec<u8>) -> io::Result<Decoded> {
+        let (mut i, mut plain) = (0, 0);
+        while i < wire.len() {
+            let n = wire[i] as usize;
             if n == 0 {
-                ended = true;
-                i = self.partial.len();
-                break;
+                return Ok(Decoded {
+                    plain,
+                    used: wire.len(),
+                    ended: true,
+                });
             }
             if n > 200 {
                 return Err(io::Error::new(
@@ -109,14 +110,18 @@ impl Translator for Frames {
                     format!("bad frame length {n}"),
                 ));
             }
-            if self.partial.len() < i + 1 + n {
+            if wire.len() < i + 1 + n {
                 break;
             }
-            plain.extend_from_slice(&self.partial[i + 1..i + 1 + n]);
+            wire.copy_within(i + 1..i + 1 + n, plain);
+            plain += n;
             i += 1 + n;
         }
-        self.partial.drain(..i);
-        Ok(ended)
+        Ok(Decoded {
+            plain,
+            used: i,
+            ended: false,
+        })
     }
 
     fn write(&mut self, plain: &[u8], wire: &mut Vec<u8>) -> io::Result<()> {

@@ -23,7 +23,7 @@
 //! wheel, `buffers` the pool of spare buffers, `bind` the listeners.
 
 pub(crate) mod bind;
-mod buffers;
+pub(crate) mod buffers;
 mod call;
 mod slot;
 mod wheel;

@@ -6,6 +6,14 @@
 //! bytes out. The loop drives it from the same events as any handler, without
 //! blocking and without a thread per connection. `view` builds the wrapped
 //! handler's plaintext view of a connection.
+//!
+//! Inbound, the loop lends `data` its received bytes read-only, so they are
+//! copied once into a buffer from this layer's pool, which the translator
+//! decodes in place (TLS decrypts there); the wrapped handler reads the
+//! plaintext where it landed. What stays unconsumed (plaintext the handler
+//! kept, the start of an incomplete record) stays in that buffer; the buffer
+//! goes back to the pool as soon as it is empty, so an idle connection holds
+//! none.
 
 #[cfg(feature = "tls")]
 mod tls;
@@ -15,13 +23,14 @@ mod view;
 #[cfg(feature = "tls")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
 pub use tls::{Tls, TlsTranslator};
-pub use translator::Translator;
+pub use translator::{Decoded, Translator};
 
 use std::io;
 use std::mem;
 use std::time::Duration;
 
 use crate::conn::Conn;
+use crate::event_loop::buffers::Pool;
 use crate::events::{Action, Handler};
 use crate::output::Output;
 use crate::server::Server;
@@ -35,9 +44,17 @@ fn always<S>(_: &Conn<'_, S>) -> bool {
     true
 }
 
-/// The most plaintext a connection may leave unconsumed, as
-/// [`Config::max_input`](crate::Config::max_input) is for wire bytes.
+/// The most input a translated connection may leave unconsumed, as
+/// [`Config::max_input`](crate::Config::max_input) is for the loop.
 const MAX_PENDING: usize = 64 * 1024 * 1024;
+
+/// Spare input buffers a `Translate` keeps (one loop's): a buffer is lent
+/// for one `data` call, and kept by a connection only while it holds
+/// unconsumed input.
+const MAX_SPARE: usize = 64;
+
+/// The largest spare buffer kept: four reads of the loop's default size.
+const MAX_SPARE_CAPACITY: usize = 256 * 1024;
 
 /// Wraps a handler so that chosen connections go through a [`Translator`]:
 /// evio's `Translate`. Build it with [`Translate::new`] (every connection is
@@ -66,7 +83,7 @@ const MAX_PENDING: usize = 64 * 1024 * 1024;
 ///
 /// ```
 /// use std::io;
-/// use revio::{Action, Conn, Handler, Translate, Translator};
+/// use revio::{Action, Conn, Decoded, Handler, Translate, Translator};
 ///
 /// struct Echo;
 /// impl Handler for Echo {
@@ -79,9 +96,9 @@ const MAX_PENDING: usize = 64 * 1024 * 1024;
 ///
 /// struct Xor(u8);
 /// impl Translator for Xor {
-///     fn read(&mut self, wire: &[u8], plain: &mut Vec<u8>, _: &mut Vec<u8>) -> io::Result<bool> {
-///         plain.extend(wire.iter().map(|b| b ^ self.0));
-///         Ok(false)
+///     fn read(&mut self, wire: &mut [u8], _: &mut Vec<u8>) -> io::Result<Decoded> {
+///         wire.iter_mut().for_each(|b| *b ^= self.0);
+///         Ok(Decoded::plaintext(wire.len()))
 ///     }
 ///     fn write(&mut self, plain: &[u8], wire: &mut Vec<u8>) -> io::Result<()> {
 ///         wire.extend(plain.iter().map(|b| b ^ self.0));
@@ -98,8 +115,8 @@ pub struct Translate<H, P, F> {
     should: P,
     factory: F,
     max_pending: usize,
-    /// Scratch: plaintext decrypted from one read.
-    plain_in: Vec<u8>,
+    /// Spare input buffers, lent to one connection at a time.
+    pool: Pool,
     /// Scratch: plaintext the wrapped handler wrote during one event.
     plain_out: Vec<u8>,
 }
@@ -115,12 +132,16 @@ impl<H: std::fmt::Debug, P, F> std::fmt::Debug for Translate<H, P, F> {
 
 /// The per-connection state of a [`Translate`]d handler: the wrapped
 /// handler's own state, the connection's translator (if it has one), and
-/// the plaintext the wrapped handler left unconsumed. Opaque: the wrapped
-/// handler reaches its own state with [`Conn::state`] as usual.
+/// its unconsumed input. Opaque: the wrapped handler reaches its own state
+/// with [`Conn::state`] as usual.
 pub struct Translated<S, T> {
     inner: S,
     translator: Option<Box<T>>,
-    pending: Vec<u8>,
+    /// Unconsumed input: the plaintext the wrapped handler kept
+    /// (`input[..kept]`), then the wire bytes the translator left unused.
+    /// Empty, without capacity, whenever there is none.
+    input: Vec<u8>,
+    kept: usize,
     /// The handshake is in progress: the wrapped handler's deadlines wait
     /// for its end, and the handshake timeout (if any) is the connection's
     /// deadline for now.
@@ -137,7 +158,8 @@ impl<S: Default, T> Default for Translated<S, T> {
         Translated {
             inner: S::default(),
             translator: None,
-            pending: Vec::new(),
+            input: Vec::new(),
+            kept: 0,
             handshake_deadline: false,
             deferred_deadline: None,
             ended: false,
@@ -150,7 +172,8 @@ impl<S: std::fmt::Debug, T> std::fmt::Debug for Translated<S, T> {
         f.debug_struct("Translated")
             .field("inner", &self.inner)
             .field("translated", &self.translator.is_some())
-            .field("pending", &self.pending.len())
+            .field("kept", &self.kept)
+            .field("unused_wire", &(self.input.len() - self.kept))
             .finish_non_exhaustive()
     }
 }
@@ -192,7 +215,7 @@ where
             should: always::<H::State>,
             factory,
             max_pending: MAX_PENDING,
-            plain_in: Vec::new(),
+            pool: Pool::new(MAX_SPARE, MAX_SPARE_CAPACITY),
             plain_out: Vec::new(),
         }
     }
@@ -215,14 +238,15 @@ where
             should,
             factory: self.factory,
             max_pending: self.max_pending,
-            plain_in: self.plain_in,
+            pool: self.pool,
             plain_out: self.plain_out,
         }
     }
 
-    /// The most plaintext a translated connection may leave unconsumed
-    /// ([`Conn::keep`]) before it is closed with an `InvalidData` error
-    /// (default 64 MiB, as [`Config::max_input`](crate::Config::max_input)).
+    /// The most input a translated connection may leave unconsumed (the
+    /// plaintext kept with [`Conn::keep`], and wire bytes of an incomplete
+    /// record) before it is closed with an `InvalidData` error (default 64
+    /// MiB, as [`Config::max_input`](crate::Config::max_input)).
     pub fn max_pending(mut self, bytes: usize) -> Self {
         self.max_pending = bytes;
         self
@@ -246,31 +270,34 @@ where
     P: FnMut(&Conn<'_, H::State>) -> bool,
     F: FnMut(&Conn<'_, H::State>) -> io::Result<T>,
 {
-    /// `data` on a translated connection.
+    /// `data` on a translated connection: the wire bytes join the
+    /// connection's unconsumed input, the translator decodes them in place,
+    /// and the wrapped handler reads the plaintext there.
     fn data_translated(&mut self, outer: &mut Conn<'_, Translated<H::State, T>>, wire: &[u8]) -> Action {
-        // Plaintext goes after what the wrapped handler kept last time, or
-        // into the scratch buffer when it kept nothing.
-        let mut plain = mem::take(&mut outer.state.pending);
-        if plain.is_empty() {
-            plain = mem::take(&mut self.plain_in);
+        let mut input = mem::take(&mut outer.state.input);
+        if input.capacity() == 0 {
+            input = self.pool.take();
         }
-        let before = plain.len();
+        let kept = outer.state.kept;
+        // The one copy inbound on our side: the loop lends its bytes
+        // read-only, and the translator decodes in place.
+        input.extend_from_slice(wire);
         let handshaking = outer
             .state
             .translator
             .as_deref()
             .is_some_and(|t| t.is_handshaking());
         let read = match outer.state.translator.as_deref_mut() {
-            Some(tr) => tr.read(wire, &mut plain, outer.out.buf),
-            None => Ok(false),
+            // Called again for kept plaintext only: nothing new to decode.
+            Some(tr) if !wire.is_empty() => tr.read(&mut input[kept..], outer.out.buf),
+            _ => Ok(Decoded::default()),
         };
         view::check_wire_limit(outer);
-        let ended = match read {
-            Ok(ended) => ended,
+        let decoded = match read {
+            Ok(d) => d,
             Err(e) => {
                 view::fail(outer, e);
-                plain.clear();
-                self.recycle(plain);
+                self.give_back(outer, input);
                 return Action::Close;
             }
         };
@@ -283,50 +310,65 @@ where
         {
             view::handshake_done(outer);
         }
+        let plain = kept + decoded.plain;
+        let unused = if decoded.ended {
+            // Nothing after the protocol's end is read.
+            input.len()
+        } else {
+            kept + decoded.used
+        };
         let mut action = Action::None;
+        let mut keep = plain;
         // New plaintext, or the loop calling again (no wire bytes) for
         // plaintext the wrapped handler left when it stopped early.
-        if plain.len() > before || (wire.is_empty() && !plain.is_empty()) {
-            let c = view::call(
-                &mut self.inner,
-                outer,
-                &mut self.plain_out,
-                plain.len(),
-                |h, c| h.data(c, &plain),
-            );
+        if decoded.plain > 0 || (wire.is_empty() && plain > 0) {
+            let c = view::call(&mut self.inner, outer, &mut self.plain_out, plain, |h, c| {
+                h.data(c, &input[..plain])
+            });
             action = c.action;
-            let consumed = plain.len() - c.keep.min(plain.len());
-            plain.drain(..consumed);
-            if !plain.is_empty() {
+            keep = c.keep.min(plain);
+            if keep > 0 {
                 // Kept here, not in the loop: ask to be called again if the
                 // handler stopped for congestion.
                 outer.call_again_when_drained();
             }
         }
-        if plain.len() > self.max_pending {
+        // What stays: the kept plaintext, then the unused wire bytes.
+        if keep > 0 && keep < plain {
+            input.copy_within(plain - keep..plain, 0);
+        }
+        input.drain(keep..unused);
+        if input.len() > self.max_pending {
             let e = io::Error::new(
                 io::ErrorKind::InvalidData,
                 format!(
-                    "{} bytes of unconsumed plaintext exceed the limit of {} (Translate::max_pending)",
-                    plain.len(),
+                    "{} bytes of unconsumed input exceed the limit of {} (Translate::max_pending)",
+                    input.len(),
                     self.max_pending
                 ),
             );
             view::fail(outer, e);
-            plain.clear();
+            input.clear();
             action = Action::Close;
         }
-        if ended && action == Action::None {
+        if decoded.ended && action == Action::None {
             // The peer ended its stream within the protocol.
-            plain.clear();
+            input.clear();
             action = self.eof_translated(outer);
         }
-        if plain.is_empty() {
-            self.recycle(plain);
+        if input.is_empty() {
+            self.give_back(outer, input);
         } else {
-            outer.state.pending = plain;
+            outer.state.input = input;
+            outer.state.kept = keep;
         }
         action
+    }
+
+    /// The connection holds no unconsumed input: `buf` goes back to the pool.
+    fn give_back(&mut self, outer: &mut Conn<'_, Translated<H::State, T>>, buf: Vec<u8>) {
+        outer.state.kept = 0;
+        self.pool.give(buf);
     }
 
     /// The peer ended its stream: the wrapped handler decides, as without
@@ -337,14 +379,6 @@ where
             return Action::None;
         }
         view::call(&mut self.inner, outer, &mut self.plain_out, 0, |h, c| h.eof(c)).action
-    }
-
-    /// Keeps the larger of two scratch buffers.
-    fn recycle(&mut self, mut buf: Vec<u8>) {
-        if buf.capacity() > self.plain_in.capacity() {
-            buf.clear();
-            self.plain_in = buf;
-        }
     }
 
     fn event(
@@ -420,7 +454,8 @@ where
     }
 
     fn eof(&mut self, outer: &mut Conn<'_, Self::State>) -> Action {
-        outer.state.pending.clear();
+        let input = mem::take(&mut outer.state.input);
+        self.give_back(outer, input);
         self.eof_translated(outer)
     }
 
@@ -445,6 +480,8 @@ where
         view::with_view(outer, &mut self.plain_out, |c| self.inner.closed(c, error));
         // Output written in `closed` is discarded, as without translation.
         self.plain_out.clear();
+        let input = mem::take(&mut outer.state.input);
+        self.give_back(outer, input);
     }
 
     fn detached(&mut self, outer: &mut Conn<'_, Self::State>, stream: Detached) {

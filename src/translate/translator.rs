@@ -4,24 +4,30 @@ use std::io;
 use std::time::Duration;
 
 /// A per-connection stream transform, driven without I/O: the translate
-/// layer feeds it the bytes read from the socket and the plaintext the
-/// wrapped handler writes, and sends whatever wire bytes it produces.
+/// layer lends it the wire bytes read from the socket, to decode in place,
+/// and the plaintext the wrapped handler writes, and sends whatever wire
+/// bytes it produces.
+///
+/// A translator needs no input buffer of its own: the bytes of an
+/// incomplete unit (a partial TLS record) that it leaves unused are kept by
+/// the translate layer, in a buffer from a pool shared by the loop's
+/// connections, and lent again, followed by the next bytes received. So an
+/// idle connection holds no input buffer at all.
 ///
 /// Output is appended to the `Vec`s given; never clear them, they may hold
-/// earlier output. A translator buffers partial records itself: `read` is
-/// handed every wire byte exactly once.
+/// earlier output.
 ///
 /// ```
 /// use std::io;
-/// use revio::Translator;
+/// use revio::{Decoded, Translator};
 ///
 /// /// XORs every byte with a key: the simplest translator there is.
 /// struct Xor(u8);
 ///
 /// impl Translator for Xor {
-///     fn read(&mut self, wire: &[u8], plain: &mut Vec<u8>, _: &mut Vec<u8>) -> io::Result<bool> {
-///         plain.extend(wire.iter().map(|b| b ^ self.0));
-///         Ok(false)
+///     fn read(&mut self, wire: &mut [u8], _: &mut Vec<u8>) -> io::Result<Decoded> {
+///         wire.iter_mut().for_each(|b| *b ^= self.0);
+///         Ok(Decoded::plaintext(wire.len()))
 ///     }
 ///     fn write(&mut self, plain: &[u8], wire: &mut Vec<u8>) -> io::Result<()> {
 ///         wire.extend(plain.iter().map(|b| b ^ self.0));
@@ -30,15 +36,17 @@ use std::time::Duration;
 /// }
 /// ```
 pub trait Translator {
-    /// Wire bytes arrived from the peer. Append the plaintext they complete
-    /// to `plain`, and any wire bytes to send back (a handshake, an alert)
-    /// to `wire`. Returns `true` once the peer has ended its stream within
-    /// the protocol (a TLS `close_notify`): the wrapped handler then gets
-    /// [`Handler::eof`](crate::Handler::eof) after the plaintext so far.
+    /// Wire bytes arrived from the peer: `wire` holds the bytes this
+    /// translator left unused in the previous call (exactly as it left them:
+    /// it may have changed them in place), followed by those just received.
+    /// The buffer is lent for the call: decode in place, putting the
+    /// plaintext at the front, in `wire[..plain]`; the bytes from `used` on
+    /// are kept and lent again at the start of the next call. Append any wire
+    /// bytes to send back (a handshake, an alert) to `out`. See [`Decoded`].
     ///
-    /// An error closes the connection: what was appended to `wire` is sent
+    /// An error closes the connection: what was appended to `out` is sent
     /// first, and `closed` reports the error.
-    fn read(&mut self, wire: &[u8], plain: &mut Vec<u8>, out: &mut Vec<u8>) -> io::Result<bool>;
+    fn read(&mut self, wire: &mut [u8], out: &mut Vec<u8>) -> io::Result<Decoded>;
 
     /// The wrapped handler wrote `plain`: append its wire form to `wire`. An
     /// error closes the connection, as for `read`.
@@ -73,5 +81,35 @@ pub trait Translator {
     /// default is 0.
     fn buffered(&self) -> usize {
         0
+    }
+}
+
+/// What [`Translator::read`] made of the wire bytes it was lent.
+///
+/// Decoding in place only ever shrinks the bytes (a TLS record's plaintext
+/// is shorter than the record), so `plain <= used <= wire.len()`: the
+/// plaintext goes where the units it came from were.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Decoded {
+    /// The plaintext is `wire[..plain]`.
+    pub plain: usize,
+    /// The translator is done with `wire[..used]`; the rest waits for the
+    /// bytes that complete it.
+    pub used: usize,
+    /// The peer has ended its stream within the protocol (a TLS
+    /// `close_notify`): the wrapped handler gets
+    /// [`Handler::eof`](crate::Handler::eof) after the plaintext so far.
+    /// Wire bytes after the end are ignored.
+    pub ended: bool,
+}
+
+impl Decoded {
+    /// All `n` bytes lent were used, and became `n` bytes of plaintext.
+    pub fn plaintext(n: usize) -> Decoded {
+        Decoded {
+            plain: n,
+            used: n,
+            ended: false,
+        }
     }
 }

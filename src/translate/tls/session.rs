@@ -1,0 +1,509 @@
+//! One connection's TLS session: rustls's unbuffered server connection,
+//! driven as a [`Translator`].
+//!
+//! rustls says what it needs through a state per call of
+//! `process_tls_records`: a record to encode (handshake messages, alerts,
+//! tickets), application data to read, room to write application data, or
+//! more input. Each call may also consume input from the front of the
+//! buffer it was given (`discard`); what it has not consumed must come back,
+//! unchanged, at the front of the next call's buffer: rustls may be joining
+//! the fragments of a handshake message there.
+//!
+//! Copies: inbound, rustls decrypts each record in place, then (in 0.23)
+//! copies its plaintext into a vector of its own, which is copied here to
+//! the front of the same input buffer, over records already consumed; the
+//! wrapped handler reads it there. Outbound, rustls encrypts into a vector of
+//! its own and copies the record into the connection's output.
+
+use std::fmt;
+use std::io;
+use std::mem;
+use std::time::Duration;
+
+use rustls::server::{ServerConnectionData, UnbufferedServerConnection};
+use rustls::unbuffered::{
+    AppDataRecord, ConnectionState, EncodeError, EncodeTlsData, EncryptError, ReadEarlyData, ReadTraffic,
+    UnbufferedStatus, WriteTraffic,
+};
+
+use super::server_name::Noted;
+use crate::translate::{Decoded, Translator};
+
+/// The largest handshake message rustls takes (a longer one is refused when
+/// its header is read), reported as the limit when it refuses one.
+pub(super) const RUSTLS_MESSAGE_LIMIT: usize = 64 * 1024;
+
+/// The most a record adds to its plaintext: a 5-byte header, an explicit
+/// nonce (8, TLS 1.2), the content type (1, TLS 1.3) and the tag (16).
+const RECORD_OVERHEAD: usize = 32;
+
+/// The most plaintext one record carries.
+const MAX_FRAGMENT: usize = 16 * 1024;
+
+pub(super) fn tls_error(e: rustls::Error, handshaking: bool) -> io::Error {
+    let what = if handshaking {
+        "TLS handshake failed"
+    } else {
+        "TLS error"
+    };
+    io::Error::new(io::ErrorKind::InvalidData, format!("{what}: {e}"))
+}
+
+fn internal(what: &str) -> rustls::Error {
+    rustls::Error::General(what.to_string())
+}
+
+type State<'c, 'i> = ConnectionState<'c, 'i, ServerConnectionData>;
+
+/// One connection's TLS session, as a [`Translator`]: wire records in,
+/// plaintext out and back. Made by [`Tls::accept`](super::Tls::accept).
+pub struct TlsTranslator {
+    conn: UnbufferedServerConnection,
+    server_name: Noted,
+    /// Plaintext written while rustls could not encrypt it yet: during the
+    /// handshake, or while `joining`. Sent once it can be.
+    unsent: Vec<u8>,
+    /// The input left unused holds more than one incomplete record: rustls
+    /// is joining the fragments of a handshake message there, so it cannot
+    /// be driven without that input, and writes wait for the next read.
+    joining: bool,
+    /// `close_notify` has been sent, or the session failed: nothing more is
+    /// encrypted.
+    closed: bool,
+    /// rustls failed, or a limit was passed: it is not driven again.
+    failed: bool,
+    handshake_timeout: Option<Duration>,
+    max_handshake_bytes: usize,
+    /// Input consumed before the handshake completed.
+    handshake_bytes: usize,
+}
+
+impl fmt::Debug for TlsTranslator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TlsTranslator")
+            .field("handshaking", &self.conn.is_handshaking())
+            .field("closed", &self.closed)
+            .field("unsent", &self.unsent.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl TlsTranslator {
+    pub(super) fn new(
+        conn: UnbufferedServerConnection,
+        handshake_timeout: Option<Duration>,
+        max_handshake_bytes: usize,
+    ) -> TlsTranslator {
+        TlsTranslator {
+            conn,
+            server_name: Noted::default(),
+            unsent: Vec::new(),
+            joining: false,
+            closed: false,
+            failed: false,
+            handshake_timeout,
+            max_handshake_bytes,
+            handshake_bytes: 0,
+        }
+    }
+
+    /// The rustls session (ALPN, protocol version, cipher suite, peer
+    /// certificates, through its `CommonState`).
+    pub fn session(&self) -> &UnbufferedServerConnection {
+        &self.conn
+    }
+
+    /// The server name the client asked for (SNI), once its hello is read.
+    pub fn server_name(&self) -> Option<&str> {
+        self.server_name.get()
+    }
+
+    /// The ALPN protocol agreed in the handshake (see
+    /// [`Tls::alpn`](super::Tls::alpn)).
+    pub fn alpn_protocol(&self) -> Option<&[u8]> {
+        self.conn.alpn_protocol()
+    }
+
+    /// The client's certificate chain, if the configuration asks for one
+    /// (client authentication, through
+    /// [`Tls::from_config`](super::Tls::from_config)).
+    pub fn peer_certificates(&self) -> Option<&[rustls::pki_types::CertificateDer<'static>]> {
+        self.conn.peer_certificates()
+    }
+
+    /// Whether the handshake is still in progress.
+    pub fn is_handshaking(&self) -> bool {
+        self.conn.is_handshaking()
+    }
+
+    /// Fails the session with `e`: it is not driven again.
+    fn fail(&mut self, e: io::Error) -> io::Error {
+        self.failed = true;
+        self.closed = true;
+        e
+    }
+
+    /// The error rustls reported, as `closed` gets it.
+    fn rustls_failed(&mut self, e: rustls::Error, handshaking: bool) -> io::Error {
+        let e = match e {
+            rustls::Error::InvalidMessage(rustls::InvalidMessage::HandshakePayloadTooLarge) => {
+                let limit = self.max_handshake_bytes.min(RUSTLS_MESSAGE_LIMIT);
+                crate::Error::HandshakeTooLarge { limit }.into()
+            }
+            e => tls_error(e, handshaking),
+        };
+        self.fail(e)
+    }
+
+    /// Drives rustls without input (everything lent so far is processed)
+    /// to where it can send application data, encoding what it queued on the
+    /// way, and calls `f` there. Returns `false` if rustls is in no state to
+    /// send application data. Not while `joining`: rustls would look for its
+    /// fragments in the empty input.
+    fn at_write_traffic(
+        &mut self,
+        wire: &mut Vec<u8>,
+        f: impl FnOnce(
+            &mut WriteTraffic<'_, ServerConnectionData>,
+            &mut Vec<u8>,
+            &mut Vec<u8>,
+        ) -> Result<(), rustls::Error>,
+    ) -> io::Result<bool> {
+        debug_assert!(!self.joining && !self.failed);
+        let mut f = Some(f);
+        loop {
+            let UnbufferedStatus { state, .. } = self.conn.process_tls_records(&mut []);
+            let done = match state {
+                Ok(State::EncodeTlsData(e)) => encode(e, wire).map(|()| None),
+                Ok(State::TransmitTlsData(t)) => {
+                    // Already in `wire`: the loop sends it.
+                    t.done();
+                    Ok(None)
+                }
+                Ok(State::WriteTraffic(mut w)) => match f.take() {
+                    Some(f) => f(&mut w, &mut self.unsent, wire).map(|()| Some(true)),
+                    None => Ok(Some(true)),
+                },
+                Ok(_) => Ok(Some(false)),
+                Err(e) => Err(e),
+            };
+            match done {
+                Ok(None) => {}
+                Ok(Some(sent)) => return Ok(sent),
+                Err(e) => return Err(self.rustls_failed(e, false)),
+            }
+        }
+    }
+}
+
+/// Lets `f` write at most `room` bytes at the end of `wire`, and keeps
+/// what it wrote. (The room is zeroed first: rustls writes into a slice.)
+fn append<E>(
+    wire: &mut Vec<u8>,
+    room: usize,
+    f: impl FnOnce(&mut [u8]) -> Result<usize, E>,
+) -> Result<(), E> {
+    let start = wire.len();
+    wire.resize(start + room, 0);
+    let r = f(&mut wire[start..]);
+    wire.truncate(start + r.as_ref().map_or(0, |n| *n));
+    r.map(|_| ())
+}
+
+/// Encodes the record rustls has ready (a handshake message, an alert, a
+/// ticket) at the end of `wire`.
+fn encode(mut e: EncodeTlsData<'_, ServerConnectionData>, wire: &mut Vec<u8>) -> Result<(), rustls::Error> {
+    // Asked with no room, rustls says how much it needs.
+    let need = match e.encode(&mut []) {
+        Ok(_) => return Ok(()),
+        Err(EncodeError::InsufficientSize(s)) => s.required_size,
+        Err(EncodeError::AlreadyEncoded) => return Err(internal("a TLS record was encoded twice")),
+    };
+    append(wire, need, |b| e.encode(b)).map_err(|_| internal("rustls needed more room than it said"))
+}
+
+/// Has `f` encrypt records at the end of `wire`, given `room` or as much as
+/// rustls asks for: more if it fragments finer than the most, or if records
+/// it queued before (a key update) go first.
+fn encrypt_with(
+    wire: &mut Vec<u8>,
+    mut room: usize,
+    mut f: impl FnMut(&mut [u8]) -> Result<usize, EncryptError>,
+) -> Result<(), rustls::Error> {
+    loop {
+        match append(wire, room, &mut f) {
+            Ok(()) => return Ok(()),
+            Err(EncryptError::InsufficientSize(s)) if s.required_size > room => room = s.required_size,
+            Err(EncryptError::EncryptExhausted) => return Err(rustls::Error::EncryptError),
+            Err(_) => return Err(internal("rustls needed more room than it said")),
+        }
+    }
+}
+
+/// Encrypts `plain` into records at the end of `wire`.
+fn encrypt(
+    w: &mut WriteTraffic<'_, ServerConnectionData>,
+    plain: &[u8],
+    wire: &mut Vec<u8>,
+) -> Result<(), rustls::Error> {
+    if plain.is_empty() {
+        return Ok(());
+    }
+    let room = plain.len() + (plain.len() / MAX_FRAGMENT + 1) * RECORD_OVERHEAD;
+    encrypt_with(wire, room, |b| w.encrypt(plain, b))
+}
+
+/// Sends the plaintext that waited for the handshake (or for a handshake
+/// message to be whole).
+fn flush(
+    w: &mut WriteTraffic<'_, ServerConnectionData>,
+    unsent: &mut Vec<u8>,
+    wire: &mut Vec<u8>,
+) -> Result<(), rustls::Error> {
+    if !unsent.is_empty() {
+        encrypt(w, unsent, wire)?;
+        // Its capacity goes too: an idle connection holds no buffer.
+        *unsent = Vec::new();
+    }
+    Ok(())
+}
+
+/// Encrypts a `close_notify` alert at the end of `wire`.
+fn close_notify(
+    w: &mut WriteTraffic<'_, ServerConnectionData>,
+    wire: &mut Vec<u8>,
+) -> Result<(), rustls::Error> {
+    encrypt_with(wire, RECORD_OVERHEAD, |b| w.queue_close_notify(b))
+}
+
+/// The application data records rustls has decrypted, the ordinary ones
+/// and early (0-RTT) ones alike.
+trait Records {
+    fn peek_len(&self) -> Option<usize>;
+    fn next_record(&mut self) -> Option<Result<AppDataRecord<'_>, rustls::Error>>;
+}
+
+impl Records for ReadTraffic<'_, '_, ServerConnectionData> {
+    fn peek_len(&self) -> Option<usize> {
+        ReadTraffic::peek_len(self).map(|n| n.get())
+    }
+    fn next_record(&mut self) -> Option<Result<AppDataRecord<'_>, rustls::Error>> {
+        ReadTraffic::next_record(self)
+    }
+}
+
+impl Records for ReadEarlyData<'_, '_, ServerConnectionData> {
+    fn peek_len(&self) -> Option<usize> {
+        ReadEarlyData::peek_len(self).map(|n| n.get())
+    }
+    fn next_record(&mut self) -> Option<Result<AppDataRecord<'_>, rustls::Error>> {
+        ReadEarlyData::next_record(self)
+    }
+}
+
+/// Copies the plaintext of decrypted records to `front[*plain..]`, while
+/// they fit: `front` is input already consumed, so once the records' own
+/// bytes are discarded there is room. Returns how many more bytes to
+/// discard, and whether all records were taken.
+fn take_records(
+    r: &mut impl Records,
+    front: &mut [u8],
+    plain: &mut usize,
+) -> Result<(usize, bool), rustls::Error> {
+    let mut discard = 0;
+    while let Some(n) = r.peek_len() {
+        if front.len() - *plain < n {
+            return Ok((discard, false));
+        }
+        match r.next_record() {
+            Some(Ok(rec)) => {
+                front[*plain..*plain + n].copy_from_slice(rec.payload);
+                *plain += n;
+                discard += rec.discard;
+            }
+            Some(Err(e)) => return Err(e),
+            None => break,
+        }
+    }
+    Ok((discard, true))
+}
+
+/// What one state of rustls, met while reading, came to.
+enum Step {
+    /// Go on: more to do. `discard`: input consumed besides the status's.
+    Again { discard: usize },
+    /// Decrypted records wait for room at the front: go on once the
+    /// status's discard has made some.
+    Room { discard: usize },
+    /// Nothing more to do until more input comes.
+    Done,
+}
+
+/// Whether `unused` (input rustls did not consume) is one incomplete record
+/// at most, rather than fragments of a handshake message being joined.
+fn one_incomplete_record(unused: &[u8]) -> bool {
+    match unused {
+        [_, _, _, hi, lo, ..] => unused.len() < 5 + u16::from_be_bytes([*hi, *lo]) as usize,
+        _ => true,
+    }
+}
+
+/// Handles one state met while reading: plaintext to `front[*plain..]`,
+/// records to send to `out`.
+fn read_step(
+    state: State<'_, '_>,
+    front: &mut [u8],
+    d: &mut Decoded,
+    unsent: &mut Vec<u8>,
+    closed: bool,
+    out: &mut Vec<u8>,
+) -> Result<Step, rustls::Error> {
+    let taken = |(discard, all): (usize, bool)| match all {
+        true => Step::Again { discard },
+        false => Step::Room { discard },
+    };
+    Ok(match state {
+        State::ReadTraffic(mut r) => taken(take_records(&mut r, front, &mut d.plain)?),
+        State::ReadEarlyData(mut r) => taken(take_records(&mut r, front, &mut d.plain)?),
+        State::EncodeTlsData(e) => {
+            encode(e, out)?;
+            Step::Again { discard: 0 }
+        }
+        State::TransmitTlsData(t) => {
+            // Already in `out`: the loop sends it.
+            t.done();
+            Step::Again { discard: 0 }
+        }
+        State::PeerClosed => {
+            d.ended = true;
+            Step::Again { discard: 0 }
+        }
+        State::WriteTraffic(mut w) => {
+            // All input is processed: what waited for the handshake goes now.
+            if !closed {
+                flush(&mut w, unsent, out)?;
+            }
+            Step::Done
+        }
+        // BlockedHandshake (more input needed), Closed (both ends sent
+        // close_notify).
+        _ => Step::Done,
+    })
+}
+
+impl TlsTranslator {
+    /// After rustls failed: sends the alert it queued for the peer (one
+    /// record). Only one call: the next would deframe `input` again, and
+    /// meet the same error.
+    fn send_alert(&mut self, input: &mut [u8], out: &mut Vec<u8>) {
+        let UnbufferedStatus { state, .. } = self.conn.process_tls_records(input);
+        if let Ok(State::EncodeTlsData(e)) = state {
+            let _ = encode(e, out);
+        }
+    }
+}
+
+impl Translator for TlsTranslator {
+    fn read(&mut self, wire: &mut [u8], out: &mut Vec<u8>) -> io::Result<Decoded> {
+        if self.failed {
+            return Ok(Decoded::default());
+        }
+        let mut d = Decoded::default();
+        loop {
+            let handshaking = self.conn.is_handshaking();
+            // rustls sees no more of a handshake than the limit allows: it
+            // must not complete (and act on) a message past it.
+            let end = match handshaking {
+                true => wire
+                    .len()
+                    .min(d.used + self.max_handshake_bytes.saturating_sub(self.handshake_bytes)),
+                false => wire.len(),
+            };
+            // Plaintext goes to the front, over input already consumed.
+            let (front, rest) = wire[..end].split_at_mut(d.used);
+            let conn = &mut self.conn;
+            let UnbufferedStatus { discard, state } =
+                self.server_name.around(move || conn.process_tls_records(rest));
+            let step = state.and_then(|s| read_step(s, front, &mut d, &mut self.unsent, self.closed, out));
+            d.used += discard;
+            if handshaking {
+                self.handshake_bytes += discard;
+            }
+            match step {
+                Ok(Step::Again { discard }) => d.used += discard,
+                Ok(Step::Room { discard: more }) if discard + more > 0 => d.used += more,
+                Ok(Step::Room { .. }) => {
+                    let e = tls_error(internal("no room for decrypted records"), handshaking);
+                    return Err(self.fail(e));
+                }
+                // The handshake completed within the limit: on with the rest.
+                Ok(Step::Done) if end < wire.len() && !self.conn.is_handshaking() => {}
+                Ok(Step::Done) => break,
+                Err(e) => {
+                    let e = self.rustls_failed(e, handshaking);
+                    self.send_alert(&mut wire[d.used..], out);
+                    return Err(e);
+                }
+            }
+        }
+        let unused = &wire[d.used..];
+        if self.conn.is_handshaking() && self.handshake_bytes + unused.len() > self.max_handshake_bytes {
+            let limit = self.max_handshake_bytes;
+            return Err(self.fail(crate::Error::HandshakeTooLarge { limit }.into()));
+        }
+        self.joining = !d.ended && !one_incomplete_record(unused);
+        Ok(d)
+    }
+
+    fn write(&mut self, plain: &[u8], wire: &mut Vec<u8>) -> io::Result<()> {
+        if self.closed {
+            log::debug!(
+                "revio: {} bytes written after TLS close_notify dropped",
+                plain.len()
+            );
+            return Ok(());
+        }
+        if self.conn.is_handshaking() || self.joining {
+            self.unsent.extend_from_slice(plain);
+            return Ok(());
+        }
+        let sent = self.at_write_traffic(wire, |w, unsent, wire| {
+            flush(w, unsent, wire)?;
+            encrypt(w, plain, wire)
+        })?;
+        if !sent {
+            self.unsent.extend_from_slice(plain);
+        }
+        Ok(())
+    }
+
+    fn close(&mut self, wire: &mut Vec<u8>) {
+        if mem::replace(&mut self.closed, true) || self.failed {
+            return;
+        }
+        if self.conn.is_handshaking() || self.joining {
+            // rustls sends alerts only once it can encrypt them.
+            log::debug!("revio: TLS closed before it could send close_notify");
+            return;
+        }
+        let sent = self.at_write_traffic(wire, |w, unsent, wire| {
+            flush(w, unsent, wire)?;
+            close_notify(w, wire)
+        });
+        if let Err(e) = sent {
+            log::debug!("revio: TLS close_notify not sent: {e}");
+        }
+    }
+
+    fn is_handshaking(&self) -> bool {
+        self.conn.is_handshaking()
+    }
+
+    fn handshake_timeout(&self) -> Option<Duration> {
+        self.handshake_timeout
+    }
+
+    fn buffered(&self) -> usize {
+        self.unsent.len()
+    }
+}
