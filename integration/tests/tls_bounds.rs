@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::*;
-use revio::{Action, Backend, Config, Conn, ConnId, Handler};
+use revio::{Action, Backend, Config, Conn, ConnId, Handler, Translate, Translated};
 use tls_support::*;
 
 /// Echoes plaintext; writes `greeting` bytes in `opened` and at each wake;
@@ -264,7 +264,63 @@ fn pipelined_requests_behind_tls_get_every_reply(b: Backend) {
     srv.stop().unwrap();
 }
 
+/// Logs, after each `data` of the `Translate` it wraps, how much buffer the
+/// connection holds for unconsumed input.
+struct Holding<H>(H, Log);
+
+impl<H, S: Default, T> Handler for Holding<H>
+where
+    H: Handler<State = Translated<S, T>>,
+{
+    type State = H::State;
+    fn opened(&mut self, c: &mut Conn<'_, H::State>) -> Action {
+        self.0.opened(c)
+    }
+    fn data(&mut self, c: &mut Conn<'_, H::State>, input: &[u8]) -> Action {
+        let a = self.0.data(c, input);
+        self.1.push(c.state().input_capacity().to_string());
+        a
+    }
+    fn closed(&mut self, c: &mut Conn<'_, H::State>, e: Option<io::Error>) {
+        self.0.closed(c, e)
+    }
+}
+
+/// An idle TLS connection holds no input buffer: after a round trip, none;
+/// with half a record received, one, until the rest comes.
+///
+/// Checked to fail without the feature: with the buffer kept by the
+/// connection instead of going back to the pool when empty, the capacity
+/// logged after the round trips is not 0.
+fn an_idle_tls_connection_holds_no_input_buffer(b: Backend) {
+    let (tls, cfg) = certs();
+    let log = Log::default();
+    let handler = Holding(
+        Translate::new(Watch::default(), move |_| tls.accept()),
+        log.clone(),
+    );
+    let srv = start(b, handler, &["tcp://127.0.0.1:0"]);
+    let mut c = client(&srv, 0, &cfg);
+    assert_eq!(tls_roundtrip(&mut c, b"hello\n"), b"hello\n");
+    assert_eq!(log.snapshot().last().map(String::as_str), Some("0"));
+
+    // Half a record: its start waits in a buffer.
+    c.conn.writer().write_all(b"half a record\n").unwrap();
+    let mut record = Vec::new();
+    c.conn.write_tls(&mut record).unwrap();
+    let seen = log.snapshot().len();
+    c.sock.write_all(&record[..record.len() / 2]).unwrap();
+    log.wait_for("the first half read", |l| l.len() > seen);
+    let held: usize = log.snapshot().last().unwrap().parse().unwrap();
+    assert!(held > 0, "half a record is held");
+    c.sock.write_all(&record[record.len() / 2..]).unwrap();
+    assert_eq!(read_n(&mut c, 14), b"half a record\n");
+    assert_eq!(log.snapshot().last().map(String::as_str), Some("0"));
+    srv.stop().unwrap();
+}
+
 per_backend!(
+    an_idle_tls_connection_holds_no_input_buffer,
     handshake_flood_in_tiny_records_is_closed_with_handshake_too_large,
     handshake_stream_over_max_handshake_bytes_is_closed,
     handshake_floods_over_the_default_limit_are_closed,

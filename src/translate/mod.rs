@@ -179,6 +179,13 @@ impl<S: std::fmt::Debug, T> std::fmt::Debug for Translated<S, T> {
 }
 
 impl<S, T> Translated<S, T> {
+    /// How many bytes of buffer the connection holds for its unconsumed
+    /// input (plaintext the wrapped handler kept, the start of an incomplete
+    /// record): 0 whenever it has none, the buffer being back in the pool.
+    pub fn input_capacity(&self) -> usize {
+        self.input.capacity()
+    }
+
     /// Whether this connection goes through a translator.
     pub fn is_translated(&self) -> bool {
         self.translator.is_some()

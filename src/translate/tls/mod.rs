@@ -11,6 +11,8 @@
 
 mod server_name;
 mod session;
+#[cfg(test)]
+mod tests;
 
 pub use session::TlsTranslator;
 

@@ -341,7 +341,7 @@ enum Step {
 
 /// Whether `unused` (input rustls did not consume) is one incomplete record
 /// at most, rather than fragments of a handshake message being joined.
-fn one_incomplete_record(unused: &[u8]) -> bool {
+pub(super) fn one_incomplete_record(unused: &[u8]) -> bool {
     match unused {
         [_, _, _, hi, lo, ..] => unused.len() < 5 + u16::from_be_bytes([*hi, *lo]) as usize,
         _ => true,
