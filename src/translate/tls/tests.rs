@@ -64,7 +64,7 @@ impl Pair {
 
     /// Moves what the client has to send to the server, `piece` bytes per
     /// read, and what the server answers back to the client.
-    fn to_server(&mut self, piece: usize) -> std::io::Result<()> {
+    fn send_to_server(&mut self, piece: usize) -> std::io::Result<()> {
         let mut wire = Vec::new();
         while self.client.wants_write() {
             self.client.write_tls(&mut wire).unwrap();
@@ -78,11 +78,11 @@ impl Pair {
             self.unused.drain(..d.used);
             self.ended |= d.ended;
         }
-        self.to_client(&out);
+        self.deliver_to_client(&out);
         Ok(())
     }
 
-    fn to_client(&mut self, wire: &[u8]) {
+    fn deliver_to_client(&mut self, wire: &[u8]) {
         let mut rest = wire;
         while !rest.is_empty() {
             self.client.read_tls(&mut rest).unwrap();
@@ -98,18 +98,18 @@ impl Pair {
 
     fn handshake(&mut self, piece: usize) {
         while self.client.is_handshaking() {
-            self.to_server(piece).unwrap();
+            self.send_to_server(piece).unwrap();
         }
         // The client's Finished (and, in TLS 1.3, the tickets back).
-        self.to_server(piece).unwrap();
+        self.send_to_server(piece).unwrap();
         assert!(!self.server.is_handshaking());
     }
 
     /// The server writes `plain`; the client reads it.
-    fn from_server(&mut self, plain: &[u8]) -> Vec<u8> {
+    fn server_writes(&mut self, plain: &[u8]) -> Vec<u8> {
         let mut wire = Vec::new();
         self.server.write(plain, &mut wire).unwrap();
-        self.to_client(&wire);
+        self.deliver_to_client(&wire);
         std::mem::take(&mut self.received)
     }
 }
@@ -124,10 +124,10 @@ fn records_cut_anywhere_arrive_whole_and_leave_no_input_behind() {
             let mut p = Pair::new(&tls, &cfg);
             p.handshake(piece);
             p.client.writer().write_all(&data).unwrap();
-            p.to_server(piece).unwrap();
+            p.send_to_server(piece).unwrap();
             assert!(p.plain == data, "{v:?}, pieces of {piece}");
             assert!(p.unused.is_empty(), "{v:?}, pieces of {piece}: input left unused");
-            assert_eq!(p.from_server(&data), data);
+            assert_eq!(p.server_writes(&data), data);
             assert_eq!(p.server.buffered(), 0);
         }
     }
@@ -144,7 +144,7 @@ fn plaintext_written_during_the_handshake_waits_then_goes_first() {
         assert_eq!(p.server.buffered(), 5);
         p.handshake(usize::MAX);
         assert_eq!(p.server.buffered(), 0);
-        assert_eq!(p.from_server(b"late"), b"earlylate");
+        assert_eq!(p.server_writes(b"late"), b"earlylate");
     }
 }
 
@@ -161,7 +161,7 @@ fn close_sends_close_notify_once_and_drops_later_writes() {
         p.server.close(&mut wire);
         p.server.write(b"dropped", &mut wire).unwrap();
         assert_eq!(wire.len(), sent);
-        p.to_client(&wire);
+        p.deliver_to_client(&wire);
         assert_eq!(p.received, b"last");
         let mut rest = Vec::new();
         p.client.reader().read_to_end(&mut rest).unwrap();
@@ -177,11 +177,11 @@ fn the_peers_close_notify_ends_the_stream() {
         p.handshake(usize::MAX);
         p.client.writer().write_all(b"bye").unwrap();
         p.client.send_close_notify();
-        p.to_server(usize::MAX).unwrap();
+        p.send_to_server(usize::MAX).unwrap();
         assert_eq!(p.plain, b"bye");
         assert!(p.ended, "{v:?}");
         // The server may still write, then close.
-        assert_eq!(p.from_server(b"after"), b"after");
+        assert_eq!(p.server_writes(b"after"), b"after");
     }
 }
 
