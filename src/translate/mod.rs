@@ -317,18 +317,20 @@ where
         {
             view::handshake_done(outer);
         }
-        let plain = kept + decoded.plain;
+        // Within what was lent, whatever the translator says.
+        let used = decoded.used.min(input.len() - kept);
+        let plain = kept + decoded.plain.min(used);
         let unused = if decoded.ended {
             // Nothing after the protocol's end is read.
             input.len()
         } else {
-            kept + decoded.used
+            kept + used
         };
         let mut action = Action::None;
         let mut keep = plain;
         // New plaintext, or the loop calling again (no wire bytes) for
         // plaintext the wrapped handler left when it stopped early.
-        if decoded.plain > 0 || (wire.is_empty() && plain > 0) {
+        if plain > kept || (wire.is_empty() && plain > 0) {
             let c = view::call(&mut self.inner, outer, &mut self.plain_out, plain, |h, c| {
                 h.data(c, &input[..plain])
             });
