@@ -9,11 +9,14 @@
 //! unchanged, at the front of the next call's buffer: rustls may be joining
 //! the fragments of a handshake message there.
 //!
-//! Copies: inbound, rustls decrypts each record in place, then (in 0.23)
-//! copies its plaintext into a vector of its own, which is copied here to
-//! the front of the same input buffer, over records already consumed; the
-//! wrapped handler reads it there. Outbound, rustls encrypts into a vector of
-//! its own and copies the record into the connection's output.
+//! Copies: inbound, the translate layer copies the loop's bytes into its
+//! buffer (the loop lends them read-only); rustls decrypts each record in
+//! place there, then (in 0.23, whose `ReadTraffic` leaves in-place reads to
+//! a later version) copies the plaintext into a vector of its own, which is
+//! copied here to the front of the same buffer, over records already
+//! consumed; the wrapped handler reads it there. Outbound, rustls encrypts
+//! into a vector of its own and copies the record into the connection's
+//! output, with no queue in between.
 
 use std::fmt;
 use std::io;
@@ -67,8 +70,8 @@ pub struct TlsTranslator {
     /// is joining the fragments of a handshake message there, so it cannot
     /// be driven without that input, and writes wait for the next read.
     joining: bool,
-    /// `close_notify` has been sent, or the session failed: nothing more is
-    /// encrypted.
+    /// `close` was called (and a `close_notify` sent, if rustls could send
+    /// one yet), or the session failed: nothing more is encrypted.
     closed: bool,
     /// rustls failed, or a limit was passed: it is not driven again.
     failed: bool,
@@ -406,7 +409,11 @@ impl TlsTranslator {
 impl Translator for TlsTranslator {
     fn read(&mut self, wire: &mut [u8], out: &mut Vec<u8>) -> io::Result<Decoded> {
         if self.failed {
-            return Ok(Decoded::default());
+            // Closing: nothing more is read.
+            return Ok(Decoded {
+                used: wire.len(),
+                ..Decoded::default()
+            });
         }
         let mut d = Decoded::default();
         loop {
