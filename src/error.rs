@@ -64,6 +64,11 @@ pub enum Error {
     /// A translated connection did not complete its handshake in time (the
     /// `tls` feature's `Tls::handshake_timeout`). Kind: `TimedOut`.
     HandshakeTimeout(Duration),
+    /// A translated connection held an incomplete record (a TLS record, say)
+    /// for longer than its translator allows, while the wrapped handler had
+    /// no deadline of its own running (the `tls` feature's
+    /// `Tls::record_timeout`). Kind: `TimedOut`.
+    RecordTimeout(Duration),
     /// A peer sent more than the allowed amount before completing its
     /// handshake. Kind: `InvalidData`.
     HandshakeTooLarge {
@@ -98,6 +103,7 @@ impl Error {
             Error::IdleTimeout(_)
             | Error::Deadline
             | Error::HandshakeTimeout(_)
+            | Error::RecordTimeout(_)
             | Error::ShutdownTimeout { .. } => io::ErrorKind::TimedOut,
             Error::Panic(_) | Error::UdpRemoteEvicted => io::ErrorKind::Other,
         }
@@ -127,6 +133,7 @@ impl fmt::Display for Error {
             ),
             Error::Deadline => f.write_str("the connection's deadline passed (Conn::set_deadline); closed"),
             Error::HandshakeTimeout(d) => write!(f, "the handshake did not complete within {d:?}; closed"),
+            Error::RecordTimeout(d) => write!(f, "an incomplete record waited more than {d:?} for its end; closed"),
             Error::HandshakeTooLarge { limit } => write!(
                 f,
                 "the peer sent more than {limit} bytes without completing the handshake; closed"

@@ -206,7 +206,60 @@ fn tls_wrapper_that_forwards_no_stopping_still_sends_close_notify_at_shutdown(b:
     assert_eq!(log.starting("closed"), ["closed none"; 2]);
 }
 
+/// After the handshake, a client that trickles a record a byte at a time
+/// (never completing it, while staying active, so no idle timeout catches
+/// it) is closed by the record timeout; one that sends whole records is
+/// served well past it.
+fn a_record_trickled_after_the_handshake_is_closed_by_the_record_timeout(b: Backend) {
+    let (tls, cfg) = certs();
+    let tls = tls.record_timeout(Some(SHORT));
+    let (srv, log) = serve_tls(b, Plain::default(), tls);
+    let mut whole = talking(&srv, &cfg);
+    // The trickler: a real handshake on a raw socket, then one record, sent
+    // a byte every 100 ms and never finished.
+    let mut sock = srv.connect(0);
+    let mut tls_client = session(&cfg);
+    while tls_client.is_handshaking() {
+        tls_client.complete_io(&mut sock).unwrap();
+    }
+    tls_client.writer().write_all(b"never whole\n").unwrap();
+    let mut record = Vec::new();
+    tls_client.write_tls(&mut record).unwrap();
+    sock.set_nonblocking(true).unwrap();
+    let mut sent = 0;
+    let mut ended = false;
+    for _ in 0..100 {
+        if sent + 1 < record.len() {
+            let _ = sock.write_all(&record[sent..sent + 1]);
+            sent += 1;
+        }
+        thread::sleep(Duration::from_millis(100));
+        let mut buf = [0u8; 64];
+        match io::Read::read(&mut sock, &mut buf) {
+            Ok(_) => {
+                ended = true;
+                break;
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(_) => {
+                ended = true;
+                break;
+            }
+        }
+        assert_eq!(tls_roundtrip(&mut whole, b"x\n"), b"x\n");
+    }
+    assert!(ended, "the trickler is closed");
+    log.wait_count("closed", 1);
+    assert_eq!(
+        log.starting("closed"),
+        [format!("closed TimedOut RecordTimeout({SHORT:?})")]
+    );
+    assert_eq!(tls_roundtrip(&mut whole, b"still\n"), b"still\n");
+    srv.stop().unwrap();
+}
+
 per_backend!(
+    a_record_trickled_after_the_handshake_is_closed_by_the_record_timeout,
     tls_handshake_timeout_closes_silent_and_half_hello_clients_but_not_a_real_one,
     tls_deadline_set_in_opened_starts_when_the_handshake_completes,
     tls_deadline_set_in_opened_starts_when_the_handshake_completes_without_a_handshake_timeout,

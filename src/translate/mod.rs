@@ -148,6 +148,10 @@ pub struct Translated<S, T> {
     handshake_deadline: bool,
     /// A deadline the wrapped handler asked for during the handshake.
     deferred_deadline: Option<Option<Duration>>,
+    /// The wrapped handler has a deadline running (as far as its requests say).
+    inner_deadline: bool,
+    /// The record timeout is the connection's deadline for now.
+    record_deadline: bool,
     /// The wrapped handler has had its `eof` (the protocol's end, say a
     /// TLS `close_notify`): the TCP end that follows is not another one.
     ended: bool,
@@ -162,6 +166,8 @@ impl<S: Default, T> Default for Translated<S, T> {
             kept: 0,
             handshake_deadline: false,
             deferred_deadline: None,
+            inner_deadline: false,
+            record_deadline: false,
             ended: false,
         }
     }
@@ -365,6 +371,8 @@ where
             input.clear();
             action = self.eof_translated(outer);
         }
+        // Wire bytes of an incomplete record wait after the kept plaintext.
+        view::watch_records(outer, input.len() > keep);
         if input.is_empty() {
             self.give_back(outer, input);
         } else {

@@ -75,6 +75,17 @@ pub trait Translator {
         None
     }
 
+    /// How long an incomplete record (some of its bytes received, not the
+    /// rest) may wait for its end, after the handshake, when the wrapped
+    /// handler has no deadline of its own running: past it the connection is
+    /// closed with an [`Error::RecordTimeout`](crate::Error::RecordTimeout).
+    /// It stops a peer that trickles a record a byte at a time, which no
+    /// idle timeout catches and no plaintext deadline of the handler can see.
+    /// The default is `None` (no limit).
+    fn record_timeout(&self) -> Option<Duration> {
+        None
+    }
+
     /// Plaintext the translator holds that is not yet on the wire (written
     /// before a handshake completed, say). It counts towards the
     /// connection's [`Config::max_output`](crate::Config::max_output). The

@@ -129,7 +129,10 @@ pub(super) fn call<H: Handler, T: Translator + 'static>(
         if outer.state.handshake_deadline {
             outer.state.deferred_deadline = Some(d);
         } else {
+            // The wrapped handler's own deadline replaces a record timeout.
             outer.req.deadline = Some(d);
+            outer.state.inner_deadline = d.is_some();
+            outer.state.record_deadline = false;
         }
     }
     if req.close_write {
@@ -189,8 +192,29 @@ pub(super) fn handshake_done<S, T>(outer: &mut Conn<'_, Translated<S, T>>) {
     }
 }
 
+/// Runs the translator's record timeout as the connection's deadline while
+/// an incomplete record waits (`partial`) and nothing else times the
+/// connection (no handshake timeout, no deadline of the wrapped handler's).
+pub(super) fn watch_records<S, T: Translator>(outer: &mut Conn<'_, Translated<S, T>>, partial: bool) {
+    let st = &mut *outer.state;
+    if st.handshake_deadline || st.inner_deadline {
+        return;
+    }
+    let Some(d) = st.translator.as_deref().and_then(|t| t.record_timeout()) else {
+        return;
+    };
+    if partial && !st.record_deadline {
+        st.record_deadline = true;
+        outer.req.deadline = Some(Some(d));
+    } else if !partial && st.record_deadline {
+        st.record_deadline = false;
+        outer.req.deadline = Some(None);
+    }
+}
+
 /// The error `closed` reports: a deadline that passed during the handshake
-/// is the handshake timeout.
+/// is the handshake timeout; one that passed while a record waited for its
+/// end, the record timeout.
 pub(super) fn closing_error<S, T: Translator>(
     outer: &Conn<'_, Translated<S, T>>,
     error: Option<io::Error>,
@@ -201,11 +225,20 @@ pub(super) fn closing_error<S, T: Translator>(
         .as_deref()
         .filter(|t| outer.state.handshake_deadline && t.is_handshaking())
         .and_then(|t| t.handshake_timeout());
-    match (error, handshake) {
-        (Some(e), Some(d)) if crate::Error::of(&e) == Some(&crate::Error::Deadline) => {
+    let record = outer
+        .state
+        .translator
+        .as_deref()
+        .filter(|_| outer.state.record_deadline)
+        .and_then(|t| t.record_timeout());
+    match (error, handshake, record) {
+        (Some(e), Some(d), _) if crate::Error::of(&e) == Some(&crate::Error::Deadline) => {
             Some(crate::Error::HandshakeTimeout(d).into())
         }
-        (e, _) => e,
+        (Some(e), None, Some(d)) if crate::Error::of(&e) == Some(&crate::Error::Deadline) => {
+            Some(crate::Error::RecordTimeout(d).into())
+        }
+        (e, _, _) => e,
     }
 }
 

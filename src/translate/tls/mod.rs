@@ -63,6 +63,7 @@ use rustls::server::UnbufferedServerConnection;
 pub struct Tls {
     config: Arc<ServerConfig>,
     handshake_timeout: Option<Duration>,
+    record_timeout: Option<Duration>,
     max_handshake_bytes: usize,
 }
 
@@ -122,6 +123,7 @@ impl Tls {
         Tls {
             config: server_name::noting(config),
             handshake_timeout: Some(Duration::from_secs(10)),
+            record_timeout: Some(Duration::from_secs(10)),
             max_handshake_bytes: session::RUSTLS_MESSAGE_LIMIT,
         }
     }
@@ -131,6 +133,17 @@ impl Tls {
     /// gets an [`Error::HandshakeTimeout`](crate::Error::HandshakeTimeout).
     pub fn handshake_timeout(mut self, timeout: Option<Duration>) -> Tls {
         self.handshake_timeout = timeout;
+        self
+    }
+
+    /// How long a record may stay incomplete (its first bytes received, not
+    /// its end) after the handshake, while the wrapped handler has no
+    /// deadline of its own running (`None`: no limit). Default 10 s. Past it
+    /// the connection is closed with an
+    /// [`Error::RecordTimeout`](crate::Error::RecordTimeout): a peer that
+    /// trickles a record a byte at a time is not held forever.
+    pub fn record_timeout(mut self, timeout: Option<Duration>) -> Tls {
+        self.record_timeout = timeout;
         self
     }
 
@@ -168,10 +181,6 @@ impl Tls {
     pub fn accept(&self) -> io::Result<TlsTranslator> {
         let conn =
             UnbufferedServerConnection::new(self.config.clone()).map_err(|e| session::tls_error(e, true))?;
-        Ok(TlsTranslator::new(
-            conn,
-            self.handshake_timeout,
-            self.max_handshake_bytes,
-        ))
+        Ok(TlsTranslator::new(conn, self))
     }
 }

@@ -76,6 +76,7 @@ pub struct TlsTranslator {
     /// rustls failed, or a limit was passed: it is not driven again.
     failed: bool,
     handshake_timeout: Option<Duration>,
+    record_timeout: Option<Duration>,
     max_handshake_bytes: usize,
     /// Input consumed before the handshake completed.
     handshake_bytes: usize,
@@ -92,11 +93,7 @@ impl fmt::Debug for TlsTranslator {
 }
 
 impl TlsTranslator {
-    pub(super) fn new(
-        conn: UnbufferedServerConnection,
-        handshake_timeout: Option<Duration>,
-        max_handshake_bytes: usize,
-    ) -> TlsTranslator {
+    pub(super) fn new(conn: UnbufferedServerConnection, limits: &super::Tls) -> TlsTranslator {
         TlsTranslator {
             conn,
             server_name: Noted::default(),
@@ -104,8 +101,9 @@ impl TlsTranslator {
             joining: false,
             closed: false,
             failed: false,
-            handshake_timeout,
-            max_handshake_bytes,
+            handshake_timeout: limits.handshake_timeout,
+            record_timeout: limits.record_timeout,
+            max_handshake_bytes: limits.max_handshake_bytes,
             handshake_bytes: 0,
         }
     }
@@ -508,6 +506,10 @@ impl Translator for TlsTranslator {
 
     fn handshake_timeout(&self) -> Option<Duration> {
         self.handshake_timeout
+    }
+
+    fn record_timeout(&self) -> Option<Duration> {
+        self.record_timeout
     }
 
     fn buffered(&self) -> usize {
