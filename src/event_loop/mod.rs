@@ -270,6 +270,8 @@ impl<H: Handler, D: Driver> Loop<H, D> {
             Ok(_) => {}
             Err(p) => self.fail(panic_error(p)),
         }
+        // The first tick comes right after `serving`.
+        self.timers.start_ticking();
         while self.phase != Phase::Done {
             self.turn();
         }

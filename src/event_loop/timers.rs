@@ -54,17 +54,24 @@ impl Timers {
         }
     }
 
-    /// Starts the clock and the ticker (the first tick is due at once).
+    /// Starts the clock.
     pub(super) fn start(&mut self) {
         self.epoch = Instant::now();
         self.now = 0;
-        self.set_tick(Some(self.epoch));
     }
 
-    /// Milliseconds since the loop started, to the next whole millisecond.
+    /// Starts the ticker: the first tick is due at once.
+    pub(super) fn start_ticking(&mut self) {
+        self.set_tick(Some(Instant::now()));
+    }
+
+    /// Milliseconds since the loop started: for a time still ahead, the next
+    /// whole millisecond (never early); for one already passed, the current
+    /// one (due at the next look, without waiting a millisecond more).
     fn ms(&self, at: Instant) -> u64 {
         let d = at.saturating_duration_since(self.epoch);
-        d.as_millis() as u64 + u64::from(d.subsec_nanos() % 1_000_000 != 0)
+        let ahead = at > Instant::now();
+        d.as_millis() as u64 + u64::from(ahead && d.subsec_nanos() % 1_000_000 != 0)
     }
 
     fn set_tick(&mut self, due: Option<Instant>) {
