@@ -22,16 +22,17 @@ pub const LIMIT: Duration = Duration::from_secs(10);
 pub const BACKENDS: &[Backend] = &[Backend::Poll, Backend::Std];
 
 /// Runs each named test function `fn name(backend: Backend)` once per backend,
-/// as `<backend>::<name>`. Adding a backend is one line here.
+/// as `<backend>::<name>`. Adding a backend is one line here. Attributes
+/// before a name go on each of its tests (`#[cfg_attr(windows, ignore = "...")]`).
 #[macro_export]
 macro_rules! per_backend {
-    ($($name:ident),* $(,)?) => {
-        $crate::per_backend!(@in poll = Poll: $($name),*);
-        $crate::per_backend!(@in stdlib = Std: $($name),*);
+    ($($(#[$attr:meta])* $name:ident),* $(,)?) => {
+        $crate::per_backend!(@in poll = Poll: $($(#[$attr])* $name),*);
+        $crate::per_backend!(@in stdlib = Std: $($(#[$attr])* $name),*);
     };
-    (@in $module:ident = $backend:ident: $($name:ident),*) => {
+    (@in $module:ident = $backend:ident: $($(#[$attr:meta])* $name:ident),*) => {
         mod $module {
-            $( #[test] fn $name() { super::$name(revio::Backend::$backend) } )*
+            $( $(#[$attr])* #[test] fn $name() { super::$name(revio::Backend::$backend) } )*
         }
     };
 }
@@ -263,6 +264,36 @@ pub fn roundtrip(s: &mut TcpStream, data: &[u8]) -> Vec<u8> {
 pub fn ask(s: &mut TcpStream, data: &[u8], n: usize) -> Vec<u8> {
     s.write_all(data).unwrap();
     read_n(s, n)
+}
+
+/// Whether this runs under wine (which sets WINECONFIGDIR in every process it
+/// starts): for the few tests that wine's socket layer cannot carry, which
+/// then say so and return. On Windows itself they run.
+pub fn skipped_under_wine(why: &str) -> bool {
+    let wine = cfg!(windows) && std::env::var_os("WINECONFIGDIR").is_some();
+    if wine {
+        eprintln!("skipped under wine: {why}");
+    }
+    wine
+}
+
+/// A unix stream client connected to `path`. Through socket2, which has
+/// AF_UNIX on Windows too (std has it only on unix), so that the unix-socket
+/// tests compile everywhere; on Windows they are ignored, as revio serves unix
+/// sockets on unix systems only.
+pub fn unix_connect(path: &std::path::Path) -> socket2::Socket {
+    let s = socket2::Socket::new(socket2::Domain::UNIX, socket2::Type::STREAM, None).unwrap();
+    s.connect(&socket2::SockAddr::unix(path).unwrap()).unwrap();
+    s.set_read_timeout(Some(LIMIT)).unwrap();
+    s
+}
+
+/// A unix stream listener on `path` (see [`unix_connect`]).
+pub fn unix_listen(path: &std::path::Path) -> socket2::Socket {
+    let s = socket2::Socket::new(socket2::Domain::UNIX, socket2::Type::STREAM, None).unwrap();
+    s.bind(&socket2::SockAddr::unix(path).unwrap()).unwrap();
+    s.listen(128).unwrap();
+    s
 }
 
 /// A unique unix socket path under the temp dir, removed on drop.
