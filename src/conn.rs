@@ -306,10 +306,7 @@ impl<'a, S> Conn<'a, S> {
         match (self.endpoint, a.as_socket()) {
             (Endpoint::Udp(..), Some(s)) => Addr::Udp(s),
             (_, Some(s)) => Addr::Tcp(s),
-            #[cfg(unix)]
-            (_, None) => Addr::Unix(a.as_pathname().map(|p| p.to_path_buf())),
-            #[cfg(not(unix))]
-            (_, None) => Addr::Unix(None),
+            (_, None) => Addr::Unix(crate::sys::unix_path(&a)),
         }
     }
 

@@ -243,6 +243,7 @@ mod output;
 pub mod proxy_protocol;
 mod server;
 mod stream;
+mod sys;
 mod translate;
 
 pub use addr::{Addr, Address, Network};

@@ -3,8 +3,6 @@
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
-#[cfg(unix)]
-use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
 /// A blocking std stream, as handed over by [`Action::Detach`](crate::Action::Detach).
@@ -15,73 +13,58 @@ pub enum Stream {
     Tcp(TcpStream),
     /// A unix stream connection.
     #[cfg(unix)]
-    Unix(UnixStream),
+    Unix(std::os::unix::net::UnixStream),
 }
+
+/// Evaluates `$e` with `$s` bound to the std stream inside `$stream`, whichever
+/// kind it is: the one place that knows which kinds a platform has.
+macro_rules! each_stream {
+    ($stream:expr, $s:ident => $e:expr) => {
+        match $stream {
+            $crate::stream::Stream::Tcp($s) => $e,
+            #[cfg(unix)]
+            $crate::stream::Stream::Unix($s) => $e,
+        }
+    };
+}
+pub(crate) use each_stream;
 
 impl Stream {
     /// Shuts down the read, write or both halves.
     pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
-        match self {
-            Stream::Tcp(s) => s.shutdown(how),
-            #[cfg(unix)]
-            Stream::Unix(s) => s.shutdown(how),
-        }
+        each_stream!(self, s => s.shutdown(how))
     }
 
     /// Sets a read timeout on the blocking stream.
     pub fn set_read_timeout(&self, t: Option<Duration>) -> io::Result<()> {
-        match self {
-            Stream::Tcp(s) => s.set_read_timeout(t),
-            #[cfg(unix)]
-            Stream::Unix(s) => s.set_read_timeout(t),
-        }
+        each_stream!(self, s => s.set_read_timeout(t))
     }
 
     /// Sets a write timeout on the blocking stream.
     pub fn set_write_timeout(&self, t: Option<Duration>) -> io::Result<()> {
-        match self {
-            Stream::Tcp(s) => s.set_write_timeout(t),
-            #[cfg(unix)]
-            Stream::Unix(s) => s.set_write_timeout(t),
-        }
+        each_stream!(self, s => s.set_write_timeout(t))
     }
 
     /// The read timeout (`None`: reads block until data comes).
     pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
-        match self {
-            Stream::Tcp(s) => s.read_timeout(),
-            #[cfg(unix)]
-            Stream::Unix(s) => s.read_timeout(),
-        }
+        each_stream!(self, s => s.read_timeout())
     }
 
     /// The write timeout (`None`: writes block until the peer takes them).
     pub fn write_timeout(&self) -> io::Result<Option<Duration>> {
-        match self {
-            Stream::Tcp(s) => s.write_timeout(),
-            #[cfg(unix)]
-            Stream::Unix(s) => s.write_timeout(),
-        }
+        each_stream!(self, s => s.write_timeout())
     }
 }
 
 impl Read for Stream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self {
-            Stream::Tcp(s) => s.read(buf),
-            #[cfg(unix)]
-            Stream::Unix(s) => s.read(buf),
-        }
+        each_stream!(self, s => s.read(buf))
     }
 }
 
 impl Write for Stream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self {
-            Stream::Tcp(s) => s.write(buf),
-            #[cfg(unix)]
-            Stream::Unix(s) => s.write(buf),
-        }
+        each_stream!(self, s => s.write(buf))
     }
 
     fn flush(&mut self) -> io::Result<()> {

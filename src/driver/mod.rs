@@ -44,27 +44,10 @@ use std::time::Duration;
 
 use socket2::SockRef;
 
-use crate::stream::Stream;
-
-/// A borrowed socket handle: what the loop needs for options and addresses.
-#[cfg(unix)]
-pub(crate) type SockFd<'a> = std::os::fd::BorrowedFd<'a>;
-/// A borrowed socket handle: what the loop needs for options and addresses.
-#[cfg(windows)]
-pub(crate) type SockFd<'a> = std::os::windows::io::BorrowedSocket<'a>;
-
-/// Borrows any socket's handle, whatever the platform calls it.
-#[cfg(unix)]
-pub(crate) fn fd<T: std::os::fd::AsFd>(s: &T) -> SockFd<'_> {
-    s.as_fd()
-}
-
-/// Borrows any socket's handle, whatever the platform calls it.
-#[cfg(windows)]
-pub(crate) fn fd<T: std::os::windows::io::AsSocket>(s: &T) -> SockFd<'_> {
-    s.as_socket()
-}
 use crate::mailbox::Notify;
+use crate::stream::Stream;
+// The platform's pieces that every backend uses (see `crate::sys`).
+pub(crate) use crate::sys::{SEND_FLAGS, SockFd, fd, prepare_socket};
 
 pub(crate) mod poll;
 // Named `std`, the module would shadow the std crate in this file.
@@ -96,8 +79,7 @@ pub(crate) enum Event {
 #[derive(Debug)]
 pub(crate) enum Bound {
     Tcp(std::net::TcpListener),
-    #[cfg(unix)]
-    Unix(std::os::unix::net::UnixListener),
+    Unix(crate::sys::UnixListener),
     Udp(std::net::UdpSocket),
 }
 
@@ -105,7 +87,6 @@ pub(crate) enum Bound {
 #[derive(Debug, Clone)]
 pub(crate) enum Target {
     Inet(SocketAddr),
-    #[cfg_attr(not(unix), allow(dead_code))]
     Unix(PathBuf),
 }
 
@@ -236,20 +217,4 @@ pub(crate) fn set_reset_on_close(sock: SockRef<'_>) {
     if let Err(e) = sock.set_linger(Some(Duration::ZERO)) {
         log::debug!("revio: SO_LINGER for a reset failed: {e}");
     }
-}
-
-/// Flags for `send` that keep a write to a closed peer from raising SIGPIPE.
-#[cfg(not(any(target_vendor = "apple", windows)))]
-pub(crate) const SEND_FLAGS: libc::c_int = libc::MSG_NOSIGNAL;
-/// Apple systems have no MSG_NOSIGNAL (SO_NOSIGPIPE is set on each socket
-/// instead), and Windows has no SIGPIPE.
-#[cfg(any(target_vendor = "apple", windows))]
-pub(crate) const SEND_FLAGS: libc::c_int = 0;
-
-/// Per-socket setup shared by backends: SO_NOSIGPIPE where MSG_NOSIGNAL is missing.
-pub(crate) fn prepare_socket(sock: SockRef<'_>) -> io::Result<()> {
-    #[cfg(target_vendor = "apple")]
-    sock.set_nosigpipe(true)?;
-    let _ = sock;
-    Ok(())
 }

@@ -9,8 +9,6 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use mio::net::{TcpListener, TcpStream, UdpSocket};
-#[cfg(unix)]
-use mio::net::{UnixListener, UnixStream};
 use mio::{Interest, Poll, Token as MioToken, Waker};
 use socket2::SockRef;
 
@@ -19,7 +17,8 @@ use super::{
     set_reset_on_close,
 };
 use crate::mailbox::Notify;
-use crate::stream::Stream;
+use crate::stream::{Stream, each_stream};
+use crate::sys::{self, MioUnixListener as UnixListener, MioUnixStream as UnixStream};
 
 const WAKE: MioToken = MioToken(usize::MAX);
 /// Listener tokens count down from just below `WAKE`; connection tokens count up from 0.
@@ -27,15 +26,25 @@ const LISTENER_BASE: usize = usize::MAX - 1;
 
 enum Sock {
     Tcp(TcpStream),
-    #[cfg(unix)]
     Unix(UnixStream),
+}
+
+impl From<std::net::TcpStream> for Sock {
+    fn from(s: std::net::TcpStream) -> Sock {
+        Sock::Tcp(TcpStream::from_std(s))
+    }
+}
+
+impl From<sys::UnixStream> for Sock {
+    fn from(s: sys::UnixStream) -> Sock {
+        Sock::Unix(UnixStream::from_std(s))
+    }
 }
 
 impl Sock {
     fn fd(&self) -> SockFd<'_> {
         match self {
             Sock::Tcp(s) => fd(s),
-            #[cfg(unix)]
             Sock::Unix(s) => fd(s),
         }
     }
@@ -47,7 +56,6 @@ fn no_socket() -> io::Error {
 
 enum Listener {
     Tcp(TcpListener),
-    #[cfg(unix)]
     Unix(UnixListener),
     Udp(UdpSocket),
 }
@@ -82,7 +90,6 @@ impl PollDriver {
         let interest = Interest::READABLE | Interest::WRITABLE;
         match &mut sock {
             Sock::Tcp(s) => registry.register(s, MioToken(token), interest)?,
-            #[cfg(unix)]
             Sock::Unix(s) => registry.register(s, MioToken(token), interest)?,
         }
         if self.socks.len() <= token {
@@ -125,9 +132,8 @@ impl Driver for PollDriver {
                 registry.register(&mut l, token, Interest::READABLE)?;
                 Listener::Tcp(l)
             }
-            #[cfg(unix)]
             Bound::Unix(l) => {
-                l.set_nonblocking(true)?;
+                SockRef::from(&l).set_nonblocking(true)?;
                 let mut l = UnixListener::from_std(l);
                 registry.register(&mut l, token, Interest::READABLE)?;
                 Listener::Unix(l)
@@ -153,7 +159,6 @@ impl Driver for PollDriver {
             // Deregistering can only fail for a socket that is already gone.
             let _ = match slot {
                 Some(Listener::Tcp(l)) => registry.deregister(l),
-                #[cfg(unix)]
                 Some(Listener::Unix(l)) => registry.deregister(l),
                 Some(Listener::Udp(u)) => registry.deregister(u),
                 None => Ok(()),
@@ -192,10 +197,9 @@ impl Driver for PollDriver {
                 let (s, _) = l.accept()?;
                 Ok(Stream::Tcp(s.into()))
             }
-            #[cfg(unix)]
             Some(Some(Listener::Unix(l))) => {
                 let (s, _) = l.accept()?;
-                Ok(Stream::Unix(s.into()))
+                Ok(sys::unix_stream(s.into()))
             }
             _ => Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -205,55 +209,31 @@ impl Driver for PollDriver {
     }
 
     fn register(&mut self, token: Token, stream: Stream) -> io::Result<()> {
-        let sock = match stream {
-            Stream::Tcp(s) => {
-                s.set_nonblocking(true)?;
-                prepare_socket(SockRef::from(&s))?;
-                Sock::Tcp(TcpStream::from_std(s))
-            }
-            #[cfg(unix)]
-            Stream::Unix(s) => {
-                s.set_nonblocking(true)?;
-                prepare_socket(SockRef::from(&s))?;
-                Sock::Unix(UnixStream::from_std(s))
-            }
-        };
+        let sock = each_stream!(stream, s => {
+            s.set_nonblocking(true)?;
+            prepare_socket(SockRef::from(&s))?;
+            Sock::from(s)
+        });
         self.put(token, sock)
     }
 
     fn connect(&mut self, token: Token, target: &Target) -> io::Result<()> {
         let sock = match target {
             Target::Inet(a) => Sock::Tcp(TcpStream::connect(*a)?),
-            #[cfg(unix)]
             Target::Unix(p) => Sock::Unix(UnixStream::connect(p)?),
-            #[cfg(not(unix))]
-            Target::Unix(_) => {
-                return Err(io::Error::new(
-                    io::ErrorKind::Unsupported,
-                    "unix sockets need a unix system",
-                ));
-            }
         };
-        match &sock {
-            Sock::Tcp(s) => prepare_socket(SockRef::from(s))?,
-            #[cfg(unix)]
-            Sock::Unix(s) => prepare_socket(SockRef::from(s))?,
-        }
+        prepare_socket(SockRef::from(&sock.fd()))?;
         self.put(token, sock)
     }
 
     fn connect_result(&mut self, token: Token) -> io::Result<bool> {
-        let sock = self.sock_ref(token)?;
-        let (err, peer) = match sock {
-            Sock::Tcp(s) => (s.take_error()?, s.peer_addr().map(|_| ())),
-            #[cfg(unix)]
-            Sock::Unix(s) => (s.take_error()?, s.peer_addr().map(|_| ())),
-        };
-        if let Some(e) = err {
+        let fd = self.sock_ref(token)?.fd();
+        let sock = SockRef::from(&fd);
+        if let Some(e) = sock.take_error()? {
             return Err(e);
         }
-        match peer {
-            Ok(()) => Ok(true),
+        match sock.peer_addr() {
+            Ok(_) => Ok(true),
             Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(false),
             Err(e) => Err(e),
         }
@@ -263,7 +243,6 @@ impl Driver for PollDriver {
         let sock = self.sock_ref(token)?;
         let n = match sock {
             Sock::Tcp(s) => (&*s).read(space)?,
-            #[cfg(unix)]
             Sock::Unix(s) => (&*s).read(space)?,
         };
         Ok(Lent {
@@ -315,17 +294,12 @@ impl Driver for PollDriver {
                 registry.deregister(&mut s)?;
                 Stream::Tcp(s.into())
             }
-            #[cfg(unix)]
             Sock::Unix(mut s) => {
                 registry.deregister(&mut s)?;
-                Stream::Unix(s.into())
+                sys::unix_stream(s.into())
             }
         };
-        match &stream {
-            Stream::Tcp(s) => s.set_nonblocking(false)?,
-            #[cfg(unix)]
-            Stream::Unix(s) => s.set_nonblocking(false)?,
-        }
+        each_stream!(&stream, s => s.set_nonblocking(false))?;
         // Everything not lent to the loop is still in the socket.
         Ok((stream, Vec::new()))
     }
@@ -355,7 +329,6 @@ impl Driver for PollDriver {
     fn listener_sock(&self, index: usize) -> Option<SockFd<'_>> {
         match self.listeners.get(index)?.as_ref()? {
             Listener::Tcp(l) => Some(fd(l)),
-            #[cfg(unix)]
             Listener::Unix(l) => Some(fd(l)),
             Listener::Udp(u) => Some(fd(u)),
         }

@@ -51,8 +51,6 @@ use std::collections::VecDeque;
 use std::io::{self, Read};
 use std::mem::{self, MaybeUninit};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream, UdpSocket};
-#[cfg(unix)]
-use std::os::unix::net::{UnixListener, UnixStream};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
@@ -64,7 +62,8 @@ use super::{
     set_reset_on_close,
 };
 use crate::mailbox::Notify;
-use crate::stream::Stream;
+use crate::stream::{Stream, each_stream};
+use crate::sys::{self, DONTWAIT, SHUTDOWN_WAKES_BLOCKED, UnixListener, UnixStream};
 
 /// The longest any thread here stays in one blocking call: how soon it notices
 /// a stop where `shutdown` does not wake it.
@@ -276,11 +275,7 @@ impl Link {
 }
 
 fn sock_ref(s: &Stream) -> SockRef<'_> {
-    match s {
-        Stream::Tcp(s) => SockRef::from(s),
-        #[cfg(unix)]
-        Stream::Unix(s) => SockRef::from(s),
-    }
+    each_stream!(s, s => SockRef::from(s))
 }
 
 fn set_timeouts(s: &Stream, t: Option<Duration>) -> io::Result<()> {
@@ -505,7 +500,6 @@ impl Closed {
 
 enum Listener {
     Tcp(TcpListener),
-    #[cfg(unix)]
     Unix(UnixListener),
     Udp(UdpSocket),
 }
@@ -514,7 +508,6 @@ impl Listener {
     fn sock(&self) -> SockRef<'_> {
         match self {
             Listener::Tcp(l) => SockRef::from(l),
-            #[cfg(unix)]
             Listener::Unix(l) => SockRef::from(l),
             Listener::Udp(u) => SockRef::from(u),
         }
@@ -523,8 +516,7 @@ impl Listener {
     fn accept(&self) -> io::Result<Stream> {
         match self {
             Listener::Tcp(l) => Ok(Stream::Tcp(l.accept()?.0)),
-            #[cfg(unix)]
-            Listener::Unix(l) => Ok(Stream::Unix(l.accept()?.0)),
+            Listener::Unix(l) => Ok(sys::unix_stream(l.accept()?.0)),
             Listener::Udp(_) => Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 "not a stream listener",
@@ -537,7 +529,7 @@ impl Listener {
         // On Linux this wakes a blocked accept or recv (returning an error for
         // an unconnected UDP socket, which is expected).
         let _ = self.sock().shutdown(Shutdown::Both);
-        if cfg!(any(target_os = "linux", target_os = "android")) {
+        if SHUTDOWN_WAKES_BLOCKED {
             return;
         }
         // Elsewhere a blocked accept may sleep through shutdown, and accept
@@ -554,12 +546,11 @@ impl Listener {
                     let _ = TcpStream::connect_timeout(&a, SLICE);
                 }
             }
-            #[cfg(unix)]
             Listener::Unix(l) => {
-                if let Some(p) = l
+                if let Some(p) = SockRef::from(l)
                     .local_addr()
                     .ok()
-                    .and_then(|a| a.as_pathname().map(|p| p.to_path_buf()))
+                    .and_then(|a| sys::unix_path(&a))
                 {
                     let _ = UnixStream::connect(p);
                 }
@@ -823,7 +814,6 @@ impl Driver for StdDriver {
         self.unlisten(index);
         let socket = match socket {
             Bound::Tcp(l) => Listener::Tcp(l),
-            #[cfg(unix)]
             Bound::Unix(l) => Listener::Unix(l),
             Bound::Udp(u) => Listener::Udp(u),
         };
@@ -948,18 +938,7 @@ impl Driver for StdDriver {
                 let s = Socket::new(Domain::for_address(*a), Type::STREAM, Some(Protocol::TCP))?;
                 (Stream::Tcp(s.into()), SockAddr::from(*a))
             }
-            #[cfg(unix)]
-            Target::Unix(p) => {
-                let s = Socket::new(Domain::UNIX, Type::STREAM, None)?;
-                (Stream::Unix(s.into()), SockAddr::unix(p)?)
-            }
-            #[cfg(not(unix))]
-            Target::Unix(_) => {
-                return Err(io::Error::new(
-                    io::ErrorKind::Unsupported,
-                    "unix sockets need a unix system",
-                ));
-            }
+            Target::Unix(p) => (sys::unix_stream(sys::unix_stream_socket()?), SockAddr::unix(p)?),
         };
         prepare_socket(sock_ref(&stream))?;
         self.start(token, stream, Some(addr))
@@ -990,11 +969,7 @@ impl Driver for StdDriver {
                 let entry = self.entry(token)?;
                 // Bytes are waiting and only this thread consumes them: this
                 // blocking read returns at once.
-                match &*entry.stream {
-                    Stream::Tcp(s) => (&*s).read(space)?,
-                    #[cfg(unix)]
-                    Stream::Unix(s) => (&*s).read(space)?,
-                }
+                each_stream!(&*entry.stream, s => (&*s).read(space))?
             }
             Input::Eof => 0,
             Input::Failed(e) => match e.take() {
@@ -1161,31 +1136,20 @@ impl Driver for StdDriver {
 
     fn send_to(&mut self, listener: usize, buf: &[u8], to: SocketAddr) -> io::Result<usize> {
         let (u, _) = self.udp(listener)?;
-        // A full send buffer drops the datagram rather than blocking the loop.
-        #[cfg(unix)]
-        return SockRef::from(u).send_to_with_flags(
-            buf,
-            &SockAddr::from(to),
-            SEND_FLAGS | libc::MSG_DONTWAIT,
-        );
-        #[cfg(not(unix))]
-        return u.send_to(buf, to);
+        // A full send buffer drops the datagram rather than blocking the loop
+        // (where there is no such flag, Windows, it waits at most a slice).
+        SockRef::from(u).send_to_with_flags(buf, &SockAddr::from(to), SEND_FLAGS | DONTWAIT)
     }
 
     fn sock(&self, token: Token) -> Option<SockFd<'_>> {
         let e = self.conns.get(token)?.as_ref()?;
-        Some(match &*e.stream {
-            Stream::Tcp(s) => fd(s),
-            #[cfg(unix)]
-            Stream::Unix(s) => fd(s),
-        })
+        Some(each_stream!(&*e.stream, s => fd(s)))
     }
 
     fn listener_sock(&self, index: usize) -> Option<SockFd<'_>> {
         let e = self.listeners.get(index)?.as_ref()?;
         Some(match &*e.socket {
             Listener::Tcp(l) => fd(l),
-            #[cfg(unix)]
             Listener::Unix(l) => fd(l),
             Listener::Udp(u) => fd(u),
         })

@@ -13,20 +13,11 @@ use crate::driver::{Driver, Token};
 use crate::events::Handler;
 use crate::mailbox::Command;
 use crate::server::ConnId;
-use crate::stream::Stream;
+use crate::stream::{Stream, each_stream};
+use crate::sys::is_fd_exhaustion;
 
 /// How long accepting pauses after the process ran out of file descriptors.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
-
-fn is_fd_exhaustion(e: &io::Error) -> bool {
-    #[cfg(unix)]
-    return matches!(
-        e.raw_os_error(),
-        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
-    );
-    #[cfg(not(unix))]
-    return e.kind() == io::ErrorKind::OutOfMemory;
-}
 
 impl<H: Handler, D: Driver> Loop<H, D> {
     /// A listener is ready: accept (or, for UDP, receive) up to the turn's
@@ -98,10 +89,10 @@ impl<H: Handler, D: Driver> Loop<H, D> {
 
     /// Serves an accepted stream under an id already allocated on this loop.
     pub(super) fn adopt(&mut self, id: ConnId, stream: Stream, l: usize) {
-        let kind = match stream {
-            Stream::Tcp(_) => TCP,
-            #[cfg(unix)]
-            Stream::Unix(_) => UNIX,
+        let kind = if matches!(stream, Stream::Tcp(_)) {
+            TCP
+        } else {
+            UNIX
         };
         let t = id.slot();
         if let Err(e) = self.driver.register(t, stream) {
@@ -148,9 +139,11 @@ impl<H: Handler, D: Driver> Loop<H, D> {
                 self.rng = x;
                 (x % n as u64) as usize
             }
-            Balance::SourceAddrHash => match stream {
-                Stream::Tcp(s) => match s.peer_addr() {
-                    Ok(a) => {
+            Balance::SourceAddrHash => {
+                let peer = each_stream!(stream, s => SockRef::from(s).peer_addr());
+                // Unix peers have no IP: they take turns.
+                match peer.ok().and_then(|a| a.as_socket()) {
+                    Some(a) => {
                         // FNV-1a over the source IP (not the port): one client
                         // host always lands on one loop.
                         let octets = match a.ip() {
@@ -162,11 +155,9 @@ impl<H: Handler, D: Driver> Loop<H, D> {
                         });
                         (h % n as u64) as usize
                     }
-                    Err(_) => round_robin(),
-                },
-                #[cfg(unix)]
-                Stream::Unix(_) => round_robin(),
-            },
+                    None => round_robin(),
+                }
+            }
             Balance::RoundRobin | Balance::ReusePort => round_robin(),
         }
     }

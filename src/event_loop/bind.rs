@@ -2,13 +2,13 @@
 //! addresses in use are reported by `serve` before anything runs.
 
 use std::io;
-#[cfg(unix)]
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
 use crate::addr::{Addr, Address, Network};
 use crate::driver::Bound;
+use crate::sys::{self, UnixFile};
 
 /// A bound address: one socket per loop (SO_REUSEPORT) or one shared socket.
 pub(crate) struct Listeners {
@@ -29,32 +29,6 @@ impl Listeners {
     pub(crate) fn cleanup(&self) {
         for f in &self.unix_files {
             f.clone().remove();
-        }
-    }
-}
-
-/// A unix socket file this server created: removed when its listener closes,
-/// but only if it is still the same file (a server started since, on the same
-/// path, keeps its own).
-#[derive(Debug, Clone)]
-pub(crate) struct UnixFile {
-    #[cfg(unix)]
-    path: PathBuf,
-    #[cfg(unix)]
-    id: (u64, u64),
-}
-
-impl UnixFile {
-    /// Removes the file if it is still the socket this server bound.
-    pub(crate) fn remove(self) {
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::{FileTypeExt, MetadataExt};
-            if std::fs::symlink_metadata(&self.path)
-                .is_ok_and(|m| m.file_type().is_socket() && (m.dev(), m.ino()) == self.id)
-            {
-                let _ = std::fs::remove_file(&self.path);
-            }
         }
     }
 }
@@ -94,26 +68,12 @@ pub(crate) fn bind_all(
 fn bind_one(index: usize, a: &Address, loops: usize, backlog: i32, l: &mut Listeners) -> io::Result<()> {
     let with_ctx = |e: io::Error| io::Error::new(e.kind(), format!("cannot bind {a}: {e}"));
     if a.network() == Network::Unix {
-        #[cfg(unix)]
-        {
-            let path = PathBuf::from(a.target());
-            clear_stale_socket(&path).map_err(with_ctx)?;
-            let listener = std::os::unix::net::UnixListener::bind(&path).map_err(with_ctx)?;
-            use std::os::unix::fs::MetadataExt;
-            let meta = std::fs::symlink_metadata(&path).map_err(with_ctx)?;
-            l.unix_files.push(UnixFile {
-                path: path.clone(),
-                id: (meta.dev(), meta.ino()),
-            });
-            l.addrs.push(Addr::Unix(Some(path)));
-            l.sockets[0].push((index, Bound::Unix(listener)));
-            return Ok(());
-        }
-        #[cfg(not(unix))]
-        return Err(io::Error::new(
-            io::ErrorKind::Unsupported,
-            format!("{a}: unix sockets need a unix system"),
-        ));
+        let path = PathBuf::from(a.target());
+        let (listener, file) = sys::bind_unix(&path).map_err(with_ctx)?;
+        l.unix_files.push(file);
+        l.addrs.push(Addr::Unix(Some(path)));
+        l.sockets[0].push((index, Bound::Unix(listener)));
+        return Ok(());
     }
     let mut addr = a.resolve()?;
     let udp = a.network().is_udp();
@@ -128,12 +88,10 @@ fn bind_one(index: usize, a: &Address, loops: usize, backlog: i32, l: &mut Liste
         };
         let s = Socket::new(domain, ty, Some(proto)).map_err(with_ctx)?;
         if !udp {
-            #[cfg(unix)]
-            s.set_reuse_address(true).map_err(with_ctx)?;
+            sys::reuse_address(&s).map_err(with_ctx)?;
         }
         if reuseport {
-            #[cfg(all(unix, not(any(target_os = "solaris", target_os = "illumos"))))]
-            s.set_reuse_port(true).map_err(with_ctx)?;
+            sys::reuse_port(&s).map_err(with_ctx)?;
         }
         if addr.is_ipv6() {
             s.set_only_v6(true).map_err(with_ctx)?;
@@ -154,39 +112,4 @@ fn bind_one(index: usize, a: &Address, loops: usize, backlog: i32, l: &mut Liste
         }
     }
     Ok(())
-}
-
-/// Removes a leftover unix socket file, but only if it is a socket and nothing
-/// listens on it; anything else at the path is an error (evio deletes whatever
-/// is there, directories included).
-#[cfg(unix)]
-fn clear_stale_socket(path: &Path) -> io::Result<()> {
-    use std::os::unix::fs::FileTypeExt;
-    let meta = match std::fs::symlink_metadata(path) {
-        Ok(m) => m,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(e),
-    };
-    if !meta.file_type().is_socket() {
-        return Err(io::Error::new(
-            io::ErrorKind::AlreadyExists,
-            format!(
-                "{} exists and is not a socket; remove it or choose another path",
-                path.display()
-            ),
-        ));
-    }
-    // A non-blocking connect: a live server with a full backlog answers
-    // EAGAIN instead of making `serve` wait.
-    let probe = Socket::new(Domain::UNIX, Type::STREAM, None)?;
-    probe.set_nonblocking(true)?;
-    match probe.connect(&SockAddr::unix(path)?) {
-        Err(e) if e.kind() == io::ErrorKind::ConnectionRefused || e.kind() == io::ErrorKind::NotFound => {
-            std::fs::remove_file(path)
-        }
-        _ => Err(io::Error::new(
-            io::ErrorKind::AddrInUse,
-            format!("{} is in use: a server is listening on it", path.display()),
-        )),
-    }
 }

@@ -51,7 +51,7 @@ use crate::driver::{Driver, Event, Token};
 use crate::events::{Action, Handler};
 use crate::mailbox::{Command, Mailbox, Marked};
 use crate::server::{CURRENT_LOOP, Server};
-use bind::UnixFile;
+use crate::sys::UnixFile;
 use buffers::Pool;
 pub(crate) use call::panic_error;
 use call::{Cx, Feed, Outcome};
