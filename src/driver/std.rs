@@ -43,9 +43,10 @@
 //! [`DETACH_FLUSH`]) and while a reader blocked in `peek` notices the stop (at
 //! most [`SLICE`]). The writer of a closed connection gets [`CLOSE_LINGER`]
 //! to send what is queued to a peer that does not read, and [`DRAIN_GRACE`]
-//! once the loop stops. On platforms where `shutdown` does not
-//! interrupt a blocking connect, a dial closed while connecting holds its
-//! thread until the system gives up on the connect.
+//! once the loop stops. Where `shutdown` does not interrupt a blocking
+//! connect (everywhere but Linux), a dial still connecting after a [`SLICE`]
+//! is checked every [`CONNECT_CHECK`], and its thread ends within that once
+//! the connection is closed.
 
 use std::collections::VecDeque;
 use std::io::{self, Read};
@@ -90,6 +91,9 @@ const DRAIN_GRACE: Duration = Duration::from_secs(2);
 /// The longest the writer of a closed connection goes on sending what is
 /// queued to a peer that does not read, before it gives up.
 const CLOSE_LINGER: Duration = Duration::from_secs(30);
+/// How often a connect still in progress after its first [`SLICE`] is checked,
+/// where `shutdown` cannot wake a blocked one.
+const CONNECT_CHECK: Duration = Duration::from_millis(10);
 /// Stack size of the threads started here: they only move bytes.
 const STACK: usize = 256 * 1024;
 
@@ -290,9 +294,7 @@ fn read_side(link: Arc<Link>, sock: Arc<Stream>, dial: Option<SockAddr>) {
     if let Some(addr) = dial {
         // SO_SNDTIMEO would cut a blocking connect short on Linux: it is set
         // only once connected.
-        let r = sock_ref(&sock)
-            .connect(&addr)
-            .and_then(|()| set_timeouts(&sock, Some(SLICE)));
+        let r = connect(&link, sock_ref(&sock), &addr).and_then(|()| set_timeouts(&sock, Some(SLICE)));
         let mut st = link.lock();
         if st.mode != Mode::Running {
             return;
@@ -353,6 +355,33 @@ fn read_side(link: Arc<Link>, sock: Arc<Stream>, dial: Option<SockAddr>) {
             return;
         }
     }
+}
+
+/// Connects a dial's socket: with one blocking call where `shutdown` wakes it
+/// (see [`SHUTDOWN_WAKES_BLOCKED`]). Elsewhere a connect that the loop has
+/// given up on would hold the thread until the system gives up too (minutes),
+/// so it waits at most a [`SLICE`] at a time: the first in `poll` or
+/// `select`, which most connects need at most, then checking every
+/// [`CONNECT_CHECK`] until it ends or the connection is closed.
+fn connect(link: &Link, sock: SockRef<'_>, addr: &SockAddr) -> io::Result<()> {
+    if SHUTDOWN_WAKES_BLOCKED {
+        return sock.connect(addr);
+    }
+    match sock.connect_timeout(addr, SLICE) {
+        Err(e) if e.kind() == io::ErrorKind::TimedOut => {}
+        r => return r,
+    }
+    while link.lock().mode == Mode::Running {
+        if let Some(e) = sock.take_error()? {
+            return Err(e);
+        }
+        if sock.peer_addr().is_ok() {
+            return Ok(());
+        }
+        thread::sleep(CONNECT_CHECK);
+    }
+    // Closed meanwhile: the caller drops this.
+    Err(io::Error::from(io::ErrorKind::Interrupted))
 }
 
 /// Sends all of `buf`; `Ok(false)` if told to abort, or given up, first.
