@@ -20,11 +20,13 @@ use crate::server::{Server, Shared};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum Backend {
-    /// The best the platform has: epoll on Linux, kqueue on macOS and the BSDs,
-    /// [`Backend::Std`] where there is neither (Windows included).
+    /// The best the platform has: [`Backend::Poll`] where mio runs (Linux,
+    /// macOS and the BSDs, Windows), [`Backend::Std`] elsewhere. See the
+    /// crate docs' [Portability](crate#portability) section.
     #[default]
     Auto,
-    /// Readiness polling through mio (epoll or kqueue).
+    /// Readiness polling through mio: epoll, kqueue, or on Windows mio's
+    /// layer over I/O completion ports.
     Poll,
     /// The std::net fallback: blocking sockets and a few threads per socket
     /// that simulate the same events (as evio does with Go's net package).
@@ -48,7 +50,8 @@ impl Backend {
             target_os = "freebsd",
             target_os = "netbsd",
             target_os = "openbsd",
-            target_os = "dragonfly"
+            target_os = "dragonfly",
+            windows
         ));
         match self {
             Backend::Auto if READINESS => Backend::Poll,

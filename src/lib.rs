@@ -199,11 +199,11 @@
 //! (`send-proxy-v2`); [`Conn::remote_addr`] is then the client's own address.
 //!
 //! ## Backends
-//! [`Backend::Auto`] picks epoll on Linux and kqueue on macOS and the BSDs
-//! (through mio), and the std::net fallback ([`Backend::Std`]: threads that
-//! simulate the same events) elsewhere, Windows included. The same handler
-//! runs unchanged on each; the test suite runs every behaviour test on every
-//! backend.
+//! [`Backend::Auto`] picks epoll on Linux, kqueue on macOS and the BSDs and
+//! I/O completion ports on Windows (all through mio), and the std::net
+//! fallback ([`Backend::Std`]: threads that simulate the same events) where
+//! mio does not run. The same handler runs unchanged on each; the test suite
+//! runs every behaviour test on every backend (see [Portability](#portability)).
 //!
 //! ## Feature flags
 //! * `tls`: TLS through rustls (`Tls`, `TlsTranslator`).
@@ -226,6 +226,38 @@
 //! `tcp4://`, `tcp6://`, `udp://`, `udp4://`, `udp6://` and `unix:///path`,
 //! with options `?reuseport=true` and `?proxy=v1|v2|any` (see [`Address`]).
 //! Port 0 binds an ephemeral port; [`Server::addrs`] tells which.
+//!
+//! # Portability
+//! | platform | [`Backend::Auto`] | checked |
+//! |---|---|---|
+//! | Linux, Android | [`Backend::Poll`]: epoll | Linux: the whole suite, both backends |
+//! | macOS and the other Apple systems, FreeBSD, NetBSD, OpenBSD, DragonFly | [`Backend::Poll`]: kqueue | macOS, FreeBSD: built (`cargo check --all-targets`), not run |
+//! | illumos | [`Backend::Poll`]: epoll | not built |
+//! | Windows | [`Backend::Poll`]: mio's layer over the AFD driver and completion ports | the suite, both backends, under wine |
+//! | other unix systems | [`Backend::Std`] | not built |
+//!
+//! What differs:
+//! * Unix sockets (`unix://` addresses, [`Stream`]'s `Unix` variant) exist
+//!   on unix systems only; elsewhere binding or dialing one fails with
+//!   [`ErrorKind::Unsupported`](std::io::ErrorKind::Unsupported).
+//! * [`Balance::ReusePort`] has the kernel spread connections over one
+//!   listener per loop on Linux only; elsewhere loop 0 listens and hands
+//!   connections out round-robin.
+//! * Writing to a closed peer never raises SIGPIPE: sends carry
+//!   MSG_NOSIGNAL, or on Apple systems each socket has SO_NOSIGPIPE; Windows
+//!   has no SIGPIPE.
+//! * On Windows mio reports readiness again only after an I/O call says
+//!   `WouldBlock`; revio re-arms a connection itself after a short read or
+//!   send, so the events are the same as with epoll and kqueue.
+//! * [`Backend::Std`] relies on `shutdown` to wake its threads blocked in
+//!   `accept` or `connect` on Linux; elsewhere they wake within 100 ms, and a
+//!   connect is checked every 10 ms after its first 100 ms.
+//!
+//! Only Linux runs the suite natively. The Windows binaries are tested under
+//! wine (Debian's wine 8, built with mingw-w64): everything passes there but
+//! the unix-socket tests and one test that wine's socket layer cannot carry
+//! (a reset peer reads as end-of-stream on a non-blocking socket). macOS and
+//! the BSDs are cross-checked only: kqueue has not run the suite.
 
 #![warn(missing_docs, missing_debug_implementations)]
 #![forbid(unsafe_code)]

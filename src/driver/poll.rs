@@ -1,7 +1,9 @@
-//! The readiness backend: epoll on Linux, kqueue on macOS and the BSDs, through
-//! mio. Sockets are registered once, edge-triggered, for both reading and
-//! writing, so the steady state makes no `epoll_ctl` calls at all: a write is
-//! tried at once and the writable edge is only waited for after `WouldBlock`.
+//! The readiness backend: epoll on Linux, kqueue on macOS and the BSDs, and on
+//! Windows readiness that mio builds on the AFD driver and a completion port,
+//! all through mio. Sockets are registered once, edge-triggered, for both
+//! reading and writing, so the steady state makes no `epoll_ctl` calls at all:
+//! a write is tried at once and the writable edge is only waited for after
+//! `WouldBlock` (on Windows, after a short read or send, see `rearm`).
 
 use std::io::{self, Read};
 use std::net::Shutdown;
@@ -18,7 +20,9 @@ use super::{
 };
 use crate::mailbox::Notify;
 use crate::stream::{Stream, each_stream};
-use crate::sys::{self, MioUnixListener as UnixListener, MioUnixStream as UnixStream};
+use crate::sys::{
+    self, MIO_REARMS_ON_WOULD_BLOCK, MioUnixListener as UnixListener, MioUnixStream as UnixStream,
+};
 
 const WAKE: MioToken = MioToken(usize::MAX);
 /// Listener tokens count down from just below `WAKE`; connection tokens count up from 0.
@@ -97,6 +101,26 @@ impl PollDriver {
         }
         self.socks[token] = Some(sock);
         Ok(())
+    }
+
+    /// mio simulates edges on Windows: an interest, once reported, comes back
+    /// only when an I/O call through mio says `WouldBlock`. The loop takes a
+    /// short read or send as the end of an edge (as it is with epoll and
+    /// kqueue), so after one the interests are restored here.
+    fn rearm(&mut self, token: Token) {
+        if !MIO_REARMS_ON_WOULD_BLOCK {
+            return;
+        }
+        let registry = self.poll.registry();
+        let interest = Interest::READABLE | Interest::WRITABLE;
+        let r = match self.socks.get_mut(token) {
+            Some(Some(Sock::Tcp(s))) => registry.reregister(s, MioToken(token), interest),
+            Some(Some(Sock::Unix(s))) => registry.reregister(s, MioToken(token), interest),
+            _ => Ok(()),
+        };
+        if let Err(e) = r {
+            log::debug!("revio: re-arming a connection failed: {e}");
+        }
     }
 
     fn udp(&self, index: usize) -> io::Result<&UdpSocket> {
@@ -245,6 +269,10 @@ impl Driver for PollDriver {
             Sock::Tcp(s) => (&*s).read(space)?,
             Sock::Unix(s) => (&*s).read(space)?,
         };
+        if n > 0 && n < space.len() {
+            self.rearm(token);
+        }
+        let sock = self.sock_ref(token)?;
         Ok(Lent {
             data: &mut space[..n],
             sock: Some(sock.fd()),
@@ -252,7 +280,11 @@ impl Driver for PollDriver {
     }
 
     fn send(&mut self, token: Token, out: &mut OutBuf) -> io::Result<usize> {
-        let n = SockRef::from(&self.sock_ref(token)?.fd()).send_with_flags(out.unsent(), SEND_FLAGS)?;
+        let r = SockRef::from(&self.sock_ref(token)?.fd()).send_with_flags(out.unsent(), SEND_FLAGS);
+        if !matches!(r, Ok(n) if n == out.len()) {
+            self.rearm(token);
+        }
+        let n = r?;
         out.consume(n);
         Ok(n)
     }

@@ -24,6 +24,8 @@
 //!   buffers) from other accept errors.
 //! * Blocking calls: [`SHUTDOWN_WAKES_BLOCKED`] says whether `shutdown` wakes
 //!   a thread blocked in `accept`, `recv` or `connect` on the same socket.
+//! * mio: [`MIO_REARMS_ON_WOULD_BLOCK`] says whether mio reports an interest
+//!   again only after an I/O call through mio said `WouldBlock`.
 
 #[cfg_attr(unix, path = "unix.rs")]
 #[cfg_attr(windows, path = "windows.rs")]

@@ -152,3 +152,6 @@ pub(crate) fn is_fd_exhaustion(e: &io::Error) -> bool {
 /// Linux wakes a thread blocked in `accept`, `recv` or `connect` when another
 /// shuts the socket down; the other systems may let it sleep on.
 pub(crate) const SHUTDOWN_WAKES_BLOCKED: bool = cfg!(any(target_os = "linux", target_os = "android"));
+
+/// epoll and kqueue report edges themselves.
+pub(crate) const MIO_REARMS_ON_WOULD_BLOCK: bool = false;

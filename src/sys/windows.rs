@@ -142,3 +142,7 @@ pub(crate) fn is_fd_exhaustion(e: &io::Error) -> bool {
 
 /// A thread blocked in `accept` or `connect` sleeps through `shutdown`.
 pub(crate) const SHUTDOWN_WAKES_BLOCKED: bool = false;
+
+/// mio simulates edges on Windows: an interest, once reported, comes back
+/// only when an I/O call through mio says `WouldBlock`.
+pub(crate) const MIO_REARMS_ON_WOULD_BLOCK: bool = true;
