@@ -241,11 +241,7 @@ fn kept_input_is_presented_again_after_a_pause_during_congestion(b: Backend) {
 fn assert_cut(s: &mut TcpStream, what: &str) {
     let (got, end) = read_to_end(s);
     assert_eq!(got, 0, "{what}: {got} bytes sent");
-    assert_eq!(
-        end.map_err(|e| e.kind()),
-        Err(io::ErrorKind::ConnectionReset),
-        "{what}: the peer must see a reset"
-    );
+    assert_reset(end, what);
 }
 
 /// Reads until the stream ends; returns what came and how it ended.
@@ -294,11 +290,7 @@ fn handler_ignoring_congestion_is_closed_at_max_output(b: Backend) {
         got < limit,
         "{got} bytes sent to a connection closed at its limit"
     );
-    assert_eq!(
-        end.map_err(|e| e.kind()),
-        Err(io::ErrorKind::ConnectionReset),
-        "a connection closed at its limit ends with a reset"
-    );
+    assert_reset(end, "a connection closed at its limit");
     ping(&mut other);
     srv.stop().unwrap();
 }
@@ -530,6 +522,9 @@ impl Handler for Accounted {
 /// Checked to fail without the feature: with `enforce_budget` never called,
 /// the 40 connections hold 40 MiB between them and none is closed.
 fn non_reading_clients_are_bounded_by_the_loop_budget(b: Backend) {
+    if skipped_under_wine("its loopback is slow: the 40 writers need 35 s") {
+        return;
+    }
     const CLIENTS: usize = 40;
     let h = Accounted::default();
     let (congested, max_total, wrong_victim, log) = (
@@ -1052,7 +1047,7 @@ fn a_panic_inside_the_loop_closes_everything_and_serve_returns_it(b: Backend) {
     for c in &mut clients {
         let (got, end) = read_to_end(c);
         assert_eq!(got, 0, "output after the panic");
-        assert_eq!(end.map_err(|e| e.kind()), Err(io::ErrorKind::ConnectionReset));
+        assert_reset(end, "a connection of a loop that panicked");
     }
     if let Ok(mut late) = TcpStream::connect(srv.addr(0)) {
         late.set_read_timeout(Some(LIMIT)).unwrap();
@@ -1280,6 +1275,9 @@ fn wakes_coalesce_and_the_mailbox_does_not_grow(b: Backend) {
 /// Found: the marks were taken newest first (from the end of the list), so
 /// the connections marked first waited as long as others kept being woken.
 fn a_wake_is_not_starved_by_a_stream_of_newer_wakes(b: Backend) {
+    if b == Backend::Std && skipped_under_wine("threads start slowly: 2,200 take 40 s") {
+        return;
+    }
     const CONNS: usize = 1100;
     let h = Wakes {
         slow: true, // the waking thread keeps up with the loop
@@ -1406,6 +1404,7 @@ per_backend!(
     floods_of_datagrams_and_connections_wait_their_turn,
     a_panic_inside_the_loop_closes_everything_and_serve_returns_it,
     stale_ids_never_reach_a_newer_connection_across_the_wrap,
+    #[cfg_attr(not(target_os = "linux"), ignore = "measures its memory in /proc: Linux only")]
     wakes_coalesce_and_the_mailbox_does_not_grow,
     a_wake_is_not_starved_by_a_stream_of_newer_wakes,
     udp_remotes_past_the_limit_evict_the_least_recently_active,

@@ -215,9 +215,7 @@ fn reuseport_serves_every_connection_on_several_loops(b: Backend) {
 fn unix_socket_with_several_loops_uses_the_policy(b: Backend) {
     let path = TempPath::new("loops");
     let m = Multi::start(b, 2, Balance::ReusePort, &[&path.url()]);
-    let mut conns: Vec<_> = (0..4)
-        .map(|_| unix_connect(&path.0))
-        .collect();
+    let mut conns: Vec<_> = (0..4).map(|_| unix_connect(&path.0)).collect();
     for c in &mut conns {
         c.write_all(b"u").unwrap();
         assert_eq!(read_n(c, 1), b"u");
