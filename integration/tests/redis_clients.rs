@@ -290,6 +290,10 @@ impl Handler for Tid {
 /// sizes: it stays about the same (parsing again from the start on every
 /// read would make it grow with the size).
 #[test]
+#[cfg_attr(
+    not(target_os = "linux"),
+    ignore = "reads its thread's CPU time in /proc: Linux only"
+)]
 fn a_trickled_command_costs_cpu_linear_in_its_size() {
     let tid = Arc::new(Mutex::new(String::new()));
     let srv = start(
@@ -378,6 +382,7 @@ const GETS: usize = 10_000;
 /// executing at the high-water mark (`Conn::is_congested`) and keeps the
 /// rest of the input.
 #[test]
+#[cfg_attr(not(target_os = "linux"), ignore = "measures its memory in /proc: Linux only")]
 fn pipelined_gets_to_a_client_that_does_not_read_keep_memory_bounded() {
     let (srv, _) = server_with_big_value();
     let before = rss();
