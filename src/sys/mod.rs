@@ -8,10 +8,10 @@
 //!   borrows one from any socket ([`AsSock`]).
 //! * Unix sockets: [`UnixStream`] and [`UnixListener`] (std's), and
 //!   [`MioUnixStream`] and [`MioUnixListener`] (mio's). Where there are none
-//!   (Windows), all four are one uninhabited stand-in with the methods the
-//!   backends call: a `Unix` arm compiles everywhere and is never taken there.
-//!   Their constructors ([`unix_stream_socket`], [`bind_unix`], `connect`)
-//!   fail with `Unsupported` instead.
+//!   (Windows), all four are one stand-in with the methods the backends call,
+//!   of which no value is ever made: its constructors ([`unix_stream_socket`],
+//!   [`bind_unix`], `connect`) fail with `Unsupported`. So a `Unix` arm
+//!   compiles everywhere, without a `cfg`, and is never taken there.
 //! * [`unix_stream`] makes a [`Stream`](crate::Stream) of a unix stream (the
 //!   public variant exists on unix only); [`unix_path`] reads a socket
 //!   address's path; [`UnixFile`] removes the socket file a server bound.
