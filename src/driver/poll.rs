@@ -223,7 +223,7 @@ impl Driver for PollDriver {
             }
             Some(Some(Listener::Unix(l))) => {
                 let (s, _) = l.accept()?;
-                Ok(sys::unix_stream(s.into()))
+                Ok(sys::unix_stream(s))
             }
             _ => Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -328,7 +328,7 @@ impl Driver for PollDriver {
             }
             Sock::Unix(mut s) => {
                 registry.deregister(&mut s)?;
-                sys::unix_stream(s.into())
+                sys::unix_stream(s)
             }
         };
         each_stream!(&stream, s => s.set_nonblocking(false))?;

@@ -23,9 +23,9 @@ pub(crate) fn fd<T: AsSock>(s: &T) -> SockFd<'_> {
 
 // ----- unix sockets ------------------------------------------------------------
 
-/// A unix stream as the public [`Stream`].
-pub(crate) fn unix_stream(s: UnixStream) -> Stream {
-    Stream::Unix(s)
+/// A unix stream (std's, or mio's) as the public [`Stream`].
+pub(crate) fn unix_stream(s: impl Into<UnixStream>) -> Stream {
+    Stream::Unix(s.into())
 }
 
 /// A unix stream socket, not yet connected.

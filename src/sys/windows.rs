@@ -91,7 +91,7 @@ impl mio::event::Source for NoUnix {
     }
 }
 
-pub(crate) fn unix_stream(_: UnixStream) -> Stream {
+pub(crate) fn unix_stream(_: impl Into<UnixStream>) -> Stream {
     none()
 }
 
