@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The platforms revio serves besides Linux: FreeBSD and macOS (kqueue) and
-# Windows build with no warning (`cargo check --all-targets`), and the Windows
-# binaries run the behaviour suite under wine. Installs what it needs: the
-# rustup targets and, as root, Debian's mingw-w64 (the linker, and the C
-# compiler for ring under the `tls` feature) and wine; without them (not
-# root), the Windows parts are skipped with a message.
+# Windows build with no warning (`cargo clippy --all-targets -- -D warnings`:
+# `cargo check` and the lints), and the Windows binaries run the behaviour
+# suite under wine. Installs what it needs: the rustup targets and, as root,
+# Debian's mingw-w64 (the linker, and the C compiler for ring under the `tls`
+# feature) and wine; without them (not root), the Windows parts are skipped
+# with a message.
 #
 # What is checked where (the C code of ring, behind `tls`, needs the target's
 # C compiler, which Debian has for Windows only):
@@ -39,19 +40,16 @@ if ! have_windows_tools; then
     fi
 fi
 
-# Warnings fail the checks (they apply to this workspace's crates only).
-export RUSTFLAGS="${RUSTFLAGS:-} -D warnings"
-
 for t in "${unix_targets[@]}"; do
-    echo "cross: cargo check -p revio --all-targets --features test-hooks --target $t"
-    cargo check -q -p revio --all-targets --features test-hooks --target "$t"
+    echo "cross: cargo clippy -p revio --all-targets --features test-hooks --target $t"
+    cargo clippy -q -p revio --all-targets --features test-hooks --target "$t" -- -D warnings
 done
 
 if have_windows_tools; then
     export CARGO_TARGET_X86_64_PC_WINDOWS_GNU_LINKER=x86_64-w64-mingw32-gcc
     export CARGO_TARGET_X86_64_PC_WINDOWS_GNU_RUNNER=wine
-    echo "cross: cargo check --workspace --exclude revio-bench --all-targets --all-features --target $windows"
-    cargo check -q --workspace --exclude revio-bench --all-targets --all-features --target "$windows"
+    echo "cross: cargo clippy --workspace --exclude revio-bench --all-targets --all-features --target $windows"
+    cargo clippy -q --workspace --exclude revio-bench --all-targets --all-features --target "$windows" -- -D warnings
 
     # A wine prefix of our own, with the ProcessPrng stand-in where wine lacks it.
     export WINEPREFIX="$PWD/target/wine" WINEDEBUG=-all WINEDLLOVERRIDES="mscoree,mshtml="
