@@ -358,11 +358,11 @@ fn read_side(link: Arc<Link>, sock: Arc<Stream>, dial: Option<SockAddr>) {
 }
 
 /// Connects a dial's socket: with one blocking call where `shutdown` wakes it
-/// (see [`SHUTDOWN_WAKES_BLOCKED`]). Elsewhere a connect that the loop has
-/// given up on would hold the thread until the system gives up too (minutes),
-/// so it waits at most a [`SLICE`] at a time: the first in `poll` or
-/// `select`, which most connects need at most, then checking every
-/// [`CONNECT_CHECK`] until it ends or the connection is closed.
+/// (see [`SHUTDOWN_WAKES_BLOCKED`]). Elsewhere a blocked connect that the
+/// loop has given up on would hold the thread until the system gives up too
+/// (minutes): there it waits in `poll` or `select` for a [`SLICE`] (most
+/// connects need less), then checks every [`CONNECT_CHECK`] until it ends or
+/// the connection is closed.
 fn connect(link: &Link, sock: SockRef<'_>, addr: &SockAddr) -> io::Result<()> {
     if SHUTDOWN_WAKES_BLOCKED {
         return sock.connect(addr);
