@@ -61,6 +61,10 @@ if have_windows_tools; then
     if [ ! -e "$shim" ]; then
         x86_64-w64-mingw32-gcc -O2 -shared -s -o "$shim" .ci/wine/bcryptprimitives.c -ladvapi32
     fi
+    # One wineserver for the whole run, rather than one started and stopped
+    # around each test binary.
+    wineserver -p
+    trap 'wineserver -k 2>/dev/null || true' EXIT
     echo "cross: cargo test under wine ($(wine --version))"
     log=target/wine/test.log
     status=0
@@ -76,6 +80,5 @@ if have_windows_tools; then
     passed=$(grep -oE '[0-9]+ passed' "$log" | awk '{s += $1} END {print s}')
     ignored=$(grep -oE '[0-9]+ ignored' "$log" | awk '{s += $1} END {print s}')
     echo "cross: under wine: $passed passed, $ignored ignored"
-    wineserver -k || true
 fi
 echo "cross: done in $(($(date +%s) - start)) s"
