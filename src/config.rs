@@ -7,77 +7,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::addr::Address;
+pub use crate::backend::Backend;
+use crate::backend::Chosen;
 use crate::driver::Driver;
 use crate::driver::poll::PollDriver;
 use crate::driver::stdnet::StdDriver;
+#[cfg(target_os = "linux")]
+use crate::driver::uring::{Sizes, UringDriver};
 use crate::event_loop::bind::{Listeners, bind_all};
 use crate::event_loop::{Limits, Listening, Loop, panic_error};
 use crate::events::Handler;
 use crate::mailbox::Mailbox;
 use crate::server::{Server, Shared};
-
-/// Which backend drives the loops.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub enum Backend {
-    /// The best the platform has: [`Backend::Poll`] where mio runs (Linux,
-    /// macOS and the BSDs, Windows), [`Backend::Std`] elsewhere. See the
-    /// crate docs' [Portability](crate#portability) section.
-    #[default]
-    Auto,
-    /// Readiness polling through mio: epoll, kqueue, or on Windows mio's
-    /// layer over I/O completion ports.
-    Poll,
-    /// The std::net fallback: blocking sockets and a few threads per socket
-    /// that simulate the same events (as evio does with Go's net package).
-    /// Handlers still run one at a time on the loop's thread. Available on
-    /// every platform; it costs two threads per connection.
-    Std,
-}
-
-impl Backend {
-    /// The backend that runs: [`Backend::Auto`] made concrete for this platform.
-    fn resolve(self) -> Backend {
-        const READINESS: bool = cfg!(any(
-            target_os = "linux",
-            target_os = "android",
-            target_os = "illumos",
-            target_os = "macos",
-            target_os = "ios",
-            target_os = "tvos",
-            target_os = "watchos",
-            target_os = "visionos",
-            target_os = "freebsd",
-            target_os = "netbsd",
-            target_os = "openbsd",
-            target_os = "dragonfly",
-            windows
-        ));
-        match self {
-            Backend::Auto if READINESS => Backend::Poll,
-            Backend::Auto => Backend::Std,
-            b => b,
-        }
-    }
-}
-
-impl std::str::FromStr for Backend {
-    type Err = io::Error;
-
-    /// Parses `auto`, `poll` (epoll/kqueue) or `std` (as examples take them
-    /// in `--backend`).
-    fn from_str(s: &str) -> io::Result<Backend> {
-        match s.to_ascii_lowercase().as_str() {
-            "auto" => Ok(Backend::Auto),
-            "poll" | "epoll" | "kqueue" => Ok(Backend::Poll),
-            "std" | "stdlib" => Ok(Backend::Std),
-            _ => Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("unknown backend {s:?}; use auto, poll or std"),
-            )),
-        }
-    }
-}
 
 /// How connections are spread over several loops.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -187,6 +128,9 @@ pub struct Config {
     balance: Balance,
     first_generation: u32,
     fault_at_send: Option<u64>,
+    uring_buffers: u16,
+    uring_buffer_size: u32,
+    refuse_uring: bool,
 }
 
 impl Default for Config {
@@ -208,6 +152,9 @@ impl Default for Config {
             balance: Balance::default(),
             first_generation: 1,
             fault_at_send: None,
+            uring_buffers: 1024,
+            uring_buffer_size: 4096,
+            refuse_uring: false,
         }
     }
 }
@@ -353,6 +300,47 @@ impl Config {
         self
     }
 
+    /// With the io_uring backend: the number of receive buffers in each
+    /// loop's provided buffer ring (rounded up to a power of two, at most
+    /// 32,768; default 1,024). Every connection's multishot receive takes
+    /// its chunks from this ring; a chunk goes back as soon as the loop has
+    /// handed it to `data`, so the ring needs about one buffer per connection
+    /// that receives during one loop turn. When it runs dry, receiving
+    /// pauses (the bytes wait in the kernel) until buffers come back: nothing
+    /// is lost. The ring costs `uring_buffers * uring_buffer_size` bytes per
+    /// loop (4 MiB by default).
+    pub fn uring_buffers(mut self, count: usize) -> Config {
+        self.uring_buffers = count.clamp(1, 1 << 15).next_power_of_two() as u16;
+        self
+    }
+
+    /// With the io_uring backend: the size of each receive buffer (default
+    /// 4 KiB): the most one `data` call sees fresh from one chunk (and never
+    /// more than [`Config::read_buffer`]).
+    pub fn uring_buffer_size(mut self, bytes: usize) -> Config {
+        self.uring_buffer_size = bytes.clamp(64, 1 << 20) as u32;
+        self
+    }
+
+    /// Test hook, not for applications: io_uring looks refused by the kernel
+    /// (as under a seccomp profile that blocks it): [`Backend::Auto`] falls
+    /// back to epoll, and [`Backend::Uring`] fails to serve.
+    #[cfg(feature = "test-hooks")]
+    #[doc(hidden)]
+    pub fn __refuse_uring(mut self) -> Config {
+        self.refuse_uring = true;
+        self
+    }
+
+    #[cfg(target_os = "linux")]
+    fn uring_sizes(&self) -> Sizes {
+        Sizes {
+            buffers: self.uring_buffers,
+            buffer_size: self.uring_buffer_size,
+            datagram: self.read_buffer.min(MAX_DATAGRAM),
+        }
+    }
+
     /// How connections are spread over several loops (default
     /// [`Balance::ReusePort`]). Ignored with one loop.
     pub fn balance(mut self, balance: Balance) -> Config {
@@ -429,16 +417,21 @@ impl Config {
         A: AsRef<str>,
     {
         let addresses = parse(addrs)?;
-        match self.backend.resolve() {
-            Backend::Std => self.start_on(&addresses, StdDriver::new, launch),
-            _ => self.start_on(&addresses, PollDriver::new, launch),
+        match self.backend.choose(self.refuse_uring)? {
+            Chosen::Std => self.start_on(&addresses, StdDriver::new, launch),
+            Chosen::Poll => self.start_on(&addresses, PollDriver::new, launch),
+            #[cfg(target_os = "linux")]
+            Chosen::Uring => {
+                let sizes = self.uring_sizes();
+                self.start_on(&addresses, || UringDriver::new(sizes), launch)
+            }
         }
     }
 
     fn start_on<D: Driver + Send, L: Launch>(
         &self,
         addresses: &[Address],
-        new_driver: fn() -> io::Result<D>,
+        new_driver: impl Fn() -> io::Result<D>,
         launch: L,
     ) -> io::Result<()> {
         let (prepared, listeners) = prepare(self, addresses, new_driver)?;
@@ -523,7 +516,7 @@ struct Prepared<D> {
 fn prepare<D: Driver>(
     cfg: &Config,
     addresses: &[Address],
-    new_driver: fn() -> io::Result<D>,
+    new_driver: impl Fn() -> io::Result<D>,
 ) -> io::Result<(Prepared<D>, Listeners)> {
     let n = cfg.loop_count();
     let per_loop = cfg.balance == Balance::ReusePort && cfg!(any(target_os = "linux", target_os = "android"));

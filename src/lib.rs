@@ -265,6 +265,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod addr;
+mod backend;
 mod config;
 mod conn;
 mod driver;

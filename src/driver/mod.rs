@@ -50,6 +50,8 @@ use crate::stream::Stream;
 pub(crate) use crate::sys::{SEND_FLAGS, SockFd, fd, prepare_socket};
 
 pub(crate) mod poll;
+#[cfg(target_os = "linux")]
+pub(crate) mod uring;
 // Named `std`, the module would shadow the std crate in this file.
 #[path = "std.rs"]
 pub(crate) mod stdnet;
@@ -136,6 +138,13 @@ pub(crate) struct Lent<'a> {
 
 /// One backend instance serves one loop.
 pub(crate) trait Driver: Sized {
+    /// Whether `recv` only lends bytes the backend has already received (a
+    /// completion backend). The loop then takes everything queued in one go,
+    /// up to its turn's budget, since that costs no system call; a short
+    /// chunk says nothing about what follows. A readiness backend (`false`)
+    /// is read until a short read, which tells that the socket is drained.
+    const RECEIVES_AHEAD: bool = false;
+
     /// A thread-safe handle that wakes this driver's `poll`.
     fn notifier(&self) -> io::Result<Box<dyn Notify>>;
 
@@ -164,8 +173,10 @@ pub(crate) trait Driver: Sized {
     fn connect_result(&mut self, token: Token) -> io::Result<bool>;
 
     /// Receives the next bytes of `token`, lent until the next `recv`,
-    /// `recv_from` or `poll`: in `space`, or in a buffer of the backend's. An
-    /// empty chunk is end-of-stream; `WouldBlock` means nothing is there.
+    /// `recv_from` or `poll`: in `space`, or in a buffer of the backend's,
+    /// never more than `space.len()` bytes (the rest of a larger chunk comes
+    /// next time). An empty chunk is end-of-stream; `WouldBlock` means
+    /// nothing is there.
     fn recv<'a>(&'a mut self, token: Token, space: &'a mut [u8]) -> io::Result<Lent<'a>>;
 
     /// Sends from the front of `out`, consuming what the socket took, and

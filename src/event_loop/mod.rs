@@ -12,7 +12,8 @@
 //! Each turn fires the timers that are due, polls the backend (without
 //! waiting when work was left over), serves the events, then the work left
 //! over from the previous turn. Work per turn is bounded, so that one busy
-//! peer cannot hold the loop: [`READS_PER_TURN`] receives per connection,
+//! peer cannot hold the loop: [`READS_PER_TURN`] receives per connection
+//! ([`RECEIVED_PER_TURN`] chunks from a backend that receives ahead),
 //! [`ACCEPTS_PER_TURN`] accepts or datagrams per listener, [`MARKS_PER_TURN`]
 //! requests from other threads. What is left is served next turn.
 //!
@@ -59,6 +60,9 @@ use slot::*;
 
 /// Receives per connection per turn.
 const READS_PER_TURN: u32 = 4;
+/// Chunks taken per connection per turn from a backend that receives ahead
+/// (no system call each: the bound is only for fairness).
+const RECEIVED_PER_TURN: u32 = 64;
 /// Accepts (or datagrams) per listener per turn.
 const ACCEPTS_PER_TURN: u32 = 64;
 /// Requests from other threads (marks, commands) taken per turn.

@@ -6,7 +6,7 @@ use std::mem;
 
 use super::call::{self, Cx, Feed};
 use super::slot::*;
-use super::{Loop, READS_PER_TURN};
+use super::{Loop, READS_PER_TURN, RECEIVED_PER_TURN};
 use crate::conn::Endpoint;
 use crate::driver::{Driver, Token};
 use crate::events::{Action, Handler};
@@ -14,9 +14,15 @@ use crate::events::{Action, Handler};
 impl<H: Handler, D: Driver> Loop<H, D> {
     /// Reads connection `t`: until a short read (its edge is spent), or with
     /// `drain` until it would block, at most [`READS_PER_TURN`] times; what
-    /// is left waits for the next turn.
+    /// is left waits for the next turn. From a backend that receives ahead,
+    /// everything it holds is taken (up to [`RECEIVED_PER_TURN`] chunks).
     pub(super) fn on_readable(&mut self, t: Token, drain: bool) {
-        for _ in 0..READS_PER_TURN {
+        let (reads, drain) = if D::RECEIVES_AHEAD {
+            (RECEIVED_PER_TURN, true)
+        } else {
+            (READS_PER_TURN, drain)
+        };
+        for _ in 0..reads {
             let flags = self.conns[t].flags;
             if flags & OPEN == 0 || flags & NOT_READING != 0 {
                 return;

@@ -19,22 +19,45 @@ pub const LIMIT: Duration = Duration::from_secs(10);
 
 /// Every backend, for the few tests that must run them one after another
 /// (keep in step with `per_backend!`).
+#[cfg(target_os = "linux")]
+pub const BACKENDS: &[Backend] = &[Backend::Poll, Backend::Std, Backend::Uring];
+/// Every backend, for the few tests that must run them one after another
+/// (keep in step with `per_backend!`).
+#[cfg(not(target_os = "linux"))]
 pub const BACKENDS: &[Backend] = &[Backend::Poll, Backend::Std];
 
 /// Runs each named test function `fn name(backend: Backend)` once per backend,
 /// as `<backend>::<name>`. Adding a backend is one line here. Attributes
 /// before a name go on each of its tests (`#[cfg_attr(windows, ignore = "...")]`).
+/// Where io_uring is refused (a container's seccomp profile), its tests say
+/// so and pass.
 #[macro_export]
 macro_rules! per_backend {
     ($($(#[$attr:meta])* $name:ident),* $(,)?) => {
         $crate::per_backend!(@in poll = Poll: $($(#[$attr])* $name),*);
         $crate::per_backend!(@in stdlib = Std: $($(#[$attr])* $name),*);
+        #[cfg(target_os = "linux")]
+        $crate::per_backend!(@in uring = Uring: $($(#[$attr])* $name),*);
     };
     (@in $module:ident = $backend:ident: $($(#[$attr:meta])* $name:ident),*) => {
         mod $module {
-            $( $(#[$attr])* #[test] fn $name() { super::$name(revio::Backend::$backend) } )*
+            $( $(#[$attr])* #[test] fn $name() {
+                if !$crate::common::available(revio::Backend::$backend) {
+                    return;
+                }
+                super::$name(revio::Backend::$backend)
+            } )*
         }
     };
+}
+
+/// Whether `backend` runs here; says so on stderr when it does not.
+pub fn available(backend: Backend) -> bool {
+    let ok = backend.is_available();
+    if !ok {
+        eprintln!("skipped: the {backend:?} backend is not available on this machine");
+    }
+    ok
 }
 
 /// A server running on its own thread.

@@ -338,6 +338,18 @@ impl Ring {
         self.groups[id.group as usize].bytes_mut(id)
     }
 
+    /// A buffer's bytes, writable, together with socket `s` (for its
+    /// addresses and options while the bytes are lent out).
+    pub fn buf_and_fd(&mut self, id: &BufId, s: Sock) -> (&mut [u8], Option<BorrowedFd<'_>>) {
+        let fd = self
+            .socks
+            .get(s.idx as usize)
+            .filter(|x| x.generation == s.generation && !x.closing)
+            .and_then(|x| x.fd.as_ref())
+            .map(|f| f.as_fd());
+        (self.groups[id.group as usize].bytes_mut(id), fd)
+    }
+
     /// Returns a buffer to the kernel.
     pub fn give_back(&mut self, id: BufId) {
         let g = id.group as usize;
