@@ -11,10 +11,14 @@
 //!   `woken` writes them (a wake to a connection still connecting comes
 //!   after its `opened`).
 //! * **Backpressure**: when the side being written to does not drain (its
-//!   output is congested, or bytes pile up while it is still connecting),
-//!   reading pauses on the side that feeds it ([`Conn::pause_reading`],
-//!   [`Server::resume_reading`]), so a slow peer slows the fast one down
-//!   instead of filling memory.
+//!   output is over [`QUEUE_LIMIT`], or bytes pile up while it is still
+//!   connecting), reading pauses on the side that feeds it
+//!   ([`Conn::pause_reading`], [`Server::resume_reading`]), so a slow peer
+//!   slows the fast one down instead of filling memory. A side never queues
+//!   up to the loop's high-water mark itself: there the loop would stop
+//!   reading that side's input, which feeds the other direction, and with
+//!   an upstream that also stops reading while its output is full (an echo
+//!   server does) both would wait on each other forever.
 //! * **Half-close**: when one peer ends its stream, the proxy passes the end
 //!   on ([`Conn::close_write`] on the other side, after what is parked) and
 //!   keeps the other direction open until it ends too.
@@ -33,6 +37,12 @@ use revio::{Action, Addr, Conn, ConnId, Handler, Server};
 /// Bytes parked for a connection that is not taking them yet, before the
 /// side feeding it pauses.
 const PARK_LIMIT: usize = 1 << 20;
+
+/// Output a side may have queued before it takes no more parked bytes and the
+/// side feeding it pauses: with what is parked, well under the loop's
+/// default high-water mark (4 MiB), so the loop never stops a side's reading
+/// for its own output (see the module docs).
+const QUEUE_LIMIT: usize = 1 << 20;
 
 /// One side of a proxied pair.
 #[derive(Debug, Default)]
@@ -105,6 +115,37 @@ impl Proxy {
             f(self.parked.entry(peer).or_default());
             c.server().wake(peer);
         }
+    }
+
+    /// Writes what is parked for `c` while its output is under the limit,
+    /// and pauses or resumes the side feeding it accordingly.
+    fn deliver(&mut self, c: &mut Conn<'_, Side>) -> Action {
+        let Some(parked) = self.parked.get_mut(&c.id()) else {
+            return Action::None;
+        };
+        if c.queued() < QUEUE_LIMIT && !parked.bytes.is_empty() {
+            c.write(&parked.bytes);
+            // The buffer stays with the connection, for the next bytes.
+            parked.bytes.clear();
+        }
+        let waiting = !parked.bytes.is_empty();
+        let full = waiting || c.queued() >= QUEUE_LIMIT;
+        if let Some(peer) = c.state().peer {
+            if full {
+                // Hold the feeding side until this one drains (postwrite).
+                c.server().pause_reading(peer);
+            } else {
+                c.server().resume_reading(peer);
+            }
+            c.state().holding_peer = full;
+        }
+        if waiting {
+            return Action::None;
+        }
+        if mem::take(&mut parked.end) {
+            c.close_write();
+        }
+        if parked.close { Action::Close } else { Action::None }
     }
 }
 
@@ -197,34 +238,12 @@ impl Handler for Proxy {
     }
 
     fn woken(&mut self, c: &mut Conn<'_, Side>) -> Action {
-        let Some(parked) = self.parked.get_mut(&c.id()) else {
-            return Action::None;
-        };
-        c.write(&parked.bytes);
-        // The buffer stays with the connection, for the next bytes.
-        parked.bytes.clear();
-        let (end, close) = (mem::take(&mut parked.end), parked.close);
-        if let Some(peer) = c.state().peer {
-            if c.is_congested() {
-                // Hold the feeding side until this one drains (postwrite).
-                c.server().pause_reading(peer);
-                c.state().holding_peer = true;
-            } else {
-                c.server().resume_reading(peer);
-            }
-        }
-        if end {
-            c.close_write();
-        }
-        if close { Action::Close } else { Action::None }
+        self.deliver(c)
     }
 
     fn postwrite(&mut self, c: &mut Conn<'_, Side>, _amount: usize, _remaining: usize) -> Action {
-        if c.state().holding_peer && !c.is_congested() {
-            c.state().holding_peer = false;
-            if let Some(peer) = c.state().peer {
-                c.server().resume_reading(peer);
-            }
+        if c.state().holding_peer && c.queued() < QUEUE_LIMIT {
+            return self.deliver(c);
         }
         Action::None
     }

@@ -67,11 +67,14 @@ pub(crate) enum Event {
     Listener(usize),
     /// A connection is ready. `closed` means the peer hung up or the socket
     /// has an error: the loop reads until end-of-stream or the error.
+    /// `sent` is a completion: how many bytes a send the backend held (see
+    /// [`Driver::held`]) carried to the kernel; it comes with `writable`.
     Conn {
         token: Token,
         readable: bool,
         writable: bool,
         closed: bool,
+        sent: usize,
     },
     /// The notifier fired.
     Wake,
@@ -185,8 +188,19 @@ pub(crate) trait Driver: Sized {
 
     /// Whether the backend holds none of `token`'s output any more (all of it
     /// is with the kernel). If it still holds some, `writable` is reported
-    /// once that is sent.
-    fn sent_all(&mut self, token: Token) -> bool;
+    /// once that is sent. A send the backend made on its own and that failed
+    /// (the loop no longer has those bytes to send again) is reported here.
+    fn sent_all(&mut self, token: Token) -> io::Result<bool>;
+
+    /// Bytes of `token`'s output the backend holds and the kernel has not
+    /// taken yet (a completion backend's send in flight). The loop counts
+    /// them as queued ([`Conn::queued`](crate::Conn::queued), the high-water
+    /// mark), sends nothing more until `writable` reports their completion
+    /// (with [`Event::Conn`]'s `sent`), and only then calls `postwrite` for
+    /// that send. A readiness backend holds none.
+    fn held(&self, _token: Token) -> usize {
+        0
+    }
 
     /// Stops (`false`) or restarts (`true`) receiving ahead for `token`.
     /// Readiness backends receive only when asked, so for them it is a no-op.

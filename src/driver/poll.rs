@@ -209,6 +209,7 @@ impl Driver for PollDriver {
                     readable: ev.is_readable(),
                     writable: ev.is_writable(),
                     closed: ev.is_read_closed() || ev.is_error(),
+                    sent: 0,
                 });
             }
         }
@@ -289,9 +290,9 @@ impl Driver for PollDriver {
         Ok(n)
     }
 
-    fn sent_all(&mut self, _token: Token) -> bool {
+    fn sent_all(&mut self, _token: Token) -> io::Result<bool> {
         // `send` hands everything it reports straight to the kernel.
-        true
+        Ok(true)
     }
 
     fn set_reading(&mut self, _token: Token, _on: bool) {

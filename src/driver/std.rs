@@ -931,6 +931,7 @@ impl Driver for StdDriver {
                             readable,
                             writable,
                             closed,
+                            sent: 0,
                         });
                     }
                 }
@@ -1047,16 +1048,16 @@ impl Driver for StdDriver {
         Ok(n)
     }
 
-    fn sent_all(&mut self, token: Token) -> bool {
+    fn sent_all(&mut self, token: Token) -> io::Result<bool> {
         let Ok(entry) = self.entry(token) else {
-            return true;
+            return Ok(true);
         };
         let mut st = entry.link.lock();
         if st.queue.is_empty() && !st.sending || st.writer_done {
-            return true;
+            return Ok(true);
         }
         st.want_writable = true;
-        false
+        Ok(false)
     }
 
     fn set_reading(&mut self, _token: Token, _on: bool) {

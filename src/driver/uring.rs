@@ -10,9 +10,11 @@
 //!   `recv` or `poll`. Nothing is copied on the way.
 //! * **Sending** takes the connection's output `Vec` whole (a pooled empty one
 //!   takes its place, so nothing allocates once warm) and sends it from
-//!   there; while that send is in flight `send` says `WouldBlock`, and
-//!   `writable` comes when it completes. The kernel retries a short send
-//!   itself (`MSG_WAITALL`); what still comes back short is resubmitted here.
+//!   there; while that send is in flight `send` says `WouldBlock`, the
+//!   loop counts its bytes as queued ([`Driver::held`]), and each
+//!   completion is reported as `writable` with the bytes it carried (a
+//!   short one, when the socket buffer filled, is resubmitted here for the
+//!   rest at once).
 //! * **One `io_uring_enter` per turn**: everything the loop did during a turn
 //!   (sends, re-armed receives, cancels) is submitted by the next `poll`,
 //!   which also waits, with the loop's timeout, for completions.
@@ -72,7 +74,7 @@ const DATAGRAM_HEADER: usize = 16 + 128;
 const CANCEL_WAIT: Duration = Duration::from_secs(5);
 /// Cleared send buffers kept for reuse, and the largest kept.
 const POOL: usize = 256;
-const POOL_CAPACITY: usize = 1 << 20;
+const POOL_CAPACITY: usize = 64 << 10;
 
 /// Tag bits: a listener's completions, and the waker's.
 const LISTENER: u64 = 1 << 62;
@@ -134,11 +136,14 @@ struct Conn {
     starved: bool,
     /// In `received`: got ring chunks this turn.
     noted: bool,
+    /// The loop received from it since it was noted.
+    taken: bool,
     chunks: VecDeque<Chunk>,
     /// Bytes held in `Heap` chunks.
     heap: usize,
-    sending: bool,
-    want_writable: bool,
+    /// Bytes of the send in flight the kernel has not taken (0: none);
+    /// `writable` is posted when it completes.
+    sending: usize,
     send_error: Option<io::Error>,
     dial: Dial,
     /// The turn this connection's event was posted in, and where.
@@ -262,10 +267,10 @@ impl UringDriver {
             ended: false,
             starved: false,
             noted: false,
+            taken: false,
             chunks: VecDeque::new(),
             heap: 0,
-            sending: false,
-            want_writable: false,
+            sending: 0,
             send_error: None,
             dial,
             posted: (u32::MAX, 0),
@@ -288,8 +293,9 @@ impl UringDriver {
         }
     }
 
-    /// Reports `readable` and/or `writable` for `t`, one event per turn.
-    fn post(&mut self, t: Token, readable: bool, writable: bool) {
+    /// Reports `readable` and/or `writable` (with `sent` bytes of a completed
+    /// send) for `t`, one event per turn.
+    fn post(&mut self, t: Token, readable: bool, writable: bool, sent: usize) {
         let Some(c) = self.conns.get_mut(t).and_then(Option::as_mut) else {
             return;
         };
@@ -297,11 +303,13 @@ impl UringDriver {
             if let Some(Event::Conn {
                 readable: r,
                 writable: w,
+                sent: n,
                 ..
             }) = self.pending.get_mut(c.posted.1)
             {
                 *r |= readable;
                 *w |= writable;
+                *n += sent;
                 return;
             }
         }
@@ -311,6 +319,7 @@ impl UringDriver {
             readable,
             writable,
             closed: false,
+            sent,
         });
     }
 
@@ -336,7 +345,7 @@ impl UringDriver {
                 Err(e) => {
                     c.ended = true;
                     c.chunks.push_back(Chunk::Failed(e));
-                    self.post(t, true, false);
+                    self.post(t, true, false, 0);
                 }
             },
             (Recv::Armed(op), false) => {
@@ -376,21 +385,33 @@ impl UringDriver {
         c.chunks = kept;
     }
 
-    /// Start of a turn: ring chunks the loop did not take go to the heap,
+    /// Start of a turn: ring chunks of connections the loop is not reading
+    /// go to the heap (a connection the loop read from, but not to the end
+    /// for its turn's budget, keeps them: it is served again next turn),
     /// and receives that ran dry are re-armed while buffers are free.
     fn settle(&mut self) {
         let mut received = mem::take(&mut self.received);
-        for (t, generation) in received.drain(..) {
+        let mut kept = 0;
+        for i in 0..received.len() {
+            let (t, generation) = received[i];
             let Some(c) = self.conns.get_mut(t).and_then(Option::as_mut) else {
                 continue;
             };
             if c.generation != generation {
                 continue;
             }
+            let holds = c.chunks.iter().any(|ch| matches!(ch, Chunk::Ring { .. }));
+            if holds && c.taken && c.reading {
+                c.taken = false;
+                received[kept] = (t, generation);
+                kept += 1;
+                continue;
+            }
             c.noted = false;
             self.spill(t);
             self.sync_recv(t);
         }
+        received.truncate(kept);
         self.received = received;
         let mut free = self.ring.free_buffers(self.group);
         while free > 0 && !self.starved.is_empty() {
@@ -463,6 +484,7 @@ impl UringDriver {
                 c.chunks.push_back(Chunk::Ring { buf, len, off: 0 });
                 if !c.noted {
                     c.noted = true;
+                    c.taken = false;
                     self.received.push((t, c.generation));
                 }
             }
@@ -495,7 +517,7 @@ impl UringDriver {
         }
         let c = self.conns[t].as_ref().expect("checked live");
         if !c.chunks.is_empty() {
-            self.post(t, true, false);
+            self.post(t, true, false, 0);
         }
         if !more {
             self.sync_recv(t);
@@ -504,38 +526,42 @@ impl UringDriver {
 
     fn sent(&mut self, t: Token, buf: Vec<u8>, off: usize, result: io::Result<usize>) {
         let c = self.conns[t].as_mut().expect("checked live");
-        let failed = match result {
+        match result {
             Ok(n) if n > 0 && off + n < buf.len() => {
-                // Short: send the rest from the same buffer.
+                // Short (the socket buffer filled): report the progress, and
+                // send the rest from the same buffer.
+                c.sending = buf.len() - off - n;
                 match self.ring.send(c.sock, buf, off + n, tag(t, c.generation)) {
-                    Ok(_) => return,
+                    Ok(_) => self.post(t, false, true, n),
                     Err((e, buf)) => {
                         self.recycle(buf);
-                        Some(e)
+                        self.send_failed(t, e);
                     }
                 }
             }
             Ok(n) if n == 0 && off < buf.len() => {
                 self.recycle(buf);
-                Some(io::Error::from(io::ErrorKind::WriteZero))
+                self.send_failed(t, io::Error::from(io::ErrorKind::WriteZero));
             }
-            Ok(_) => {
+            Ok(n) => {
                 self.recycle(buf);
-                None
+                self.conns[t].as_mut().expect("checked live").sending = 0;
+                self.post(t, false, true, n);
             }
             Err(e) => {
                 self.recycle(buf);
-                Some(e)
+                self.send_failed(t, e);
             }
-        };
-        let c = self.conns[t].as_mut().expect("checked live");
-        c.sending = false;
-        // A failed send is reported by the next `send` or `recv`.
-        let failed = failed.map(|e| c.send_error = Some(e)).is_some();
-        let writable = mem::take(&mut c.want_writable);
-        if failed || writable {
-            self.post(t, failed, writable || failed);
         }
+    }
+
+    /// A send failed: the loop hears of it at its next `send`, `sent_all`
+    /// or `recv`, which the events posted here lead it to.
+    fn send_failed(&mut self, t: Token, e: io::Error) {
+        let c = self.conns[t].as_mut().expect("checked live");
+        c.sending = 0;
+        c.send_error = Some(e);
+        self.post(t, true, true, 0);
     }
 
     fn connected(&mut self, t: Token, r: io::Result<()>) {
@@ -550,6 +576,7 @@ impl UringDriver {
             readable: false,
             writable: true,
             closed: failed,
+            sent: 0,
         });
         if !failed {
             self.sync_recv(t);
@@ -794,6 +821,7 @@ impl Driver for UringDriver {
         let max = space.len();
         let c = self.conn(token)?;
         let sock = c.sock;
+        c.taken = true;
         let ring_part = match c.chunks.front_mut() {
             None => {
                 let e = c.send_error.take();
@@ -868,27 +896,26 @@ impl Driver for UringDriver {
     }
 
     fn send(&mut self, token: Token, out: &mut OutBuf) -> io::Result<usize> {
-        let spare = self.pool.pop().unwrap_or_default();
         let c = self.conn(token)?;
         if let Some(e) = c.send_error.take() {
             return Err(e);
         }
-        if c.sending {
-            c.want_writable = true;
-            self.pool.push(spare);
+        if c.sending > 0 {
             return Err(would_block());
         }
         let n = out.len();
         if n == 0 {
-            self.pool.push(spare);
             return Ok(0);
         }
         let (sock, t) = (c.sock, tag(token, c.generation));
+        // The connection keeps a buffer (with capacity, once warm) while
+        // its output is in flight.
+        let spare = self.pool.pop().unwrap_or_default();
         let buf = mem::replace(&mut out.buf, spare);
         let off = mem::take(&mut out.head);
         match self.ring.send(sock, buf, off, t) {
             Ok(_) => {
-                self.conn(token)?.sending = true;
+                self.conn(token)?.sending = n;
                 Ok(n)
             }
             Err((e, buf)) => {
@@ -901,13 +928,21 @@ impl Driver for UringDriver {
         }
     }
 
-    fn sent_all(&mut self, token: Token) -> bool {
+    fn sent_all(&mut self, token: Token) -> io::Result<bool> {
         match self.conn(token) {
-            Ok(c) if c.sending => {
-                c.want_writable = true;
-                false
-            }
-            _ => true,
+            Ok(c) if c.sending > 0 => Ok(false),
+            Ok(c) => match c.send_error.take() {
+                Some(e) => Err(e),
+                None => Ok(true),
+            },
+            Err(_) => Ok(true),
+        }
+    }
+
+    fn held(&self, token: Token) -> usize {
+        match self.conns.get(token) {
+            Some(Some(c)) => c.sending,
+            _ => 0,
         }
     }
 
@@ -928,7 +963,7 @@ impl Driver for UringDriver {
         let Some(c) = self.conns.get_mut(token).and_then(Option::take) else {
             return;
         };
-        if reset || c.sending {
+        if reset || c.sending > 0 {
             if let Some(fd) = self.ring.fd(c.sock) {
                 set_reset_on_close(SockRef::from(&fd));
             }

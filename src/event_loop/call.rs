@@ -55,6 +55,7 @@ pub(crate) fn panic_error(p: Box<dyn Any + Send>) -> io::Error {
 /// Calls `f` with a view of `slot`. A connection with nothing queued writes
 /// into the loop's spare buffer, lent to it for the call (and kept if the
 /// socket does not take it all), so that an idle connection holds no buffer.
+/// `held` is the output the backend holds for it (see `Driver::held`).
 #[allow(clippy::too_many_arguments)]
 pub(super) fn invoke<H: Handler>(
     handler: &mut H,
@@ -63,6 +64,7 @@ pub(super) fn invoke<H: Handler>(
     spare: &mut Vec<u8>,
     cx: &Cx<'_>,
     endpoint: Endpoint<'_>,
+    held: usize,
     feed: Feed<'_>,
     closing: bool,
     f: impl FnOnce(&mut H, &mut Conn<'_, H::State>, &[u8]) -> Action,
@@ -94,7 +96,7 @@ pub(super) fn invoke<H: Handler>(
         id: ConnId::new(cx.loop_index, token as u32, *generation),
         addr_index: (*addr_index != DIALED).then_some(*addr_index as usize),
         state,
-        out: Output::new(&mut out.buf, out.head, 0, limit),
+        out: Output::new(&mut out.buf, out.head, held, limit),
         keep: 0,
         input_len: data.len(),
         endpoint,

@@ -326,6 +326,7 @@ impl<H: Handler, D: Driver> Loop<H, D> {
                 readable,
                 writable,
                 closed,
+                sent,
             } => {
                 let Some(slot) = self.conns.get(token) else {
                     return;
@@ -338,7 +339,7 @@ impl<H: Handler, D: Driver> Loop<H, D> {
                     return;
                 }
                 if writable {
-                    self.on_writable(token);
+                    self.on_writable(token, sent);
                 }
                 if (readable || closed) && !self.conns[token].is(READY) {
                     self.on_readable(token, closed);
@@ -421,6 +422,7 @@ impl<H: Handler, D: Driver> Loop<H, D> {
         f: impl FnOnce(&mut H, &mut crate::Conn<'_, H::State>, &[u8]) -> Action,
     ) -> io::Result<Outcome<H::State>> {
         let endpoint = endpoint(self.conns[t].flags, t, &self.driver, &self.udp);
+        let held = self.driver.held(t);
         let cx = Cx {
             loop_index: self.index,
             server: &self.server,
@@ -434,6 +436,7 @@ impl<H: Handler, D: Driver> Loop<H, D> {
             &mut self.spare,
             &cx,
             endpoint,
+            held,
             feed,
             closing,
             f,
@@ -548,7 +551,9 @@ impl<H: Handler, D: Driver> Loop<H, D> {
             self.driver.set_reading(t, false);
         } else {
             slot.flags &= !PAUSED;
-            self.driver.set_reading(t, true);
+            if !slot.is(CONGESTED) {
+                self.driver.set_reading(t, true);
+            }
             // Bytes that came meanwhile brought their edge while paused.
             self.read_again(t);
         }

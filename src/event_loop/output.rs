@@ -13,7 +13,9 @@ use crate::events::Handler;
 
 impl<H: Handler, D: Driver> Loop<H, D> {
     /// Sends queued output: one send, with `prewrite` and `postwrite` around
-    /// it; what the socket does not take waits for the writable edge.
+    /// it; what the socket does not take waits for the writable edge. A send
+    /// the backend holds (a completion backend's, in flight) counts as
+    /// queued, and its `postwrite` comes when `writable` reports it done.
     pub(super) fn flush(&mut self, t: Token) {
         loop {
             let slot = &self.conns[t];
@@ -47,29 +49,60 @@ impl<H: Handler, D: Driver> Loop<H, D> {
             self.queued_total -= n;
             if n > 0 {
                 slot.active = self.timers.now32();
+                if self.driver.held(t) > 0 {
+                    // In flight: `postwrite` when it completes.
+                    slot.flags |= BLOCKED | HELD;
+                    return;
+                }
             }
             let remaining = amount - n;
             if remaining > 0 {
                 slot.flags |= BLOCKED;
             }
-            let r = self.call(t, Feed::Nothing, false, |h, c, _| h.postwrite(c, n, remaining));
-            let Some((a, _)) = self.outcome(t, r) else {
-                return;
-            };
-            self.apply(t, a);
-            if remaining > 0 {
+            if !self.postwrite(t, n, remaining) || remaining > 0 {
                 return;
             }
             // postwrite may have written more: go round again.
         }
     }
 
-    pub(super) fn on_writable(&mut self, t: Token) {
+    /// Calls `postwrite`; false if the connection closed.
+    fn postwrite(&mut self, t: Token, n: usize, remaining: usize) -> bool {
+        let r = self.call(t, Feed::Nothing, false, |h, c, _| h.postwrite(c, n, remaining));
+        let Some((a, _)) = self.outcome(t, r) else {
+            return false;
+        };
+        self.apply(t, a);
+        true
+    }
+
+    /// The socket can take more, or a send the backend held took `sent`
+    /// more bytes: its `postwrite` (with what is left, held or queued), and
+    /// once the backend holds nothing, the next send.
+    pub(super) fn on_writable(&mut self, t: Token, sent: usize) {
         let slot = &mut self.conns[t];
         if !slot.is(BLOCKED) {
             return;
         }
-        slot.flags &= !BLOCKED;
+        if slot.is(HELD) {
+            let held = self.driver.held(t);
+            let remaining = self.conns[t].out.len() + held;
+            if held == 0 {
+                self.conns[t].flags &= !(HELD | BLOCKED);
+            }
+            if sent > 0 {
+                self.conns[t].active = self.timers.now32();
+                if !self.postwrite(t, sent, remaining) {
+                    return;
+                }
+            }
+            if held > 0 {
+                self.settle(t);
+                return;
+            }
+        } else {
+            slot.flags &= !BLOCKED;
+        }
         self.flush(t);
         self.settle(t);
     }
@@ -79,17 +112,25 @@ impl<H: Handler, D: Driver> Loop<H, D> {
     /// or shut the writing side down.
     pub(super) fn settle(&mut self, t: Token) {
         let hw = self.limits.high_water;
+        let held = self.driver.held(t);
         let slot = &mut self.conns[t];
         if !slot.is_open() {
             return;
         }
         let len = slot.out.len();
-        if len > hw {
-            slot.flags |= CONGESTED;
-        } else if slot.flags & (CONGESTED | REPRESENT) != 0 && len <= hw / 2 {
+        if len + held > hw {
+            if !slot.is(CONGESTED) {
+                slot.flags |= CONGESTED;
+                // A backend that receives ahead stops, too.
+                self.driver.set_reading(t, false);
+            }
+        } else if slot.flags & (CONGESTED | REPRESENT) != 0 && len + held <= hw / 2 {
             // Drained enough (perhaps at once, into the socket): what the
             // handler kept is presented again, and what came meanwhile read,
             // next turn (their edge is long gone).
+            if slot.is(CONGESTED) && !slot.is(PAUSED) {
+                self.driver.set_reading(t, true);
+            }
             slot.flags &= !CONGESTED;
             self.read_again(t);
         }
@@ -122,12 +163,19 @@ impl<H: Handler, D: Driver> Loop<H, D> {
     }
 
     /// Whether the backend has sent everything; if not, waits for `writable`.
+    /// A send that failed in the backend closes the connection with its error.
     fn sent_all(&mut self, t: Token) -> bool {
-        if self.driver.sent_all(t) {
-            return true;
+        match self.driver.sent_all(t) {
+            Ok(true) => true,
+            Ok(false) => {
+                self.conns[t].flags |= BLOCKED;
+                false
+            }
+            Err(e) => {
+                self.close(t, Some(e));
+                false
+            }
         }
-        self.conns[t].flags |= BLOCKED;
-        false
     }
 
     /// Shuts the writing side down (the peer reads end-of-stream); if the

@@ -63,6 +63,7 @@ impl<H: Handler, D: Driver> Loop<H, D> {
             proxied,
             ..
         } = self;
+        let held = driver.held(t);
         let lent = driver.recv(t, &mut inbuf[range])?;
         let n = lent.data.len();
         if n == 0 {
@@ -97,9 +98,18 @@ impl<H: Handler, D: Driver> Loop<H, D> {
             limits,
             proxied: super::proxied(proxied, slot.flags, t),
         };
-        let r = call::invoke(handler, slot, t, spare, &cx, endpoint, feed, false, |h, c, d| {
-            h.data(c, d)
-        });
+        let r = call::invoke(
+            handler,
+            slot,
+            t,
+            spare,
+            &cx,
+            endpoint,
+            held,
+            feed,
+            false,
+            |h, c, d| h.data(c, d),
+        );
         let kept_feed = matches!(feed, Feed::Kept);
         if let (Ok(o), Feed::Lent(data)) = (&r, feed) {
             if o.keep > 0 {
@@ -152,7 +162,7 @@ impl<H: Handler, D: Driver> Loop<H, D> {
         }
         // Stopped early with input kept and the output over the mark: the
         // kept input is presented again once the output drains.
-        if keep > 0 && slot.out.len() > self.limits.high_water {
+        if keep > 0 && slot.out.len() + self.driver.held(t) > self.limits.high_water {
             slot.flags |= REPRESENT;
         }
         self.after(t, action);

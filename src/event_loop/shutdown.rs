@@ -187,11 +187,13 @@ impl<H: Handler, D: Driver> Loop<H, D> {
                 continue;
             }
             let unsent = self.conns[t].out.len();
-            if unsent > 0 || !self.driver.sent_all(t) {
-                let e = crate::Error::ShutdownTimeout { unsent }.into();
-                self.close_as(t, Some(e), true);
-            } else {
-                self.close(t, None);
+            match self.driver.sent_all(t) {
+                Ok(true) if unsent == 0 => self.close(t, None),
+                Ok(_) => {
+                    let e = crate::Error::ShutdownTimeout { unsent }.into();
+                    self.close_as(t, Some(e), true);
+                }
+                Err(e) => self.close_as(t, Some(e), true),
             }
         }
         self.phase = Phase::Done;

@@ -39,6 +39,9 @@ pub(super) const FINISHED: u32 = 1 << 18;
 pub(super) const PROXY_WAIT: u32 = 1 << 19;
 /// Came with a PROXY header (kept in `Loop::proxied`).
 pub(super) const PROXIED: u32 = 1 << 20;
+/// A send the backend holds is in flight (see `Driver::held`): its
+/// `postwrite` comes with the `writable` that reports its completion.
+pub(super) const HELD: u32 = 1 << 21;
 
 /// `addr_index` of a dialed connection.
 pub(super) const DIALED: u16 = u16::MAX;

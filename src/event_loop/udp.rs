@@ -179,6 +179,7 @@ impl<H: Handler, D: Driver> Loop<H, D> {
             spare,
             &cx,
             endpoint,
+            0,
             Feed::Lent(lent.data),
             false,
             |h, c, d| h.data(c, d),

@@ -46,9 +46,10 @@ const DROP_WAIT: Duration = Duration::from_secs(2);
 /// The owner of operations that belong to no socket (the waker's read).
 const NO_SOCK: u32 = u32::MAX;
 
-/// Flags of every send: no SIGPIPE, and the kernel itself retries a short
-/// send on a stream socket until all is sent or an error comes.
-const SEND_FLAGS: i32 = libc::MSG_NOSIGNAL | libc::MSG_WAITALL;
+/// Flags of every send: no SIGPIPE. A send completes with what the socket
+/// took (short when its buffer filled): the caller sees the progress and
+/// sends the rest.
+const SEND_FLAGS: i32 = libc::MSG_NOSIGNAL;
 
 /// A socket the ring owns (see [`Ring::add`]). A handle: copying it copies no
 /// socket, and a handle of a closed socket names nothing (generation-checked).
