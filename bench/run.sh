@@ -4,7 +4,7 @@
 # release mode, runs the comparisons and writes bench/results/RESULTS.md and
 # bench/results/cpu_per_request.svg (with --quick: bench/results/quick/).
 #
-#   bench/run.sh [--quick] [--rounds N] [--only redis,http,echo,memory,floor,alloc]
+#   bench/run.sh [--quick] [--rounds N] [--only redis,http,echo,many,syscalls,memory,floor,alloc]
 #
 # Servers started by the run are stopped by their PID, also when it fails.
 set -euo pipefail
@@ -16,6 +16,7 @@ command -v redis-server >/dev/null || need+=(redis-server)
 command -v redis-benchmark >/dev/null || need+=(redis-tools)
 command -v wrk >/dev/null || need+=(wrk)
 command -v nginx >/dev/null || need+=(nginx-light)
+command -v strace >/dev/null || need+=(strace)
 if ((${#need[@]})); then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
         echo "installing ${need[*]}" >&2

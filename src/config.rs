@@ -418,12 +418,12 @@ impl Config {
     {
         let addresses = parse(addrs)?;
         match self.backend.choose(self.refuse_uring)? {
-            Chosen::Std => self.start_on(&addresses, StdDriver::new, launch),
-            Chosen::Poll => self.start_on(&addresses, PollDriver::new, launch),
+            Chosen::Std => self.start_on(&addresses, Backend::Std, StdDriver::new, launch),
+            Chosen::Poll => self.start_on(&addresses, Backend::Poll, PollDriver::new, launch),
             #[cfg(target_os = "linux")]
             Chosen::Uring => {
                 let sizes = self.uring_sizes();
-                self.start_on(&addresses, || UringDriver::new(sizes), launch)
+                self.start_on(&addresses, Backend::Uring, || UringDriver::new(sizes), launch)
             }
         }
     }
@@ -431,10 +431,11 @@ impl Config {
     fn start_on<D: Driver + Send, L: Launch>(
         &self,
         addresses: &[Address],
+        backend: Backend,
         new_driver: impl Fn() -> io::Result<D>,
         launch: L,
     ) -> io::Result<()> {
-        let (prepared, listeners) = prepare(self, addresses, new_driver)?;
+        let (prepared, listeners) = prepare(self, addresses, backend, new_driver)?;
         let result = launch.launch(prepared);
         listeners.cleanup();
         result
@@ -516,6 +517,7 @@ struct Prepared<D> {
 fn prepare<D: Driver>(
     cfg: &Config,
     addresses: &[Address],
+    backend: Backend,
     new_driver: impl Fn() -> io::Result<D>,
 ) -> io::Result<(Prepared<D>, Listeners)> {
     let n = cfg.loop_count();
@@ -535,7 +537,7 @@ fn prepare<D: Driver>(
         Ok(Prepared {
             drivers,
             server: Server {
-                shared: Arc::new(Shared::new(mailboxes, listeners.addrs.clone())),
+                shared: Arc::new(Shared::new(mailboxes, listeners.addrs.clone(), backend)),
             },
             listening: Listening {
                 networks: addresses.iter().map(|a| a.network()).collect(),

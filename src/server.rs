@@ -73,15 +73,17 @@ impl fmt::Display for ConnId {
 pub(crate) struct Shared {
     pub(crate) mailboxes: Vec<Mailbox>,
     pub(crate) addrs: Vec<Addr>,
+    pub(crate) backend: crate::Backend,
     pub(crate) stopping: AtomicBool,
     next_dial_loop: AtomicUsize,
 }
 
 impl Shared {
-    pub(crate) fn new(mailboxes: Vec<Mailbox>, addrs: Vec<Addr>) -> Shared {
+    pub(crate) fn new(mailboxes: Vec<Mailbox>, addrs: Vec<Addr>, backend: crate::Backend) -> Shared {
         Shared {
             mailboxes,
             addrs,
+            backend,
             stopping: AtomicBool::new(false),
             next_dial_loop: AtomicUsize::new(0),
         }
@@ -155,6 +157,12 @@ impl Server {
     /// replaced by the port the system chose).
     pub fn addrs(&self) -> &[Addr] {
         &self.shared.addrs
+    }
+
+    /// The backend the loops run on: never [`Backend::Auto`](crate::Backend::Auto),
+    /// which is decided at start (see there).
+    pub fn backend(&self) -> crate::Backend {
+        self.shared.backend
     }
 
     /// The number of event loops.

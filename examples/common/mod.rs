@@ -118,7 +118,7 @@ pub const COMMON_USAGE: &str = "  --bind ADDR         the address to listen on
   --port N            the TCP port (0: any free port)
   --loops N           event loops, one thread each (0: one per core)
   --balance POLICY    reuseport, round-robin, least-connections, random or source-addr-hash
-  --backend NAME      auto, poll (epoll/kqueue) or std (the std::net fallback)
+  --backend NAME      auto, poll (epoll/kqueue), uring (io_uring) or std (the std::net fallback)
   --stdlib            the same as --backend std
   --proxy-protocol V  connections start with a PROXY protocol header, v1, v2 or any
                       (behind HAProxy's send-proxy; the client's address comes from it)
@@ -190,8 +190,14 @@ fn version_name(v: revio::proxy_protocol::Version) -> &'static str {
 /// port 0 resolved).
 pub fn announce(name: &str, server: &Server) {
     let addrs: Vec<String> = server.addrs().iter().map(Addr::to_string).collect();
+    let backend = match server.backend() {
+        Backend::Uring => "io_uring",
+        Backend::Std => "std::net",
+        _ if cfg!(target_os = "linux") => "epoll",
+        _ => "kqueue",
+    };
     println!(
-        "{name} listening on {} ({} loop{}; Ctrl-C stops it)",
+        "{name} listening on {} ({} loop{}, {backend}; Ctrl-C stops it)",
         addrs.join(", "),
         server.loops(),
         if server.loops() == 1 { "" } else { "s" }

@@ -17,13 +17,32 @@
 //!   Spurious events are allowed; missing an edge is not.
 //! * Input is *lent*: [`Driver::recv`] returns the received bytes either in
 //!   the space the loop offers (a readiness backend reads there) or in a
-//!   buffer of the backend's own (a completion backend's provided buffer).
-//!   Either way the bytes stay valid, and mutable (to decrypt in place),
-//!   until the next `recv`, `recv_from` or `poll`; then the backend may
-//!   reuse them. End-of-stream is an empty chunk.
+//!   buffer of the backend's own (a completion backend's provided buffer),
+//!   never more than the space's length. Either way the bytes stay valid,
+//!   and mutable (to decrypt in place), until the next `recv`, `recv_from`
+//!   or `poll`; then the backend may reuse them. End-of-stream is an empty
+//!   chunk.
 //! * Output is *owned* by the loop in an [`OutBuf`] per connection until the
 //!   socket has it: [`Driver::send`] sends from its front and consumes what
 //!   was taken. Nothing is copied on the way for readiness backends.
+//!
+//! # Completion backends (io_uring)
+//! A backend that receives before it is asked, or sends after `send`
+//! returned, says so through a few items that readiness backends leave at
+//! their defaults (no cost on epoll's path: constants and empty inlined
+//! functions):
+//! * [`Driver::RECEIVES_AHEAD`]: `recv` only hands out what is already
+//!   received, so the loop takes it all (up to its turn's budget in bytes)
+//!   instead of stopping at a short chunk.
+//! * [`Driver::held`]: output `send` took into a send still in flight. The
+//!   loop counts it as queued (for `Conn::queued`, the high-water mark and
+//!   the loop's budget), sends nothing more meanwhile, and hears of progress
+//!   from `writable` and [`Driver::take_sent`], when it calls `postwrite`.
+//!   A send that fails in flight is reported by [`Driver::sent_all`] (and
+//!   the next `send` or `recv`).
+//! * [`Driver::set_reading`] is also called when a connection's output goes
+//!   over the high-water mark and when it drains, so that receiving ahead
+//!   stops wherever the loop does not read.
 //! * Reading can be switched off and on per connection ([`Driver::set_reading`]):
 //!   a backend that receives ahead (io_uring's multishot receive) must stop,
 //!   so that a paused connection holds no more than it already has.
@@ -67,14 +86,13 @@ pub(crate) enum Event {
     Listener(usize),
     /// A connection is ready. `closed` means the peer hung up or the socket
     /// has an error: the loop reads until end-of-stream or the error.
-    /// `sent` is a completion: how many bytes a send the backend held (see
-    /// [`Driver::held`]) carried to the kernel; it comes with `writable`.
+    /// `writable` also reports progress of a send the backend holds (see
+    /// [`Driver::held`]).
     Conn {
         token: Token,
         readable: bool,
         writable: bool,
         closed: bool,
-        sent: usize,
     },
     /// The notifier fired.
     Wake,
@@ -192,13 +210,22 @@ pub(crate) trait Driver: Sized {
     /// (the loop no longer has those bytes to send again) is reported here.
     fn sent_all(&mut self, token: Token) -> io::Result<bool>;
 
-    /// Bytes of `token`'s output the backend holds and the kernel has not
-    /// taken yet (a completion backend's send in flight). The loop counts
-    /// them as queued ([`Conn::queued`](crate::Conn::queued), the high-water
-    /// mark), sends nothing more until `writable` reports their completion
-    /// (with [`Event::Conn`]'s `sent`), and only then calls `postwrite` for
-    /// that send. A readiness backend holds none.
+    /// Bytes of `token`'s output the backend holds: taken by `send` (a
+    /// completion backend's send in flight), and not yet reported taken by
+    /// the kernel through [`Driver::take_sent`]. The loop counts them as
+    /// queued ([`Conn::queued`](crate::Conn::queued), the high-water mark,
+    /// the loop's budget) and sends nothing more until `writable` reports
+    /// progress. A readiness backend holds none.
     fn held(&self, _token: Token) -> usize {
+        0
+    }
+
+    /// After `writable` on a token whose output the backend holds: how many
+    /// of those bytes the kernel has taken since the loop last asked, which
+    /// no longer count in `held` from now on. Progress is reported only
+    /// through here, so that what handlers see as queued changes only when
+    /// the loop hears of it (in `postwrite`).
+    fn take_sent(&mut self, _token: Token) -> usize {
         0
     }
 

@@ -209,7 +209,6 @@ impl Driver for PollDriver {
                     readable: ev.is_readable(),
                     writable: ev.is_writable(),
                     closed: ev.is_read_closed() || ev.is_error(),
-                    sent: 0,
                 });
             }
         }

@@ -931,7 +931,6 @@ impl Driver for StdDriver {
                             readable,
                             writable,
                             closed,
-                            sent: 0,
                         });
                     }
                 }

@@ -73,8 +73,8 @@ const DATAGRAM_HEADER: usize = 16 + 128;
 /// The longest `detach` and `unlisten` wait for the kernel to let go.
 const CANCEL_WAIT: Duration = Duration::from_secs(5);
 /// Cleared send buffers kept for reuse, and the largest kept.
-const POOL: usize = 256;
-const POOL_CAPACITY: usize = 64 << 10;
+const POOL: usize = 16;
+const POOL_CAPACITY: usize = 256 << 10;
 
 /// Tag bits: a listener's completions, and the waker's.
 const LISTENER: u64 = 1 << 62;
@@ -139,11 +139,16 @@ struct Conn {
     /// The loop received from it since it was noted.
     taken: bool,
     chunks: VecDeque<Chunk>,
+    /// `Ring` chunks in `chunks`.
+    ring_held: usize,
     /// Bytes held in `Heap` chunks.
     heap: usize,
-    /// Bytes of the send in flight the kernel has not taken (0: none);
-    /// `writable` is posted when it completes.
-    sending: usize,
+    /// A send is in flight; `writable` is posted at each of its completions.
+    in_flight: bool,
+    /// Bytes given to `send` not yet reported taken (`Driver::held`).
+    held: usize,
+    /// Of those, bytes the kernel took, for `Driver::take_sent`.
+    taken_by_kernel: usize,
     send_error: Option<io::Error>,
     dial: Dial,
     /// The turn this connection's event was posted in, and where.
@@ -181,6 +186,9 @@ pub(crate) struct UringDriver {
     group: Group,
     datagram_group: Option<Group>,
     datagram_size: usize,
+    /// The most ring buffers one connection may hold queued: past it its
+    /// receive pauses until the loop has taken half (see `sync_recv`).
+    ahead: usize,
     conns: Vec<Option<Conn>>,
     listeners: Vec<Option<Listener>>,
     loan: Loan,
@@ -226,6 +234,7 @@ impl UringDriver {
             group,
             datagram_group: None,
             datagram_size: sizes.datagram + DATAGRAM_HEADER,
+            ahead: (usize::from(sizes.buffers) / 8).max(4),
             conns: Vec::new(),
             listeners: Vec::new(),
             loan: Loan::None,
@@ -269,8 +278,11 @@ impl UringDriver {
             noted: false,
             taken: false,
             chunks: VecDeque::new(),
+            ring_held: 0,
             heap: 0,
-            sending: 0,
+            in_flight: false,
+            held: 0,
+            taken_by_kernel: 0,
             send_error: None,
             dial,
             posted: (u32::MAX, 0),
@@ -293,24 +305,24 @@ impl UringDriver {
         }
     }
 
-    /// Reports `readable` and/or `writable` (with `sent` bytes of a completed
-    /// send) for `t`, one event per turn.
-    fn post(&mut self, t: Token, readable: bool, writable: bool, sent: usize) {
+    /// Reports `readable` and/or `writable` for `t`, one event per turn.
+    fn post(&mut self, t: Token, readable: bool, writable: bool) {
         let Some(c) = self.conns.get_mut(t).and_then(Option::as_mut) else {
             return;
         };
         if c.posted.0 == self.turn {
             if let Some(Event::Conn {
+                token,
                 readable: r,
                 writable: w,
-                sent: n,
                 ..
             }) = self.pending.get_mut(c.posted.1)
             {
-                *r |= readable;
-                *w |= writable;
-                *n += sent;
-                return;
+                if *token == t {
+                    *r |= readable;
+                    *w |= writable;
+                    return;
+                }
             }
         }
         c.posted = (self.turn, self.pending.len());
@@ -319,7 +331,6 @@ impl UringDriver {
             readable,
             writable,
             closed: false,
-            sent,
         });
     }
 
@@ -332,24 +343,30 @@ impl UringDriver {
         }
     }
 
-    /// Arms or cancels `t`'s multishot receive to match what it should do.
+    /// Arms or cancels `t`'s multishot receive to match what it should do:
+    /// receive while the loop wants input, has no error or end queued, and
+    /// holds little; a connection holding `ahead` ring buffers pauses until
+    /// the loop has taken half of them, so that one fast sender cannot take
+    /// the whole ring from the others.
     fn sync_recv(&mut self, t: Token) {
-        let group = self.group;
+        let (group, ahead) = (self.group, self.ahead);
         let Some(c) = self.conns.get_mut(t).and_then(Option::as_mut) else {
             return;
         };
         let want = c.reading && !c.ended && !c.starved && c.heap < MAX_AHEAD && matches!(c.dial, Dial::None);
-        match (&c.recv, want) {
-            (Recv::Off, true) => match self.ring.recv_multi(c.sock, group, tag(t, c.generation)) {
-                Ok(op) => c.recv = Recv::Armed(op),
-                Err(e) => {
-                    c.ended = true;
-                    c.chunks.push_back(Chunk::Failed(e));
-                    self.post(t, true, false, 0);
+        match c.recv {
+            Recv::Off if want && c.ring_held <= ahead / 2 => {
+                match self.ring.recv_multi(c.sock, group, tag(t, c.generation)) {
+                    Ok(op) => c.recv = Recv::Armed(op),
+                    Err(e) => {
+                        c.ended = true;
+                        c.chunks.push_back(Chunk::Failed(e));
+                        self.post(t, true, false);
+                    }
                 }
-            },
-            (Recv::Armed(op), false) => {
-                self.ring.cancel(*op);
+            }
+            Recv::Armed(op) if !want || c.ring_held >= ahead => {
+                self.ring.cancel(op);
                 c.recv = Recv::Cancelling;
             }
             _ => {}
@@ -370,6 +387,7 @@ impl UringDriver {
                 Chunk::Ring { buf, len, off } => {
                     let bytes = &self.ring.buf(&buf)[off..len];
                     c.heap += bytes.len();
+                    c.ring_held -= 1;
                     match kept.back_mut() {
                         Some(Chunk::Heap { bytes: h, .. }) => h.extend_from_slice(bytes),
                         _ => kept.push_back(Chunk::Heap {
@@ -482,6 +500,7 @@ impl UringDriver {
         match e {
             Done::Received { buf, len } if c.reading => {
                 c.chunks.push_back(Chunk::Ring { buf, len, off: 0 });
+                c.ring_held += 1;
                 if !c.noted {
                     c.noted = true;
                     c.taken = false;
@@ -492,6 +511,7 @@ impl UringDriver {
                 // Paused: what was under way when reading stopped is kept
                 // off the ring.
                 c.chunks.push_back(Chunk::Ring { buf, len, off: 0 });
+                c.ring_held += 1;
                 self.spill(t);
             }
             Done::Eof => {
@@ -517,7 +537,7 @@ impl UringDriver {
         }
         let c = self.conns[t].as_ref().expect("checked live");
         if !c.chunks.is_empty() {
-            self.post(t, true, false, 0);
+            self.post(t, true, false);
         }
         if !more {
             self.sync_recv(t);
@@ -528,11 +548,11 @@ impl UringDriver {
         let c = self.conns[t].as_mut().expect("checked live");
         match result {
             Ok(n) if n > 0 && off + n < buf.len() => {
-                // Short (the socket buffer filled): report the progress, and
-                // send the rest from the same buffer.
-                c.sending = buf.len() - off - n;
+                // Short (the socket buffer filled): the progress is reported,
+                // and the rest sent from the same buffer.
+                c.taken_by_kernel += n;
                 match self.ring.send(c.sock, buf, off + n, tag(t, c.generation)) {
-                    Ok(_) => self.post(t, false, true, n),
+                    Ok(_) => self.post(t, false, true),
                     Err((e, buf)) => {
                         self.recycle(buf);
                         self.send_failed(t, e);
@@ -544,9 +564,10 @@ impl UringDriver {
                 self.send_failed(t, io::Error::from(io::ErrorKind::WriteZero));
             }
             Ok(n) => {
+                c.taken_by_kernel += n;
+                c.in_flight = false;
                 self.recycle(buf);
-                self.conns[t].as_mut().expect("checked live").sending = 0;
-                self.post(t, false, true, n);
+                self.post(t, false, true);
             }
             Err(e) => {
                 self.recycle(buf);
@@ -556,12 +577,13 @@ impl UringDriver {
     }
 
     /// A send failed: the loop hears of it at its next `send`, `sent_all`
-    /// or `recv`, which the events posted here lead it to.
+    /// or `recv`, which the events posted here lead it to. Its bytes stay
+    /// counted as held (never to be sent) until the connection closes.
     fn send_failed(&mut self, t: Token, e: io::Error) {
         let c = self.conns[t].as_mut().expect("checked live");
-        c.sending = 0;
+        c.in_flight = false;
         c.send_error = Some(e);
-        self.post(t, true, true, 0);
+        self.post(t, true, true);
     }
 
     fn connected(&mut self, t: Token, r: io::Result<()>) {
@@ -576,7 +598,6 @@ impl UringDriver {
             readable: false,
             writable: true,
             closed: failed,
-            sent: 0,
         });
         if !failed {
             self.sync_recv(t);
@@ -596,7 +617,16 @@ impl UringDriver {
             l.armed = None;
         }
         match c.event {
-            Done::Accepted(fd) => l.accepted.push_back(Ok(fd)),
+            Done::Accepted(fd) => {
+                l.accepted.push_back(Ok(fd));
+                if l.accepted.len() == ACCEPT_AHEAD {
+                    // The loop is behind: let the kernel's backlog hold the
+                    // rest until it catches up (see `accept`).
+                    if let Some(op) = l.armed {
+                        self.ring.cancel(op);
+                    }
+                }
+            }
             Done::Datagram { buf, data, from, .. } => match from {
                 Some(from) => l.datagrams.push_back((buf, data, from)),
                 None => self.ring.give_back(buf),
@@ -819,6 +849,8 @@ impl Driver for UringDriver {
     fn recv<'a>(&'a mut self, token: Token, space: &'a mut [u8]) -> io::Result<Lent<'a>> {
         self.end_loan();
         let max = space.len();
+        let ahead = self.ahead;
+        let mut resume = false;
         let c = self.conn(token)?;
         let sock = c.sock;
         c.taken = true;
@@ -847,6 +879,8 @@ impl Driver for UringDriver {
                     let Some(Chunk::Ring { buf, .. }) = c.chunks.pop_front() else {
                         unreachable!()
                     };
+                    c.ring_held -= 1;
+                    resume = c.ring_held == ahead / 2;
                     self.loan = Loan::Ring(buf);
                 }
                 Some(start..start + n)
@@ -878,6 +912,10 @@ impl Driver for UringDriver {
             }
         };
         let range = ring_part.expect("a ring chunk");
+        if resume {
+            // Down to half of what it may hold: receive ahead again.
+            self.sync_recv(token);
+        }
         let UringDriver {
             ring, loan, conns, ..
         } = self;
@@ -900,7 +938,7 @@ impl Driver for UringDriver {
         if let Some(e) = c.send_error.take() {
             return Err(e);
         }
-        if c.sending > 0 {
+        if c.in_flight {
             return Err(would_block());
         }
         let n = out.len();
@@ -915,7 +953,9 @@ impl Driver for UringDriver {
         let off = mem::take(&mut out.head);
         match self.ring.send(sock, buf, off, t) {
             Ok(_) => {
-                self.conn(token)?.sending = n;
+                let c = self.conn(token)?;
+                c.in_flight = true;
+                c.held += n;
                 Ok(n)
             }
             Err((e, buf)) => {
@@ -930,10 +970,9 @@ impl Driver for UringDriver {
 
     fn sent_all(&mut self, token: Token) -> io::Result<bool> {
         match self.conn(token) {
-            Ok(c) if c.sending > 0 => Ok(false),
             Ok(c) => match c.send_error.take() {
                 Some(e) => Err(e),
-                None => Ok(true),
+                None => Ok(!c.in_flight),
             },
             Err(_) => Ok(true),
         }
@@ -941,8 +980,19 @@ impl Driver for UringDriver {
 
     fn held(&self, token: Token) -> usize {
         match self.conns.get(token) {
-            Some(Some(c)) => c.sending,
+            Some(Some(c)) => c.held,
             _ => 0,
+        }
+    }
+
+    fn take_sent(&mut self, token: Token) -> usize {
+        match self.conn(token) {
+            Ok(c) => {
+                let n = mem::take(&mut c.taken_by_kernel);
+                c.held -= n;
+                n
+            }
+            Err(_) => 0,
         }
     }
 
@@ -963,7 +1013,7 @@ impl Driver for UringDriver {
         let Some(c) = self.conns.get_mut(token).and_then(Option::take) else {
             return;
         };
-        if reset || c.sending > 0 {
+        if reset || c.in_flight {
             if let Some(fd) = self.ring.fd(c.sock) {
                 set_reset_on_close(SockRef::from(&fd));
             }

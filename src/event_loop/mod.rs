@@ -13,7 +13,7 @@
 //! waiting when work was left over), serves the events, then the work left
 //! over from the previous turn. Work per turn is bounded, so that one busy
 //! peer cannot hold the loop: [`READS_PER_TURN`] receives per connection
-//! ([`RECEIVED_PER_TURN`] chunks from a backend that receives ahead),
+//! (as many bytes from a backend that receives ahead),
 //! [`ACCEPTS_PER_TURN`] accepts or datagrams per listener, [`MARKS_PER_TURN`]
 //! requests from other threads. What is left is served next turn.
 //!
@@ -58,11 +58,9 @@ pub(crate) use call::panic_error;
 use call::{Cx, Feed, Outcome};
 use slot::*;
 
-/// Receives per connection per turn.
+/// Receives per connection per turn (from a backend that receives ahead, as
+/// many bytes as that many full reads).
 const READS_PER_TURN: u32 = 4;
-/// Chunks taken per connection per turn from a backend that receives ahead
-/// (no system call each: the bound is only for fairness).
-const RECEIVED_PER_TURN: u32 = 64;
 /// Accepts (or datagrams) per listener per turn.
 const ACCEPTS_PER_TURN: u32 = 64;
 /// Requests from other threads (marks, commands) taken per turn.
@@ -326,7 +324,6 @@ impl<H: Handler, D: Driver> Loop<H, D> {
                 readable,
                 writable,
                 closed,
-                sent,
             } => {
                 let Some(slot) = self.conns.get(token) else {
                     return;
@@ -339,7 +336,7 @@ impl<H: Handler, D: Driver> Loop<H, D> {
                     return;
                 }
                 if writable {
-                    self.on_writable(token, sent);
+                    self.on_writable(token);
                 }
                 if (readable || closed) && !self.conns[token].is(READY) {
                     self.on_readable(token, closed);
@@ -407,10 +404,20 @@ impl<H: Handler, D: Driver> Loop<H, D> {
     /// many times slower on some x86 CPUs (4K aliasing). Measured: echo of
     /// 16 KiB messages, 1.75x the messages per CPU-second (bench/results/PERF.md).
     fn place_inbuf(&mut self) -> std::ops::Range<usize> {
+        self.refill_spare();
         let out = self.spare.as_ptr() as usize;
         let inp = self.inbuf.as_ptr() as usize;
         self.in_off = (out.wrapping_add(PAGE / 2)).wrapping_sub(inp) % PAGE;
         self.in_off..self.in_off + self.limits.read_buffer
+    }
+
+    /// Gives the spare output buffer capacity again from the pool, if it was
+    /// lent out: buffers that come back (a completion backend's sends swap
+    /// one in for the one they take) are used before any is allocated.
+    fn refill_spare(&mut self) {
+        if self.spare.capacity() == 0 {
+            self.spare = self.pool.take();
+        }
     }
 
     /// Calls a handler method with a view of connection `t`.
@@ -421,6 +428,7 @@ impl<H: Handler, D: Driver> Loop<H, D> {
         closing: bool,
         f: impl FnOnce(&mut H, &mut crate::Conn<'_, H::State>, &[u8]) -> Action,
     ) -> io::Result<Outcome<H::State>> {
+        self.refill_spare();
         let endpoint = endpoint(self.conns[t].flags, t, &self.driver, &self.udp);
         let held = self.driver.held(t);
         let cx = Cx {
@@ -497,7 +505,7 @@ impl<H: Handler, D: Driver> Loop<H, D> {
         if req.close_write {
             self.conns[t].flags |= SHUT_WRITE;
         }
-        if req.again && self.conns[t].out.len() > self.limits.high_water {
+        if req.again && self.conns[t].out.len() + self.driver.held(t) > self.limits.high_water {
             // Owed a `data` call once the output drains (see `represent`).
             self.conns[t].flags |= REPRESENT;
         }

@@ -35,6 +35,7 @@ impl<H: Handler, D: Driver> Loop<H, D> {
                     self.sends
                 );
             }
+            let held_before = self.driver.held(t);
             let slot = &mut self.conns[t];
             let amount = slot.out.len();
             let n = match self.driver.send(t, &mut slot.out) {
@@ -46,10 +47,12 @@ impl<H: Handler, D: Driver> Loop<H, D> {
                     return;
                 }
             };
-            self.queued_total -= n;
+            let held = self.driver.held(t);
+            // What the backend holds stays counted until it is sent.
+            self.queued_total -= n - (held - held_before);
             if n > 0 {
                 slot.active = self.timers.now32();
-                if self.driver.held(t) > 0 {
+                if held > 0 {
                     // In flight: `postwrite` when it completes.
                     slot.flags |= BLOCKED | HELD;
                     return;
@@ -76,34 +79,46 @@ impl<H: Handler, D: Driver> Loop<H, D> {
         true
     }
 
-    /// The socket can take more, or a send the backend held took `sent`
-    /// more bytes: its `postwrite` (with what is left, held or queued), and
-    /// once the backend holds nothing, the next send.
-    pub(super) fn on_writable(&mut self, t: Token, sent: usize) {
+    /// The socket can take more, or a send the backend holds made progress:
+    /// its `postwrite` (with what is left, held or queued), and once the
+    /// backend holds nothing, the next send.
+    pub(super) fn on_writable(&mut self, t: Token) {
         let slot = &mut self.conns[t];
         if !slot.is(BLOCKED) {
             return;
         }
-        if slot.is(HELD) {
-            let held = self.driver.held(t);
-            let remaining = self.conns[t].out.len() + held;
-            if held == 0 {
-                self.conns[t].flags &= !(HELD | BLOCKED);
+        if !slot.is(HELD) {
+            slot.flags &= !BLOCKED;
+            self.flush(t);
+            self.settle(t);
+            return;
+        }
+        let sent = self.driver.take_sent(t);
+        let held = self.driver.held(t);
+        self.queued_total -= sent;
+        if sent == 0 {
+            // No progress: done, or failed in the backend (or spurious).
+            match self.driver.sent_all(t) {
+                Err(e) => return self.close(t, Some(e)),
+                Ok(false) => return,
+                Ok(true) if held > 0 => return,
+                Ok(true) => {}
             }
-            if sent > 0 {
-                self.conns[t].active = self.timers.now32();
-                if !self.postwrite(t, sent, remaining) {
-                    return;
-                }
-            }
-            if held > 0 {
-                self.settle(t);
+        }
+        let slot = &mut self.conns[t];
+        let remaining = slot.out.len() + held;
+        if held == 0 {
+            slot.flags &= !(HELD | BLOCKED);
+        }
+        if sent > 0 {
+            slot.active = self.timers.now32();
+            if !self.postwrite(t, sent, remaining) {
                 return;
             }
-        } else {
-            slot.flags &= !BLOCKED;
         }
-        self.flush(t);
+        if held == 0 {
+            self.flush(t);
+        }
         self.settle(t);
     }
 
@@ -199,8 +214,9 @@ impl<H: Handler, D: Driver> Loop<H, D> {
             .conns
             .iter()
             .enumerate()
-            .filter(|(_, s)| s.is_open() && !s.out.is_empty())
-            .map(|(t, s)| (s.out.len(), t))
+            .filter(|(_, s)| s.is_open())
+            .map(|(t, s)| (s.out.len() + self.driver.held(t), t))
+            .filter(|&(held, _)| held > 0)
             .collect();
         holders.sort_unstable_by(|a, b| b.cmp(a));
         let target = budget - budget / 8;

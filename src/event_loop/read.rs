@@ -6,7 +6,7 @@ use std::mem;
 
 use super::call::{self, Cx, Feed};
 use super::slot::*;
-use super::{Loop, READS_PER_TURN, RECEIVED_PER_TURN};
+use super::{Loop, READS_PER_TURN};
 use crate::conn::Endpoint;
 use crate::driver::{Driver, Token};
 use crate::events::{Action, Handler};
@@ -15,14 +15,12 @@ impl<H: Handler, D: Driver> Loop<H, D> {
     /// Reads connection `t`: until a short read (its edge is spent), or with
     /// `drain` until it would block, at most [`READS_PER_TURN`] times; what
     /// is left waits for the next turn. From a backend that receives ahead,
-    /// everything it holds is taken (up to [`RECEIVED_PER_TURN`] chunks).
+    /// what it holds is taken up to the same number of bytes (as many full
+    /// reads), in however many chunks it came.
     pub(super) fn on_readable(&mut self, t: Token, drain: bool) {
-        let (reads, drain) = if D::RECEIVES_AHEAD {
-            (RECEIVED_PER_TURN, true)
-        } else {
-            (READS_PER_TURN, drain)
-        };
-        for _ in 0..reads {
+        let budget = READS_PER_TURN as usize * self.limits.read_buffer;
+        let (mut reads, mut taken) = (0, 0);
+        while reads < READS_PER_TURN && taken < budget {
             let flags = self.conns[t].flags;
             if flags & OPEN == 0 || flags & NOT_READING != 0 {
                 return;
@@ -32,8 +30,9 @@ impl<H: Handler, D: Driver> Loop<H, D> {
                     self.on_eof(t);
                     return;
                 }
+                Ok(n) if D::RECEIVES_AHEAD => taken += n,
                 Ok(n) if n < self.limits.read_buffer && !drain => return,
-                Ok(_) => {}
+                Ok(_) => reads += 1,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {

@@ -37,7 +37,7 @@ impl<H: Handler, D: Driver> Loop<H, D> {
         // An error a handler closed with explains the close best: it wins
         // over a write error on the way out.
         let error = self.take_close_error(t).or(error);
-        let queued = self.conns[t].out.len();
+        let queued = self.conns[t].out.len() + self.driver.held(t);
         let r = self.call(t, Feed::Nothing, false, |h, c, _| {
             h.closed(c, error);
             Action::None
@@ -186,9 +186,9 @@ impl<H: Handler, D: Driver> Loop<H, D> {
             if !self.conns[t].is_open() {
                 continue;
             }
-            let unsent = self.conns[t].out.len();
+            let unsent = self.conns[t].out.len() + self.driver.held(t);
             match self.driver.sent_all(t) {
-                Ok(true) if unsent == 0 => self.close(t, None),
+                Ok(true) if self.conns[t].out.is_empty() => self.close(t, None),
                 Ok(_) => {
                     let e = crate::Error::ShutdownTimeout { unsent }.into();
                     self.close_as(t, Some(e), true);

@@ -489,6 +489,7 @@ pub fn alone_on(backend: Backend, name: &str, check: fn(Backend)) {
     let module = match backend {
         Backend::Poll => "poll",
         Backend::Std => "stdlib",
+        Backend::Uring => "uring",
         b => panic!("no per_backend! module for {b:?}"),
     };
     alone(&format!("{module}::{name}"), || check(backend));

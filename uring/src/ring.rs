@@ -212,6 +212,8 @@ pub struct Ring {
     /// Completions reaped from the kernel, not yet handled.
     cqes: VecDeque<cqueue::Entry>,
     waker: Option<Arc<File>>,
+    /// Being dropped: nothing is started again (the waker's read).
+    dropping: bool,
 }
 
 fn os_error(res: i32) -> io::Error {
@@ -273,6 +275,7 @@ impl Ring {
             groups: Vec::new(),
             cqes: VecDeque::with_capacity(cq),
             waker: None,
+            dropping: false,
         })
     }
 
@@ -846,7 +849,7 @@ impl Ring {
                 };
                 // Re-armed at once. Should that fail, the ring can no longer
                 // submit, and the caller's next enter says so.
-                if res != -libc::ECANCELED {
+                if res != -libc::ECANCELED && !self.dropping {
                     let _ = self.arm_wake(tag, buf);
                 }
                 Event::Woken
@@ -904,6 +907,7 @@ impl Drop for Ring {
     /// still holds operations then, their memory and the groups are leaked:
     /// never freed while the kernel could write to them.
     fn drop(&mut self) {
+        self.dropping = true;
         if self.live_ops > 0 {
             let any = types::CancelBuilder::any();
             let _ = self.start(NO_SOCK, 0, Kind::Cancel, |_| {

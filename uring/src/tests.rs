@@ -415,3 +415,21 @@ fn a_buffer_token_of_another_ring_is_refused() {
 fn the_probe_passes_here() {
     crate::probe().unwrap();
 }
+
+#[test]
+fn drop_is_prompt_even_with_a_wake_pending() {
+    let started = Instant::now();
+    {
+        let mut ring = Ring::new(8).unwrap();
+        let waker = ring.waker(1).unwrap();
+        ring.enter(Some(Duration::ZERO)).unwrap();
+        // The read completes with this wake while the ring is dropped: it
+        // must not be armed again (the drop would wait for it in vain).
+        waker.wake().unwrap();
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "drop took {:?}",
+        started.elapsed()
+    );
+}
