@@ -110,6 +110,7 @@ enum Kind {
     Cancel,
 }
 
+#[derive(Default)]
 struct OpSlot {
     generation: u32,
     sock: u32,
@@ -118,6 +119,7 @@ struct OpSlot {
     kind: Option<Kind>,
 }
 
+#[derive(Default)]
 struct SockSlot {
     generation: u32,
     fd: Option<OwnedFd>,
@@ -214,6 +216,14 @@ pub struct Ring {
     waker: Option<Arc<File>>,
     /// Being dropped: nothing is started again (the waker's read).
     dropping: bool,
+}
+
+/// A free slot of a table (reused, or a new one at the end).
+fn take_slot<T: Default>(slots: &mut Vec<T>, free: &mut Vec<u32>) -> u32 {
+    free.pop().unwrap_or_else(|| {
+        slots.push(T::default());
+        (slots.len() - 1) as u32
+    })
 }
 
 fn os_error(res: i32) -> io::Error {
@@ -362,18 +372,7 @@ impl Ring {
 
     /// Takes ownership of a socket; operations on it name the returned handle.
     pub fn add(&mut self, fd: OwnedFd) -> Sock {
-        let idx = match self.free_socks.pop() {
-            Some(i) => i,
-            None => {
-                self.socks.push(SockSlot {
-                    generation: 0,
-                    fd: None,
-                    ops: 0,
-                    closing: false,
-                });
-                (self.socks.len() - 1) as u32
-            }
-        };
+        let idx = take_slot(&mut self.socks, &mut self.free_socks);
         let slot = &mut self.socks[idx as usize];
         slot.generation = slot.generation.wrapping_add(1);
         slot.fd = Some(fd);
@@ -462,18 +461,7 @@ impl Ring {
         kind: Kind,
         entry: impl FnOnce(&Kind) -> squeue::Entry,
     ) -> Result<Op, (io::Error, Kind)> {
-        let idx = match self.free_ops.pop() {
-            Some(i) => i,
-            None => {
-                self.ops.push(OpSlot {
-                    generation: 0,
-                    sock: NO_SOCK,
-                    tag: 0,
-                    kind: None,
-                });
-                (self.ops.len() - 1) as u32
-            }
-        };
+        let idx = take_slot(&mut self.ops, &mut self.free_ops);
         let slot = &mut self.ops[idx as usize];
         slot.generation = slot.generation.wrapping_add(1);
         slot.sock = sock;
