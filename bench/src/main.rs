@@ -833,7 +833,7 @@ fn memory(ctx: &Ctx) -> (String, f64) {
          time (**served once**). Figures are RSS growth per connection, median of {mem_rounds} rounds (one \
          round for 50,000), a fresh server each time; kernel socket memory is not in RSS. The ratios are revio echo-server's \
          (epoll) bytes divided by the peer's (lower is better for revio). On io_uring, the loop's ring of receive buffers \
-         (1,024 of 4 KiB) is touched as the connections are served once, and counts in their share.\n"
+         (256 of 4 KiB) is touched as the connections are served once, and counts in their share.\n"
     );
     let _ = writeln!(
         s,

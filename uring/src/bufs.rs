@@ -26,6 +26,13 @@ struct RawBuf {
 
 const PAGE: usize = 4096;
 
+/// Where buffers start in the data block: half a page in. A handler that
+/// copies received bytes into an output buffer (an echo) otherwise copies
+/// from a page-aligned address to one a few bytes past a page boundary
+/// (a large allocation's), which `rep movsb` runs many times slower on some
+/// x86 CPUs (4K aliasing; revio's bench/results/PERF.md measured 1.75x).
+const SKEW: usize = PAGE / 2;
+
 /// A received chunk's buffer, out of the kernel's hands until it is given back
 /// with [`Ring::give_back`](crate::Ring::give_back). Not `Clone`: there is one
 /// token per buffer handed out. Dropping it without giving it back is safe but
@@ -93,7 +100,7 @@ impl BufGroup {
         let data_bytes = (count as usize)
             .checked_mul(size as usize)
             .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "buffer group too large"))?;
-        let data_layout = layout(data_bytes)?;
+        let data_layout = layout(data_bytes + SKEW)?;
         let entries = alloc_pages(entries_layout)?.cast::<RawBuf>();
         let data = match alloc_pages(data_layout) {
             Ok(d) => d,
@@ -182,7 +189,7 @@ impl BufGroup {
     fn push(&mut self, bid: u16) {
         let mask = self.count - 1;
         let slot = (self.tail & mask) as usize;
-        let addr = self.data.as_ptr() as u64 + bid as u64 * self.size as u64;
+        let addr = self.data.as_ptr() as u64 + (SKEW + bid as usize * self.size as usize) as u64;
         // SAFETY: `slot < count`, so the entry is inside the entries
         // allocation. Entries from our tail on are not visible to the kernel
         // until `publish`, so nothing reads them meanwhile. Only `addr`,
@@ -220,7 +227,9 @@ impl BufGroup {
         // which was zeroed, so every byte is initialized.
         unsafe {
             std::slice::from_raw_parts(
-                self.data.as_ptr().add(id.bid as usize * self.size as usize),
+                self.data
+                    .as_ptr()
+                    .add(SKEW + id.bid as usize * self.size as usize),
                 self.size as usize,
             )
         }
@@ -234,7 +243,9 @@ impl BufGroup {
         // not touch handed-out buffers.
         unsafe {
             std::slice::from_raw_parts_mut(
-                self.data.as_ptr().add(id.bid as usize * self.size as usize),
+                self.data
+                    .as_ptr()
+                    .add(SKEW + id.bid as usize * self.size as usize),
                 self.size as usize,
             )
         }
