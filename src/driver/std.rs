@@ -15,9 +15,13 @@
 //!   next polls. Input not yet given to the loop is therefore always still in
 //!   the socket, which is what makes detach lossless.
 //! * Each connection has a writer thread behind a bounded queue
-//!   ([`WRITE_QUEUE`]): `write` copies into the queue and returns `WouldBlock`
-//!   when it is full; the writer sends with blocking writes and posts
-//!   `writable` once room comes free after a short write.
+//!   ([`WRITE_QUEUE`]): `send` copies into the queue (and says `WouldBlock`
+//!   when it is full); the writer sends with blocking writes and posts
+//!   `writable` after each batch. Bytes in the queue or in the batch being
+//!   sent are the backend's ([`Driver::held`]): the loop counts them as
+//!   queued and sends more only once the writer has reported them sent
+//!   ([`Driver::take_sent`]), so the queue adds nothing to what the loop
+//!   bounds (the high-water mark, the loop's budget).
 //! * A dial's blocking connect runs on the connection's reader thread before it
 //!   starts reading; the outcome is posted as `writable` (and `closed` on failure).
 //! * [`Driver::poll`] waits on a condition variable that every thread (and the
@@ -220,8 +224,10 @@ struct LinkState {
     dial: Dial,
     /// Output the writer has yet to send.
     queue: Vec<u8>,
-    /// A write found the queue full: post `writable` when room comes free.
-    want_writable: bool,
+    /// Bytes taken by `send` and not yet reported sent through `take_sent`.
+    held: usize,
+    /// Of those, bytes the writer has sent (given to the kernel).
+    sent: usize,
     /// A send failed: the error, for the loop's next read or write.
     error: Option<io::Error>,
     /// The writer has stopped; nothing more can be sent.
@@ -384,13 +390,22 @@ fn connect(link: &Link, sock: SockRef<'_>, addr: &SockAddr) -> io::Result<()> {
     Err(io::Error::from(io::ErrorKind::Interrupted))
 }
 
-/// Sends all of `buf`; `Ok(false)` if told to abort, or given up, first.
+/// Sends all of `buf`, reporting each step's progress to the loop (as
+/// `sent`, with `writable`); `Ok(false)` if told to abort, or given up, first.
 fn send_all(link: &Link, sock: &Stream, mut buf: &[u8]) -> io::Result<bool> {
     let s = sock_ref(sock);
     while !buf.is_empty() {
         match s.send_with_flags(buf, SEND_FLAGS) {
             Ok(0) => return Err(io::Error::from(io::ErrorKind::WriteZero)),
-            Ok(n) => buf = &buf[n..],
+            Ok(n) => {
+                buf = &buf[n..];
+                let mut st = link.lock();
+                st.sent += n;
+                st.sending = !buf.is_empty();
+                drop(st);
+                // The loop waits for this to hear of the progress (`take_sent`).
+                link.post(false, true, false);
+            }
             Err(e) if transient(&e) => {
                 let st = link.lock();
                 if st.mode == Mode::Aborting || st.give_up.is_some_and(|t| Instant::now() >= t) {
@@ -453,6 +468,7 @@ fn write_side(link: Arc<Link>, sock: Arc<Stream>) {
                 let mut st = link.lock();
                 st.error = Some(e);
                 st.queue = Vec::new();
+                st.sending = false;
                 drop(st);
                 link.post(true, true, true);
                 break End::Leave;
@@ -461,12 +477,6 @@ fn write_side(link: Arc<Link>, sock: Arc<Stream>) {
         sending.clear();
         if sending.capacity() > KEEP_SEND_BUFFER {
             sending = Vec::new();
-        }
-        let mut st = link.lock();
-        st.sending = false;
-        if mem::take(&mut st.want_writable) {
-            drop(st);
-            link.post(false, true, false);
         }
     };
     match end {
@@ -767,7 +777,8 @@ impl StdDriver {
                     Dial::Connected
                 },
                 queue: Vec::new(),
-                want_writable: false,
+                held: 0,
+                sent: 0,
                 error: None,
                 writer_done: false,
                 give_up: None,
@@ -1028,12 +1039,10 @@ impl Driver for StdDriver {
         }
         let buf = out.unsent();
         let n = WRITE_QUEUE.saturating_sub(st.queue.len()).min(buf.len());
-        if n < buf.len() {
-            st.want_writable = true;
-        }
         if n == 0 {
             return Err(would_block());
         }
+        st.held += n;
         let idle = st.queue.is_empty();
         if st.queue.capacity() == 0 {
             st.queue.reserve(n.max(QUEUE_START));
@@ -1052,11 +1061,29 @@ impl Driver for StdDriver {
             return Ok(true);
         };
         let mut st = entry.link.lock();
-        if st.queue.is_empty() && !st.sending || st.writer_done {
-            return Ok(true);
+        if let Some(e) = st.error.take() {
+            // The writer's send failed: the loop learns it here, as it sends
+            // nothing more while the writer holds its output.
+            return Err(e);
         }
-        st.want_writable = true;
-        Ok(false)
+        Ok(st.queue.is_empty() && !st.sending || st.writer_done)
+    }
+
+    fn held(&self, token: Token) -> usize {
+        self.conns
+            .get(token)
+            .and_then(Option::as_ref)
+            .map_or(0, |e| e.link.lock().held)
+    }
+
+    fn take_sent(&mut self, token: Token) -> usize {
+        let Some(entry) = self.conns.get(token).and_then(Option::as_ref) else {
+            return 0;
+        };
+        let mut st = entry.link.lock();
+        let sent = mem::take(&mut st.sent);
+        st.held -= sent;
+        sent
     }
 
     fn set_reading(&mut self, _token: Token, _on: bool) {
