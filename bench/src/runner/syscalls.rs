@@ -7,11 +7,12 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::runner::procs::{Program, free_port, have, run_client};
-use crate::{Ctx, REVIO_BACKENDS, field};
+use super::peers::REVIO_BACKENDS;
+use super::procs::{Program, free_port, have, run_client};
+use super::{Ctx, field};
 
 /// The section: one row per backend and connection count.
-pub(crate) fn syscalls(ctx: &Ctx) -> String {
+pub fn syscalls(ctx: &Ctx) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "### system calls per message\n");
     if !have("strace") {
