@@ -216,79 +216,95 @@ pub fn chart(path: &Path, tables: &[&Table]) -> Result<(), String> {
         RGBColor(140, 86, 75),
     ];
     for (table, area) in tables.iter().zip(panels.iter()) {
-        let peers: Vec<usize> = (0..table.peers.len())
-            .filter(|&p| table.peers[p].skipped.is_none())
-            .collect();
-        let (mut top, mut bottom) = (0f64, f64::INFINITY);
-        for t in 0..table.tests.len() {
-            for &p in &peers {
-                let v = 1e6 / table.median_of(t, p, |x| x.per_cpu);
-                if v.is_finite() && v > 0.0 && table.applies(t, p) {
-                    top = top.max(v);
-                    bottom = bottom.min(v);
-                }
-            }
-        }
-        if top <= 0.0 {
-            continue;
-        }
-        // A log scale: pipelined requests cost a tenth of unpipelined ones.
-        let floor = bottom / 2.0;
-        let n = table.tests.len();
-        let tests = table.tests.clone();
-        let mut chart = ChartBuilder::on(area)
-            .caption(
-                format!(
-                    "{}: µs of server CPU per {} (lower is better)",
-                    table.title, table.unit
-                ),
-                ("sans-serif", 18),
-            )
-            .margin(10)
-            .x_label_area_size(30)
-            .y_label_area_size(60)
-            .build_cartesian_2d(0f64..n as f64, (floor..top * 2.0).log_scale())
-            .map_err(|e| e.to_string())?;
-        chart
-            .configure_mesh()
-            .disable_x_mesh()
-            .x_labels(n * 2 + 1)
-            .x_label_formatter(&|x| {
-                let i = x.floor() as usize;
-                if (x - i as f64 - 0.5).abs() < 0.01 && i < tests.len() {
-                    tests[i].clone()
-                } else {
-                    String::new()
-                }
-            })
-            .y_desc("µs CPU (log scale)")
-            .draw()
-            .map_err(|e| e.to_string())?;
-        let width = 0.8 / peers.len().max(1) as f64;
-        for (k, &p) in peers.iter().enumerate() {
-            let color = colors[k % colors.len()];
-            let bars: Vec<Rectangle<(f64, f64)>> = (0..n)
-                .filter(|&t| table.applies(t, p))
-                .filter_map(|t| {
-                    let v = 1e6 / table.median_of(t, p, |x| x.per_cpu);
-                    let x0 = t as f64 + 0.1 + k as f64 * width;
-                    v.is_finite()
-                        .then(|| Rectangle::new([(x0, floor), (x0 + width * 0.9, v)], color.filled()))
-                })
-                .collect();
-            chart
-                .draw_series(bars)
-                .map_err(|e| e.to_string())?
-                .label(table.peers[p].name.clone())
-                .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 10, y + 5)], color.filled()));
-        }
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .position(SeriesLabelPosition::UpperRight)
-            .draw()
-            .map_err(|e| e.to_string())?;
+        panel(table, area, &colors)?;
     }
     root.present().map_err(|e| e.to_string())
+}
+
+/// One panel of the chart: a bar per peer and test.
+fn panel(
+    table: &Table,
+    area: &DrawingArea<SVGBackend<'_>, plotters::coord::Shift>,
+    colors: &[RGBColor],
+) -> Result<(), String> {
+    let peers: Vec<usize> = (0..table.peers.len())
+        .filter(|&p| table.peers[p].skipped.is_none())
+        .collect();
+    let (bottom, top) = extent(table, &peers);
+    if top <= 0.0 {
+        return Ok(());
+    }
+    // A log scale: pipelined requests cost a tenth of unpipelined ones.
+    let floor = bottom / 2.0;
+    let n = table.tests.len();
+    let tests = table.tests.clone();
+    let mut chart = ChartBuilder::on(area)
+        .caption(
+            format!(
+                "{}: µs of server CPU per {} (lower is better)",
+                table.title, table.unit
+            ),
+            ("sans-serif", 18),
+        )
+        .margin(10)
+        .x_label_area_size(30)
+        .y_label_area_size(60)
+        .build_cartesian_2d(0f64..n as f64, (floor..top * 2.0).log_scale())
+        .map_err(|e| e.to_string())?;
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .x_labels(n * 2 + 1)
+        .x_label_formatter(&|x| {
+            let i = x.floor() as usize;
+            if (x - i as f64 - 0.5).abs() < 0.01 && i < tests.len() {
+                tests[i].clone()
+            } else {
+                String::new()
+            }
+        })
+        .y_desc("µs CPU (log scale)")
+        .draw()
+        .map_err(|e| e.to_string())?;
+    let width = 0.8 / peers.len().max(1) as f64;
+    for (k, &p) in peers.iter().enumerate() {
+        let color = colors[k % colors.len()];
+        let bars: Vec<Rectangle<(f64, f64)>> = (0..n)
+            .filter(|&t| table.applies(t, p))
+            .filter_map(|t| {
+                let v = 1e6 / table.median_of(t, p, |x| x.per_cpu);
+                let x0 = t as f64 + 0.1 + k as f64 * width;
+                v.is_finite()
+                    .then(|| Rectangle::new([(x0, floor), (x0 + width * 0.9, v)], color.filled()))
+            })
+            .collect();
+        chart
+            .draw_series(bars)
+            .map_err(|e| e.to_string())?
+            .label(table.peers[p].name.clone())
+            .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 10, y + 5)], color.filled()));
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .position(SeriesLabelPosition::UpperRight)
+        .draw()
+        .map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+/// The least and the most µs of server CPU per request among `peers`.
+fn extent(table: &Table, peers: &[usize]) -> (f64, f64) {
+    let (mut top, mut bottom) = (0f64, f64::INFINITY);
+    for t in 0..table.tests.len() {
+        for &p in peers {
+            let v = 1e6 / table.median_of(t, p, |x| x.per_cpu);
+            if v.is_finite() && v > 0.0 && table.applies(t, p) {
+                top = top.max(v);
+                bottom = bottom.min(v);
+            }
+        }
+    }
+    (bottom, top)
 }
