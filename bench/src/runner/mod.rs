@@ -12,6 +12,7 @@ pub mod memory;
 pub mod peers;
 pub mod procs;
 pub mod redis;
+pub mod redis_default;
 pub mod report;
 pub mod summary;
 pub mod syscalls;

@@ -2,7 +2,7 @@
 //! stopping every server by its PID, also when the run fails.
 
 use std::fs::{File, OpenOptions};
-use std::io::Write;
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -121,12 +121,17 @@ impl Procs {
 
     /// Starts `prog` pinned to the server CPU and waits until it accepts on `port`.
     pub fn start(&self, name: &str, prog: &Program, port: u16) -> Result<Running, String> {
+        self.start_on(SERVER_CPU, name, prog, port)
+    }
+
+    /// Starts `prog` pinned to `cpu` and waits until it accepts on `port`.
+    pub fn start_on(&self, cpu: &str, name: &str, prog: &Program, port: u16) -> Result<Running, String> {
         let log = self.tmp.join(format!("{}.log", name.replace([' ', '/'], "_")));
         let out = File::create(&log).map_err(|e| format!("{}: {e}", log.display()))?;
         let err = out.try_clone().map_err(|e| e.to_string())?;
         let child = Command::new("taskset")
             .arg("-c")
-            .arg(SERVER_CPU)
+            .arg(cpu)
             .arg(&prog.path)
             .args(&prog.args)
             .stdin(Stdio::null())
@@ -202,6 +207,64 @@ pub fn run_client(server: &Running, client: &Program, limit: Duration) -> Result
     Ok(ClientRun {
         stdout,
         server_cpu: cpu1 - cpu0,
+    })
+}
+
+/// How a client run through [`run_client_lines`] ended.
+pub struct LinesRun {
+    /// Whether the client exited 0.
+    pub ok: bool,
+    /// Its exit status, in words.
+    pub status: String,
+    pub stderr: String,
+}
+
+/// Runs `client` like [`run_client`], but line-buffered (`stdbuf -oL`), and
+/// hands each line of its output to `line` as it comes, with the server CPU
+/// seconds used since the previous line (or since the start).
+pub fn run_client_lines(
+    server: &Running,
+    client: &Program,
+    limit: Duration,
+    mut line: impl FnMut(&str, f64),
+) -> Result<LinesRun, String> {
+    let mut cpu = server.cpu();
+    let mut child = Command::new("timeout")
+        .arg("-k")
+        .arg("2")
+        .arg(format!("{}", limit.as_secs().max(1)))
+        .args(["taskset", "-c", CLIENT_CPU, "stdbuf", "-oL"])
+        .arg(&client.path)
+        .args(&client.args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run {}: {e}", client.path.display()))?;
+    let mut err = child.stderr.take();
+    let stderr = std::thread::spawn(move || {
+        let mut s = String::new();
+        if let Some(e) = err.as_mut() {
+            let _ = e.read_to_string(&mut s);
+        }
+        s
+    });
+    if let Some(out) = child.stdout.take() {
+        for l in BufReader::new(out).lines() {
+            let Ok(l) = l else { break };
+            let now = server.cpu();
+            line(&l, now - cpu);
+            cpu = now;
+        }
+    }
+    let status = child.wait().map_err(|e| e.to_string())?;
+    Ok(LinesRun {
+        ok: status.success(),
+        status: match status.code() {
+            Some(124 | 137) => format!("timed out after {} s", limit.as_secs().max(1)),
+            _ => status.to_string(),
+        },
+        stderr: stderr.join().unwrap_or_default(),
     })
 }
 

@@ -41,6 +41,12 @@ pub struct Table {
     pub samples: BTreeMap<(usize, usize), Vec<Sample>>,
     /// Per test, which peers take part (the floor answers PINGs only).
     pub applies: BTreeMap<(usize, usize), bool>,
+    /// (test, peer) -> the error the peer answered, shown instead of its figures.
+    pub errors: BTreeMap<(usize, usize), String>,
+    /// What the ratio columns divide: "revio ÷ peer" unless said otherwise.
+    pub ratio_of: String,
+    /// Whether the chart has a panel for this table.
+    pub in_chart: bool,
 }
 
 impl Table {
@@ -55,7 +61,33 @@ impl Table {
             extra_cols: Vec::new(),
             samples: BTreeMap::new(),
             applies: BTreeMap::new(),
+            errors: BTreeMap::new(),
+            ratio_of: "revio ÷ peer".to_string(),
+            in_chart: true,
         }
+    }
+
+    /// Drops the tests that no peer ran (no sample and no error), keeping the
+    /// order of the others.
+    pub fn retain_measured(&mut self) {
+        let keep: Vec<usize> = (0..self.tests.len())
+            .filter(|&t| self.samples.keys().any(|&(x, _)| x == t))
+            .collect();
+        let new = |t: usize| keep.iter().position(|&k| k == t);
+        let remap = |&(t, p): &(usize, usize)| new(t).map(|n| (n, p));
+        self.tests = keep.iter().map(|&t| self.tests[t].clone()).collect();
+        self.samples = std::mem::take(&mut self.samples)
+            .into_iter()
+            .filter_map(|(k, v)| Some((remap(&k)?, v)))
+            .collect();
+        self.applies = std::mem::take(&mut self.applies)
+            .into_iter()
+            .filter_map(|(k, v)| Some((remap(&k)?, v)))
+            .collect();
+        self.errors = std::mem::take(&mut self.errors)
+            .into_iter()
+            .filter_map(|(k, v)| Some((remap(&k)?, v)))
+            .collect();
     }
 
     pub fn applies(&self, test: usize, peer: usize) -> bool {
@@ -111,7 +143,8 @@ impl Table {
             let _ = write!(head, " {c} |");
             rule.push_str("---:|");
         }
-        let _ = write!(head, " revio ÷ peer, {u}/s | revio ÷ peer, per CPU-s |");
+        let r = &self.ratio_of;
+        let _ = write!(head, " {r}, {u}/s | {r}, per CPU-s |");
         rule.push_str("---:|---:|");
         let _ = writeln!(s, "{head}\n{rule}");
         for (t, test) in self.tests.iter().enumerate() {
@@ -122,36 +155,43 @@ impl Table {
                     }
                     continue;
                 }
-                if !self.applies(t, p) {
-                    continue;
+                if self.applies(t, p) {
+                    let _ = writeln!(s, "| {test} | {} | {}", peer.name, self.row(t, p));
                 }
-                let rate = self.median_of(t, p, |x| x.rate);
-                let per_cpu = self.median_of(t, p, |x| x.per_cpu);
-                let mut row = format!(
-                    "| {test} | {} | {} | {} | {} |",
-                    peer.name,
-                    fmt_k(rate),
-                    fmt_num(per_cpu / 1e3),
-                    fmt_num(1e6 / per_cpu)
-                );
-                for c in &self.extra_cols {
-                    let v = self.median_of(t, p, |x| *x.extra.get(c).unwrap_or(&f64::NAN));
-                    let _ = write!(row, " {} |", fmt_num(v));
-                }
-                if p == self.revio || !self.applies(t, self.revio) {
-                    row.push_str(" | |");
-                } else {
-                    let _ = write!(
-                        row,
-                        " {} | {} |",
-                        fmt_ratio(self.ratio(t, p, |x| x.rate)),
-                        fmt_ratio(self.ratio(t, p, |x| x.per_cpu))
-                    );
-                }
-                let _ = writeln!(s, "{row}");
             }
         }
         s
+    }
+
+    /// The cells of a row after the test and the peer: the figures, or the
+    /// error the peer answered.
+    fn row(&self, t: usize, p: usize) -> String {
+        if let Some(e) = self.errors.get(&(t, p)) {
+            let blanks = " |".repeat(4 + self.extra_cols.len());
+            return format!("**error**: {} |{blanks}", e.replace('|', "\\|"));
+        }
+        let per_cpu = self.median_of(t, p, |x| x.per_cpu);
+        let mut row = format!(
+            "{} | {} | {} |",
+            fmt_k(self.median_of(t, p, |x| x.rate)),
+            fmt_num(per_cpu / 1e3),
+            fmt_num(1e6 / per_cpu)
+        );
+        for c in &self.extra_cols {
+            let v = self.median_of(t, p, |x| *x.extra.get(c).unwrap_or(&f64::NAN));
+            let _ = write!(row, " {} |", fmt_num(v));
+        }
+        if p == self.revio || !self.applies(t, self.revio) {
+            row.push_str(" | |");
+        } else {
+            let _ = write!(
+                row,
+                " {} | {} |",
+                fmt_ratio(self.ratio(t, p, |x| x.rate)),
+                fmt_ratio(self.ratio(t, p, |x| x.per_cpu))
+            );
+        }
+        row
     }
 }
 
@@ -200,7 +240,10 @@ pub fn fmt_ratio(x: f64) -> String {
 /// Draws µs of server CPU per request (median), one panel per table, one bar
 /// per peer and test.
 pub fn chart(path: &Path, tables: &[&Table]) -> Result<(), String> {
-    let tables: Vec<&&Table> = tables.iter().filter(|t| !t.samples.is_empty()).collect();
+    let tables: Vec<&&Table> = tables
+        .iter()
+        .filter(|t| t.in_chart && !t.samples.is_empty())
+        .collect();
     if tables.is_empty() {
         return Ok(());
     }
