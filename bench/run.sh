@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # The benchmark suite in one command: installs the peers that are missing
-# (redis-server, redis-benchmark, wrk, nginx from Debian), builds everything in
+# (redis-server, redis-benchmark, wrk, nginx, haproxy from Debian), builds everything in
 # release mode, runs the comparisons and writes bench/results/RESULTS.md and
 # bench/results/cpu_per_request.svg (with --quick: bench/results/quick/).
 #
-#   bench/run.sh [--quick] [--rounds N] [--only redis,http,echo,many,redis-default,syscalls,memory,floor,alloc]
+#   bench/run.sh [--quick] [--rounds N] [--only redis,http,echo,many,redis-default,haproxy,syscalls,memory,floor,alloc]
 #
 # Servers started by the run are stopped by their PID, also when it fails.
 set -euo pipefail
@@ -17,6 +17,7 @@ command -v redis-benchmark >/dev/null || need+=(redis-tools)
 command -v wrk >/dev/null || need+=(wrk)
 command -v nginx >/dev/null || need+=(nginx-light)
 command -v strace >/dev/null || need+=(strace)
+command -v haproxy >/dev/null || need+=(haproxy)
 if ((${#need[@]})); then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
         echo "installing ${need[*]}" >&2

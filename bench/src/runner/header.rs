@@ -7,7 +7,8 @@ use std::path::Path;
 use super::Ctx;
 use super::procs::output_of;
 
-fn first_line(s: &str) -> String {
+/// The first line of `s`, trimmed.
+pub fn first_line(s: &str) -> String {
     s.lines().next().unwrap_or("").trim().to_string()
 }
 

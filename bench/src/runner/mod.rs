@@ -5,6 +5,7 @@
 pub mod alloc;
 pub mod echo;
 pub mod floor;
+pub mod haproxy;
 pub mod header;
 pub mod http;
 pub mod many;

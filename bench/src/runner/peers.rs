@@ -79,11 +79,21 @@ pub fn rounds(
     ctx: &Ctx,
     table: &mut Table,
     running: &mut [Option<Running>],
+    measure: impl FnMut(usize, &Running) -> Result<Sample, String>,
+) {
+    rounds_of(ctx.rounds, table, running, measure)
+}
+
+/// [`rounds`], `count` times.
+pub fn rounds_of(
+    count: usize,
+    table: &mut Table,
+    running: &mut [Option<Running>],
     mut measure: impl FnMut(usize, &Running) -> Result<Sample, String>,
 ) {
     let n = running.len();
-    for round in 0..ctx.rounds {
-        eprintln!("{}: round {}/{}", table.title, round + 1, ctx.rounds);
+    for round in 0..count {
+        eprintln!("{}: round {}/{}", table.title, round + 1, count);
         for t in 0..table.tests.len() {
             for k in 0..n {
                 let p = (k + round) % n;

@@ -51,11 +51,17 @@ pub fn summary(tables: &[Table]) -> String {
                     )
                 }
             };
+            // A table whose ratios are not revio's to a peer says what they are.
+            let name = if t.ratio_of == "revio ÷ peer" {
+                peer.name.clone()
+            } else {
+                format!("{} ({})", peer.name, t.ratio_of)
+            };
             let _ = writeln!(
                 s,
                 "| {} | {} | {} | {} |",
                 t.title,
-                peer.name,
+                name,
                 range(|x| x.per_cpu),
                 range(|x| x.rate)
             );
