@@ -157,3 +157,18 @@ fn config(fronts: [u16; 2], backends: [u16; 2]) -> String {
     }
     c
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_sends_proxy_v2_to_the_first_backend_only() {
+        let c = config([46001, 46002], [46011, 46012]);
+        assert!(c.contains("nbthread 1") && c.contains("mode tcp"));
+        assert!(c.contains("bind 127.0.0.1:46001\n    default_backend proxy"));
+        assert!(c.contains("server revio 127.0.0.1:46011 send-proxy-v2\n"));
+        assert!(c.contains("server revio 127.0.0.1:46012\n"));
+        assert_eq!(c.matches("send-proxy").count(), 1);
+    }
+}

@@ -151,3 +151,22 @@ pub fn sample(cols: &[f64], per_cpu: f64) -> Sample {
         extra,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_rows() {
+        assert_eq!(csv_row("\"test\",\"rps\",\"avg_latency_ms\""), None);
+        assert_eq!(csv_row("WARNING: Could not fetch server CONFIG"), None);
+        let (name, cols) = csv_row(
+            "\"MSET (10 keys)\",\"36363.64\",\"0.915\",\"0.304\",\"0.887\",\"1.359\",\"2.247\",\"2.743\"",
+        )
+        .expect("a row");
+        assert_eq!(name, "MSET (10 keys)");
+        let s = sample(&cols, 1000.0);
+        assert_eq!((s.rate, s.per_cpu), (36363.64, 1000.0));
+        assert_eq!((s.extra["p50 ms"], s.extra["p99 ms"]), (0.887, 2.247));
+    }
+}

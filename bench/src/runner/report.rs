@@ -351,3 +351,26 @@ fn extent(table: &Table, peers: &[usize]) -> (f64, f64) {
     }
     (bottom, top)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retain_measured_keeps_order_and_errors() {
+        let peers = vec![Peer {
+            name: "p".into(),
+            skipped: None,
+        }];
+        let tests = ["a", "b", "c", "d"].map(String::from).to_vec();
+        let mut t = Table::new("t", "req", tests, peers);
+        t.record(1, 0, 0, Some(Sample::default()));
+        t.record(3, 0, 0, None);
+        t.errors.insert((3, 0), "ERR".into());
+        t.retain_measured();
+        assert_eq!(t.tests, ["b", "d"]);
+        assert!(t.samples.contains_key(&(0, 0)) && t.samples.contains_key(&(1, 0)));
+        assert_eq!(t.errors.get(&(1, 0)).map(String::as_str), Some("ERR"));
+        assert!(t.markdown().contains("| d | p | **error**: ERR |"));
+    }
+}
