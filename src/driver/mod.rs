@@ -72,7 +72,7 @@ pub(crate) mod poll;
 #[cfg(target_os = "linux")]
 pub(crate) mod uring;
 // Named `std`, the module would shadow the std crate in this file.
-#[path = "std.rs"]
+#[path = "std/mod.rs"]
 pub(crate) mod stdnet;
 
 /// A connection's slot number in its loop.
