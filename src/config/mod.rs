@@ -320,8 +320,8 @@ impl Config {
     }
 
     /// Test hook, not for applications: io_uring looks refused by the kernel
-    /// (as under a seccomp profile that blocks it): [`Backend::Auto`] falls
-    /// back to epoll, and [`Backend::Uring`] fails to serve.
+    /// (as under a seccomp profile that blocks it): [`Backend::Uring`] falls
+    /// back to epoll.
     #[cfg(feature = "test-hooks")]
     #[doc(hidden)]
     pub fn __refuse_uring(mut self) -> Config {

@@ -199,7 +199,7 @@ impl Ring {
 }
 
 impl Drop for Ring {
-    /// Cancels every operation and waits up to [`DROP_WAIT`] for their last
+    /// Cancels every operation and waits up to two seconds for their last
     /// completions; then the groups are unregistered and freed. If the kernel
     /// still holds operations then, their memory and the groups are leaked:
     /// never freed while the kernel could write to them.
