@@ -33,7 +33,7 @@ pub fn echo(ctx: &Ctx, conns: usize) -> Table {
     pick_revio(&mut table);
     table.note = format!(
         "`echo-load --conns {conns} --depth D --size S --secs {secs}` (this crate): each connection keeps D \
-         messages of S bytes in flight. revio's ratios are its io_uring row's."
+         messages of S bytes in flight. revio's ratios are its epoll row's (the default backend)."
     );
     table.extra_cols = vec!["MB/s"];
     let ports: BTreeMap<String, u16> = specs.iter().map(|s| (s.name.clone(), s.port)).collect();

@@ -12,10 +12,10 @@ pub struct PeerSpec {
     pub port: u16,
 }
 
-/// revio's backends, each a row of every comparison: io_uring first (what
+/// revio's backends, each a row of every comparison: epoll first (what
 /// `Backend::Auto` picks on Linux, and the row the ratios are taken from),
-/// then epoll.
-pub const REVIO_BACKENDS: [(&str, &str); 2] = [("io_uring", "uring"), ("epoll", "poll")];
+/// then io_uring (`Backend::Uring`).
+pub const REVIO_BACKENDS: [(&str, &str); 2] = [("epoll", "poll"), ("io_uring", "uring")];
 
 /// One peer per revio backend for example `example` started with `args`.
 pub fn revio_specs(ctx: &Ctx, example: &str, args: &[&str]) -> Vec<PeerSpec> {
@@ -35,8 +35,8 @@ pub fn revio_specs(ctx: &Ctx, example: &str, args: &[&str]) -> Vec<PeerSpec> {
         .collect()
 }
 
-/// The row the ratios of `table` are taken from: revio on io_uring, or on
-/// epoll where io_uring did not start.
+/// The row the ratios of `table` are taken from: revio on epoll (the default
+/// backend), or on io_uring where epoll did not start.
 pub fn pick_revio(table: &mut Table) {
     table.revio = (0..REVIO_BACKENDS.len())
         .find(|&i| table.peers[i].skipped.is_none())

@@ -38,7 +38,7 @@ pub fn redis(ctx: &Ctx, conns: usize) -> Table {
     pick_revio(&mut table);
     table.note = format!(
         "`redis-benchmark -c {conns} -t TEST -P 1 -n {n1}` and `-P 16 -n {n16}`; p50 and p99 in ms. \
-         revio's ratios are its io_uring row's. The floor answers PINGs only."
+         revio's ratios are its epoll row's (the default backend). The floor answers PINGs only."
     );
     table.extra_cols = vec!["p50 ms", "p99 ms"];
     for (t, (k, _)) in tests.iter().enumerate() {
