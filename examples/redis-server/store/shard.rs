@@ -33,6 +33,12 @@ impl Entry {
     fn is_expired(&self, now: i64) -> bool {
         self.expires.is_some_and(|t| t <= now)
     }
+
+    /// Whether the deadline has passed; reads the clock only for a key that
+    /// has one (a clock read per command was 6% of a SET/GET profile).
+    fn is_expired_now(&self) -> bool {
+        self.expires.is_some_and(|t| t <= now_ms())
+    }
 }
 
 /// A WATCHed key: how many clients watch it, and a version that every
@@ -63,8 +69,7 @@ impl Shard {
     /// The live entry for `key`, to change in place: call [`Shard::touch`]
     /// when it is changed, [`Shard::remove`] when it is emptied.
     pub fn get_mut(&mut self, key: &[u8]) -> Option<&mut Entry> {
-        let now = now_ms();
-        if self.map.get(key)?.is_expired(now) {
+        if self.map.get(key)?.is_expired_now() {
             self.map.remove(key);
             return None;
         }
@@ -91,10 +96,9 @@ impl Shard {
     /// old buffer.
     pub fn set(&mut self, key: &[u8], value: &[u8], expires: Option<i64>, keep_ttl: bool) {
         self.touch(key);
-        let now = now_ms();
         match self.map.get_mut(key) {
             Some(e) => {
-                if e.is_expired(now) || !keep_ttl {
+                if !keep_ttl || e.is_expired_now() {
                     e.expires = expires;
                 }
                 match &mut e.value {
@@ -159,9 +163,8 @@ impl Shard {
 
     /// Removes `key` and returns its entry, if it was there and live.
     pub fn take(&mut self, key: &[u8]) -> Option<Entry> {
-        let now = now_ms();
         let e = self.map.remove(key)?;
-        if e.is_expired(now) {
+        if e.is_expired_now() {
             return None;
         }
         self.touch(key);
@@ -222,7 +225,7 @@ impl Shard {
 
     /// Whether `key` is held but past its deadline (not yet dropped).
     pub fn is_expired(&self, key: &[u8]) -> bool {
-        self.map.get(key).is_some_and(|e| e.is_expired(now_ms()))
+        self.map.get(key).is_some_and(Entry::is_expired_now)
     }
 
     fn push_deadline(&mut self, key: &[u8], at: i64) {
