@@ -100,15 +100,9 @@ pub fn rounds_of(
                 if !table.applies(t, p) {
                     continue;
                 }
-                let Some(server) = running[p].as_mut() else {
+                let Some(server) = live(table, running, p) else {
                     continue;
                 };
-                if !server.alive() {
-                    eprintln!("{} is gone: {}", server.name, server.log_tail());
-                    table.peers[p].skipped = Some("died during the run".into());
-                    running[p] = None;
-                    continue;
-                }
                 match measure(t, server) {
                     Ok(s) => table.record(t, p, round, Some(s)),
                     Err(e) => {
@@ -163,4 +157,16 @@ impl FilterHave for Result<Program, String> {
             Err(format!("{program} is not installed"))
         }
     }
+}
+
+/// Peer `p`'s server while it runs; once it has died, `None`, with the peer
+/// marked skipped and the server's last words printed.
+pub fn live<'a>(table: &mut Table, running: &'a mut [Option<Running>], p: usize) -> Option<&'a mut Running> {
+    if running[p].as_mut().is_some_and(|s| !s.alive()) {
+        if let Some(s) = running[p].take() {
+            eprintln!("{} is gone: {}", s.name, s.log_tail());
+        }
+        table.peers[p].skipped = Some("died during the run".into());
+    }
+    running[p].as_mut()
 }

@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use super::Ctx;
-use super::peers::{FilterHave, PeerSpec, redis_server_program, start_all};
+use super::peers::{FilterHave, PeerSpec, live, redis_server_program, start_all};
 use super::procs::{Program, Running, free_port, have, run_client_lines};
 use super::redis::{csv_row, sample};
 use super::report::{Sample, Table};
@@ -93,15 +93,9 @@ pub fn redis_default(ctx: &Ctx) -> Table {
         eprintln!("{}: round {}/{rounds}", table.title, round + 1);
         for k in 0..count {
             let p = (k + round) % count;
-            let Some(server) = running[p].as_mut() else {
+            let Some(server) = live(&mut table, &mut running, p) else {
                 continue;
             };
-            if !server.alive() {
-                eprintln!("{} is gone: {}", server.name, server.log_tail());
-                table.peers[p].skipped = Some("died during the run".into());
-                running[p] = None;
-                continue;
-            }
             for (test, outcome) in default_run(server, specs[p].port, n, limit) {
                 record(&mut table, &test, p, round, outcome);
             }
