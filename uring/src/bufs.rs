@@ -218,6 +218,11 @@ impl BufGroup {
         }
     }
 
+    /// Where buffer `id` starts in the data allocation.
+    fn offset(&self, id: &BufId) -> usize {
+        SKEW + id.bid as usize * self.size as usize
+    }
+
     /// The whole buffer behind `id`, readable.
     pub(crate) fn bytes(&self, id: &BufId) -> &[u8] {
         self.check(id);
@@ -225,14 +230,7 @@ impl BufGroup {
         // will not write it until it is given back, which needs the `BufId`
         // consumed and `&mut self`. The range is inside the data allocation,
         // which was zeroed, so every byte is initialized.
-        unsafe {
-            std::slice::from_raw_parts(
-                self.data
-                    .as_ptr()
-                    .add(SKEW + id.bid as usize * self.size as usize),
-                self.size as usize,
-            )
-        }
+        unsafe { std::slice::from_raw_parts(self.data.as_ptr().add(self.offset(id)), self.size as usize) }
     }
 
     /// The whole buffer behind `id`, writable (to decrypt in place).
@@ -241,14 +239,7 @@ impl BufGroup {
         // SAFETY: as in `bytes`; `&mut self` rules out any other view into the
         // data allocation for the lifetime of the result, and the kernel does
         // not touch handed-out buffers.
-        unsafe {
-            std::slice::from_raw_parts_mut(
-                self.data
-                    .as_ptr()
-                    .add(SKEW + id.bid as usize * self.size as usize),
-                self.size as usize,
-            )
-        }
+        unsafe { std::slice::from_raw_parts_mut(self.data.as_ptr().add(self.offset(id)), self.size as usize) }
     }
 }
 

@@ -17,9 +17,10 @@
 //! * Each connection has a writer thread behind a bounded queue
 //!   ([`WRITE_QUEUE`]): `send` copies into the queue (and says `WouldBlock`
 //!   when it is full); the writer sends with blocking writes and posts
-//!   `writable` after each batch. Bytes in the queue or in the batch being
-//!   sent are the backend's ([`Driver::held`]): the loop counts them as
-//!   queued and sends more only once the writer has reported them sent
+//!   `writable` after each send that makes progress. Bytes in the queue or
+//!   in the batch being sent are the backend's ([`Driver::held`]): the loop
+//!   counts them as queued and sends more only once the writer has
+//!   reported them sent
 //!   ([`Driver::take_sent`]), so the queue adds nothing to what the loop
 //!   bounds (the high-water mark, the loop's budget).
 //! * A dial's blocking connect runs on the connection's reader thread before it
