@@ -7,8 +7,11 @@
 mod common;
 
 use common::*;
-use revio::{Backend, Config};
+use revio::Backend;
+#[cfg(feature = "test-hooks")]
+use revio::Config;
 
+#[cfg(feature = "test-hooks")] // Config::__refuse_uring
 #[test]
 fn uring_falls_back_to_epoll_when_io_uring_is_refused() {
     let srv = start_with(

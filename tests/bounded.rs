@@ -984,6 +984,7 @@ struct Tracked {
 }
 
 impl Tracked {
+    #[cfg(feature = "test-hooks")]
     fn id(&self, i: usize) -> ConnId {
         wait_until("opened", || self.ids.lock().unwrap().len() > i);
         self.ids.lock().unwrap()[i]
@@ -1019,6 +1020,7 @@ impl Handler for Tracked {
 ///
 /// Checked to fail without the feature: without the `catch_unwind` around
 /// the loop (`Loop::run`), no `closed` fires and the serving thread panics.
+#[cfg(feature = "test-hooks")] // Config::__panic_at_send / __first_generation
 fn a_panic_inside_the_loop_closes_everything_and_serve_returns_it(b: Backend) {
     let h = Tracked::default();
     let log = h.log.clone();
@@ -1090,6 +1092,7 @@ fn handler_panic_after_writing_closes_only_that_connection(b: Backend) {
 // ----- ids across the wrap of generations ------------------------------------
 
 /// `loop:slot.generation`, from an id's `Display`.
+#[cfg(feature = "test-hooks")]
 fn slot_and_generation(id: ConnId) -> (u32, u32) {
     let s = id.to_string();
     let (slot, generation) = s.split_once(':').unwrap().1.split_once('.').unwrap();
@@ -1106,6 +1109,7 @@ fn slot_and_generation(id: ConnId) -> (u32, u32) {
 /// Checked to fail without the feature: with the generation incremented
 /// by `+ 1` instead of retiring the slot, the loop panics at the wrap (an
 /// overflow); with `wrapping_add`, the slot is used again at generation 0.
+#[cfg(feature = "test-hooks")] // Config::__first_generation
 fn stale_ids_never_reach_a_newer_connection_across_the_wrap(b: Backend) {
     let h = Tracked::default();
     let log = h.log.clone();
@@ -1406,7 +1410,9 @@ per_backend!(
     bytes_after_a_proxy_header_wait_for_a_resume_from_opened,
     a_flooding_client_does_not_starve_the_others,
     floods_of_datagrams_and_connections_wait_their_turn,
+    #[cfg(feature = "test-hooks")]
     a_panic_inside_the_loop_closes_everything_and_serve_returns_it,
+    #[cfg(feature = "test-hooks")]
     stale_ids_never_reach_a_newer_connection_across_the_wrap,
     #[cfg_attr(not(target_os = "linux"), ignore = "measures its memory in /proc: Linux only")]
     wakes_coalesce_and_the_mailbox_does_not_grow,
