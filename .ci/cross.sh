@@ -11,6 +11,8 @@
 # C compiler, which Debian has for Windows only):
 #   x86_64-unknown-freebsd, x86_64-apple-darwin: the revio package, all
 #     targets, without `tls` (so without the integration member, which needs it)
+#   all three: `cargo check -p revio --tests` with default features, as a
+#     user there would build the tests
 #   x86_64-pc-windows-gnu: the workspace with every feature, but bench/, a
 #     Linux harness (raw epoll, /proc, Linux socket options)
 #   under wine: `cargo test -p revio --all-features`, and with
@@ -43,6 +45,11 @@ fi
 for t in "${unix_targets[@]}"; do
     echo "cross: cargo clippy -p revio --all-targets --features test-hooks --target $t"
     cargo clippy -q -p revio --all-targets --features test-hooks --target "$t" -- -D warnings
+done
+# What a user there builds: the tests with default features (no test hooks).
+for t in "${unix_targets[@]}" "$windows"; do
+    echo "cross: cargo check -p revio --tests --target $t"
+    cargo check -q -p revio --tests --target "$t"
 done
 
 if have_windows_tools; then
