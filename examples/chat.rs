@@ -133,7 +133,7 @@ impl Handler for Chat {
         self.room().members.remove(&c.id());
     }
 
-    fn tick(&mut self) -> (Option<Duration>, Action) {
+    fn tick(&mut self, _: &revio::Tick<'_>) -> (Option<Duration>, Action) {
         match &self.stop {
             Some(stop) => (stop.check(self.server.as_ref()), Action::None),
             None => (None, Action::None),

@@ -51,7 +51,7 @@ impl Handler for Echo {
         Action::None
     }
 
-    fn tick(&mut self) -> (Option<std::time::Duration>, Action) {
+    fn tick(&mut self, _: &revio::Tick<'_>) -> (Option<std::time::Duration>, Action) {
         (self.stop.check(self.server.as_ref()), Action::None)
     }
 }

@@ -306,7 +306,7 @@ impl Handler for Http {
         Action::None
     }
 
-    fn tick(&mut self) -> (Option<Duration>, Action) {
+    fn tick(&mut self, _: &revio::Tick<'_>) -> (Option<Duration>, Action) {
         self.date = http_date(SystemTime::now());
         (self.stop.check(self.server.as_ref()), Action::None)
     }

@@ -259,7 +259,7 @@ impl Handler for Proxy {
         }
     }
 
-    fn tick(&mut self) -> (Option<Duration>, Action) {
+    fn tick(&mut self, _: &revio::Tick<'_>) -> (Option<Duration>, Action) {
         (self.stop.check(self.server.as_ref()), Action::None)
     }
 }

@@ -87,6 +87,11 @@ pub enum Error {
     /// remotes and a new one arrived: this, the least recently active, was
     /// closed. Kind: `Other`.
     UdpRemoteEvicted,
+    /// The connection was aborted by code ([`Action::Abort`](crate::Action::Abort),
+    /// [`Conn::abort`](crate::Conn::abort) or [`Server::abort`](crate::Server::abort)):
+    /// its queued output was dropped and the peer was reset. Kind:
+    /// `ConnectionAborted`.
+    Aborted,
 }
 
 impl Error {
@@ -106,6 +111,7 @@ impl Error {
             | Error::RecordTimeout(_)
             | Error::ShutdownTimeout { .. } => io::ErrorKind::TimedOut,
             Error::Panic(_) | Error::UdpRemoteEvicted => io::ErrorKind::Other,
+            Error::Aborted => io::ErrorKind::ConnectionAborted,
         }
     }
 }
@@ -146,6 +152,7 @@ impl fmt::Display for Error {
             Error::UdpRemoteEvicted => f.write_str(
                 "too many UDP remotes on this listener (Config::max_udp_remotes): the least recently active was closed",
             ),
+            Error::Aborted => f.write_str("aborted by the server's code: queued output dropped, the peer reset"),
         }
     }
 }

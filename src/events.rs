@@ -4,6 +4,7 @@
 use std::io;
 use std::time::Duration;
 
+use crate::clock::Tick;
 use crate::conn::Conn;
 use crate::server::Server;
 use crate::stream::Detached;
@@ -27,6 +28,16 @@ pub enum Action {
     /// close every connection (a `closed` for each), remove unix socket files,
     /// and return from `serve`.
     Shutdown,
+    /// Close this connection now: queued output (and whatever this call
+    /// wrote) is dropped, a TCP connection is reset (the peer reads
+    /// `ECONNRESET`, never a clean end), and `closed` fires with an
+    /// [`Error::Aborted`](crate::Error::Aborted). For a protocol violation,
+    /// where the rest of the replies must not go out. Behind a
+    /// [`Translate`](crate::Translate)r no closing record (a TLS
+    /// `close_notify`) is sent. On a UDP remote it forgets the remote and
+    /// sends nothing. Also [`Conn::abort`](crate::Conn::abort) and
+    /// [`Server::abort`].
+    Abort,
 }
 
 /// The events of one event loop. Every method has a default that does nothing,
@@ -173,7 +184,13 @@ pub trait Handler {
     /// The ticker: fires right after `serving`, then after each delay it returns
     /// (measured from when the tick was due, so ticks do not drift). Return
     /// `None` as the delay to stop ticking. The default stops at once.
-    fn tick(&mut self) -> (Option<Duration>, Action) {
+    ///
+    /// `tick` sees its loop: the server handle, the loop's index and its
+    /// clock (see [`Tick`]). With several loops every loop ticks its own
+    /// handler; a job meant to run once per server runs where
+    /// [`Tick::loop_index`] is 0.
+    fn tick(&mut self, tick: &Tick<'_>) -> (Option<Duration>, Action) {
+        let _ = tick;
         (None, Action::None)
     }
 }

@@ -271,6 +271,7 @@
 
 mod addr;
 mod backend;
+mod clock;
 mod config;
 mod conn;
 mod driver;
@@ -286,8 +287,9 @@ mod sys;
 mod translate;
 
 pub use addr::{Addr, Address, Network};
+pub use clock::{Clock, Tick};
 pub use config::{Backend, Balance, Config};
-pub use conn::{Conn, ShutdownHook};
+pub use conn::{Conn, InputControl, Parts, ShutdownHook};
 pub use error::Error;
 pub use events::{Action, Handler};
 pub use output::Output;

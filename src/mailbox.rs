@@ -58,7 +58,8 @@ pub(crate) const WAKE: u8 = 1 << 3;
 pub(crate) const CLOSE: u8 = 1 << 4;
 pub(crate) const PAUSE: u8 = 1 << 5;
 pub(crate) const RESUME: u8 = 1 << 6;
-const MARKS: u8 = WAKE | CLOSE | PAUSE | RESUME;
+pub(crate) const ABORT: u8 = 1 << 7;
+const MARKS: u8 = WAKE | CLOSE | PAUSE | RESUME | ABORT;
 
 /// Marks taken by the loop for one live connection.
 #[derive(Debug, Clone, Copy)]
@@ -250,7 +251,7 @@ impl Mailbox {
         !inbox.stopped && inbox.lookup(id).is_some_and(|f| !stream_only || f & UDP == 0)
     }
 
-    /// Marks a live stream connection (`CLOSE` may also mark a UDP remote);
+    /// Marks a live stream connection (`CLOSE` and `ABORT` may also mark a UDP remote);
     /// returns whether `id` is live.
     pub(crate) fn mark(&self, id: ConnId, mark: u8) -> bool {
         let mut inbox = self.lock();
@@ -258,7 +259,7 @@ impl Mailbox {
             return false;
         }
         match inbox.lookup(id) {
-            Some(f) if f & UDP != 0 && mark != CLOSE => false,
+            Some(f) if f & UDP != 0 && mark & (CLOSE | ABORT) == 0 => false,
             Some(_) => {
                 let wake = inbox.mark(id, mark) == Some(true);
                 drop(inbox);

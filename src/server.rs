@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use crate::addr::{Addr, Address};
-use crate::mailbox::{CLOSE, Command, Mailbox, PAUSE, RESUME, WAKE};
+use crate::mailbox::{ABORT, CLOSE, Command, Mailbox, PAUSE, RESUME, WAKE};
 
 /// Identifies one connection for its whole life. Ids are generation-checked: the
 /// id of a closed connection never names a later connection, however often its
@@ -189,6 +189,16 @@ impl Server {
     /// Returns whether `id` names a live connection.
     pub fn close(&self, id: ConnId) -> bool {
         self.mailbox(id).is_some_and(|m| m.mark(id, CLOSE))
+    }
+
+    /// Asks the loop that owns `id` to abort it, as [`Action::Abort`](crate::Action::Abort)
+    /// does: queued output is dropped, the peer is reset, and `closed` fires
+    /// with an [`Error::Aborted`](crate::Error::Aborted) (a dial still
+    /// connecting fails with it). Returns whether `id` names a live
+    /// connection. If the connection closes by itself before its loop gets
+    /// to the request, it closes as it would have.
+    pub fn abort(&self, id: ConnId) -> bool {
+        self.mailbox(id).is_some_and(|m| m.mark(id, ABORT))
     }
 
     /// Pauses reading on connection `id`, as [`Conn::pause_reading`](crate::Conn::pause_reading)

@@ -222,7 +222,7 @@ impl Handler for Ticker {
         self.log.push("serving");
         Action::None
     }
-    fn tick(&mut self) -> (Option<Duration>, Action) {
+    fn tick(&mut self, _: &revio::Tick<'_>) -> (Option<Duration>, Action) {
         let mut at = self.at.lock().unwrap();
         at.push(Instant::now());
         self.log.push("tick");
@@ -264,7 +264,7 @@ impl Handler for BusyTicker {
         c.write(input);
         Action::None
     }
-    fn tick(&mut self) -> (Option<Duration>, Action) {
+    fn tick(&mut self, _: &revio::Tick<'_>) -> (Option<Duration>, Action) {
         *self.ticks.lock().unwrap() += 1;
         (Some(Duration::ZERO), Action::None)
     }
@@ -533,7 +533,7 @@ struct PanicInTick;
 
 impl Handler for PanicInTick {
     type State = ();
-    fn tick(&mut self) -> (Option<Duration>, Action) {
+    fn tick(&mut self, _: &revio::Tick<'_>) -> (Option<Duration>, Action) {
         panic!("tick exploded");
     }
 }

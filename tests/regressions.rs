@@ -131,7 +131,7 @@ impl Handler for Blocker {
         c.write(input);
         Action::None
     }
-    fn tick(&mut self) -> (Option<Duration>, Action) {
+    fn tick(&mut self, _: &revio::Tick<'_>) -> (Option<Duration>, Action) {
         if self.index != 0 {
             return (None, Action::None);
         }

@@ -215,7 +215,7 @@ impl Handler for Redis {
         }
     }
 
-    fn tick(&mut self) -> (Option<Duration>, Action) {
+    fn tick(&mut self, _: &revio::Tick<'_>) -> (Option<Duration>, Action) {
         if self.loop_index != 0 {
             return (None, Action::None);
         }

@@ -125,8 +125,8 @@ impl revio::Handler for Announce {
     fn closed(&mut self, c: &mut revio::Conn<'_, Self::State>, e: Option<std::io::Error>) {
         self.0.closed(c, e)
     }
-    fn tick(&mut self) -> (Option<std::time::Duration>, revio::Action) {
-        let (sweep, action) = self.0.tick();
+    fn tick(&mut self, tick: &revio::Tick<'_>) -> (Option<std::time::Duration>, revio::Action) {
+        let (sweep, action) = self.0.tick(tick);
         let stop = self.2.check(self.3.as_ref());
         let next = match (sweep, stop) {
             (Some(a), Some(b)) => Some(a.min(b)),

@@ -75,8 +75,8 @@ impl Handler for Probe {
         self.writes.fetch_add(1, Ordering::SeqCst);
         self.inner.prewrite(c, amount)
     }
-    fn tick(&mut self) -> (Option<Duration>, Action) {
-        self.inner.tick()
+    fn tick(&mut self, tick: &revio::Tick<'_>) -> (Option<Duration>, Action) {
+        self.inner.tick(tick)
     }
 }
 

@@ -39,6 +39,7 @@ pub(super) struct Cx<'a> {
     pub(super) loop_index: usize,
     pub(super) server: &'a Server,
     pub(super) limits: &'a Limits,
+    pub(super) clock: &'a crate::clock::Clock,
     /// The PROXY header of the connection called, if it has one.
     pub(super) proxied: Option<&'a crate::proxy_protocol::Header>,
 }
@@ -101,6 +102,7 @@ pub(super) fn invoke<H: Handler>(
         input_len: data.len(),
         endpoint,
         server: cx.server,
+        clock: cx.clock,
         closing,
         high_water: cx.limits.high_water,
         paused: *flags & PAUSED != 0,

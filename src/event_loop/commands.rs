@@ -1,4 +1,4 @@
-//! Requests from other threads: the marks (wake, close, pause, resume) and
+//! Requests from other threads: the marks (wake, close, abort, pause, resume) and
 //! commands (dial, adopt, resolved) in the loop's mailbox, taken a bounded
 //! batch per turn.
 
@@ -9,7 +9,7 @@ use super::slot::*;
 use super::{Again, Loop, MARKS_PER_TURN, Phase};
 use crate::driver::{Driver, Token};
 use crate::events::{Action, Handler};
-use crate::mailbox::{CLOSE, Command, PAUSE, RESUME, WAKE};
+use crate::mailbox::{ABORT, CLOSE, Command, PAUSE, RESUME, WAKE};
 use crate::server::ConnId;
 
 impl<H: Handler, D: Driver> Loop<H, D> {
@@ -97,6 +97,15 @@ impl<H: Handler, D: Driver> Loop<H, D> {
             } else if !slot.is(UDP) {
                 self.event(t, |h, c| h.woken(c));
             }
+        }
+        if marks & ABORT != 0 && self.conns[t].is_open() {
+            let e: io::Error = crate::Error::Aborted.into();
+            if self.conns[t].is(CONNECTING) {
+                self.dial_failed(t, e);
+            } else {
+                self.cut_conn(t, e);
+            }
+            return;
         }
         if marks & CLOSE != 0 && self.conns[t].is_open() {
             let flags = self.conns[t].flags;

@@ -159,6 +159,9 @@ pub(crate) struct Loop<H: Handler, D: Driver> {
     close_errors: Vec<(Token, io::Error)>,
     /// Output queued by every connection of this loop.
     queued_total: usize,
+    /// Per connection with `WANT` set: the input length its next `data`
+    /// call waits for (see `Conn::want`).
+    wants: std::collections::HashMap<Token, usize>,
     shutdown_hook: Option<ShutdownHook<H::State>>,
     sends: u64,
 }
@@ -237,6 +240,7 @@ impl<H: Handler, D: Driver> Loop<H, D> {
             freed: Vec::new(),
             close_errors: Vec::new(),
             queued_total: 0,
+            wants: std::collections::HashMap::new(),
             shutdown_hook: None,
             sends: 0,
         }
@@ -435,6 +439,7 @@ impl<H: Handler, D: Driver> Loop<H, D> {
             loop_index: self.index,
             server: &self.server,
             limits: &self.limits,
+            clock: &self.timers.clock,
             proxied: proxied(&self.proxied, self.conns[t].flags, t),
         };
         call::invoke(
@@ -466,6 +471,10 @@ impl<H: Handler, D: Driver> Loop<H, D> {
         if o.over {
             let limit = self.limits.max_output;
             self.cut_conn(t, crate::Error::OutputLimit { limit }.into());
+            return None;
+        }
+        if o.action == Action::Abort || o.req.abort {
+            self.cut_conn(t, crate::Error::Aborted.into());
             return None;
         }
         let mut action = o.action;
@@ -505,6 +514,18 @@ impl<H: Handler, D: Driver> Loop<H, D> {
         if req.close_write {
             self.conns[t].flags |= SHUT_WRITE;
         }
+        if let Some(n) = req.want {
+            if n > self.limits.max_input {
+                let limit = self.limits.max_input;
+                self.close_errors
+                    .push((t, crate::Error::InputLimit { limit }.into()));
+                return true;
+            }
+            if !self.conns[t].is(UDP) {
+                self.conns[t].flags |= WANT;
+                self.wants.insert(t, n);
+            }
+        }
         if req.again && self.conns[t].out.len() + self.driver.held(t) > self.limits.high_water {
             // Owed a `data` call once the output drains (see `represent`).
             self.conns[t].flags |= REPRESENT;
@@ -525,6 +546,8 @@ impl<H: Handler, D: Driver> Loop<H, D> {
             Action::Close => self.conns[t].flags |= CLOSE_AFTER_FLUSH,
             Action::Detach => self.conns[t].flags |= DETACH_AFTER_FLUSH,
             Action::Shutdown => self.begin_shutdown(),
+            // Taken by `outcome`, which closes the connection at once.
+            Action::Abort => {}
         }
     }
 

@@ -26,12 +26,12 @@ impl<H: Handler, D: Driver> Loop<H, D> {
                 return;
             }
             match self.receive(t) {
-                Ok(0) => {
+                Ok((0, _)) => {
                     self.on_eof(t);
                     return;
                 }
-                Ok(n) if D::RECEIVES_AHEAD => taken += n,
-                Ok(n) if n < self.limits.read_buffer && !drain => return,
+                Ok((n, _)) if D::RECEIVES_AHEAD => taken += n,
+                Ok((_, false)) if !drain => return,
                 Ok(_) => reads += 1,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -45,9 +45,17 @@ impl<H: Handler, D: Driver> Loop<H, D> {
     }
 
     /// Receives once and hands the bytes to `data`; returns how many there
-    /// were (0: end-of-stream).
-    fn receive(&mut self, t: Token) -> io::Result<usize> {
-        let range = self.place_inbuf();
+    /// were (0: end-of-stream), and whether they filled the space offered (a
+    /// read that did not may have spent the socket's edge).
+    fn receive(&mut self, t: Token) -> io::Result<(usize, bool)> {
+        let mut range = self.place_inbuf();
+        if self.conns[t].is(WANT) {
+            // Read no further than the handler wants (see `Conn::want`).
+            let have = self.conns[t].input.len();
+            let room = self.wants.get(&t).map_or(0, |&w| w.saturating_sub(have));
+            range.end = range.start + room.clamp(1, range.len());
+        }
+        let space = range.len();
         let now = self.timers.now32();
         let Loop {
             index,
@@ -55,18 +63,21 @@ impl<H: Handler, D: Driver> Loop<H, D> {
             driver,
             server,
             limits,
+            timers,
             conns,
             inbuf,
             spare,
             pool,
             proxied,
+            wants,
             ..
         } = self;
         let held = driver.held(t);
         let lent = driver.recv(t, &mut inbuf[range])?;
         let n = lent.data.len();
+        let full = n >= space;
         if n == 0 {
-            return Ok(0);
+            return Ok((0, false));
         }
         let slot = &mut conns[t];
         slot.active = now;
@@ -76,7 +87,25 @@ impl<H: Handler, D: Driver> Loop<H, D> {
             }
             slot.input.extend_from_slice(lent.data);
             self.proxy_header(t);
-            return Ok(n);
+            return Ok((n, full));
+        }
+        let wanted = slot.is(WANT);
+        if wanted {
+            if slot.input.capacity() == 0 {
+                slot.input = pool.take();
+            }
+            slot.input.extend_from_slice(lent.data);
+            let want = wants.get(&t).copied().unwrap_or(0);
+            if slot.input.len() < want {
+                if slot.input.len() > limits.max_input {
+                    // Only a backend that receives ahead overshoots.
+                    let limit = limits.max_input;
+                    self.cut_conn(t, crate::Error::InputLimit { limit }.into());
+                }
+                return Ok((n, full));
+            }
+            slot.flags &= !WANT;
+            wants.remove(&t);
         }
         let endpoint = match lent.sock {
             Some(s) if slot.is(TCP) => Endpoint::Tcp(s),
@@ -87,6 +116,8 @@ impl<H: Handler, D: Driver> Loop<H, D> {
         // where they were received.
         let feed = if slot.input.is_empty() {
             Feed::Lent(lent.data)
+        } else if wanted {
+            Feed::Kept // the bytes joined the input above
         } else {
             slot.input.extend_from_slice(lent.data);
             Feed::Kept
@@ -95,6 +126,7 @@ impl<H: Handler, D: Driver> Loop<H, D> {
             loop_index: *index,
             server,
             limits,
+            clock: &timers.clock,
             proxied: super::proxied(proxied, slot.flags, t),
         };
         let r = call::invoke(
@@ -119,7 +151,7 @@ impl<H: Handler, D: Driver> Loop<H, D> {
             }
         }
         self.after_data(t, r, kept_feed);
-        Ok(n)
+        Ok((n, full))
     }
 
     /// Calls `data` with only the kept input: the output of a connection that
@@ -133,6 +165,10 @@ impl<H: Handler, D: Driver> Loop<H, D> {
             return;
         }
         slot.flags &= !REPRESENT;
+        if slot.is(WANT) {
+            // Waiting for more input (`Conn::want`): the next read calls.
+            return;
+        }
         // With no kept input, the handler asked for this call itself
         // (`Conn::call_again_when_drained`): `data` with empty input.
         let r = self.call(t, Feed::Kept, false, |h, c, d| h.data(c, d));
@@ -159,9 +195,15 @@ impl<H: Handler, D: Driver> Loop<H, D> {
             self.cut_conn(t, crate::Error::InputLimit { limit }.into());
             return;
         }
+        if slot.is(WANT) && self.wants.get(&t).is_none_or(|&w| slot.input.len() >= w) {
+            // Already here: nothing to wait for.
+            slot.flags &= !WANT;
+            self.wants.remove(&t);
+        }
         // Stopped early with input kept and the output over the mark: the
-        // kept input is presented again once the output drains.
-        if keep > 0 && slot.out.len() + self.driver.held(t) > self.limits.high_water {
+        // kept input is presented again once the output drains (unless the
+        // handler waits for more of it).
+        if keep > 0 && !slot.is(WANT) && slot.out.len() + self.driver.held(t) > self.limits.high_water {
             slot.flags |= REPRESENT;
         }
         self.after(t, action);
@@ -172,6 +214,18 @@ impl<H: Handler, D: Driver> Loop<H, D> {
         if self.conns[t].is(PROXY_WAIT) {
             self.reject(t, "it ended before its PROXY protocol header was complete");
             return;
+        }
+        if self.conns[t].is(WANT) {
+            // The stream ended before what `data` waited for: it gets what came.
+            self.conns[t].flags &= !WANT;
+            self.wants.remove(&t);
+            if !self.conns[t].input.is_empty() {
+                let r = self.call(t, Feed::Kept, false, |h, c, d| h.data(c, d));
+                self.after_data(t, r, true);
+                if !self.conns[t].is_open() {
+                    return;
+                }
+            }
         }
         let slot = &mut self.conns[t];
         slot.flags |= EOF_SEEN;

@@ -63,6 +63,9 @@ impl<H: Handler, D: Driver> Loop<H, D> {
         if !self.close_errors.is_empty() {
             self.close_errors.retain(|(c, _)| *c != t);
         }
+        if self.conns[t].is(WANT) {
+            self.wants.remove(&t);
+        }
         let slot = &mut self.conns[t];
         slot.flags = 0;
         slot.state = Default::default();

@@ -42,6 +42,9 @@ pub(super) const PROXIED: u32 = 1 << 20;
 /// A send the backend holds is in flight (see `Driver::held`): its
 /// `postwrite` comes with the `writable` that reports its completion.
 pub(super) const HELD: u32 = 1 << 21;
+/// The handler wants more input before its next `data` (`Conn::want`); how
+/// much is in `Loop::wants`.
+pub(super) const WANT: u32 = 1 << 22;
 
 /// `addr_index` of a dialed connection.
 pub(super) const DIALED: u16 = u16::MAX;

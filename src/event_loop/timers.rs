@@ -17,6 +17,7 @@ use super::dial::dial_timed_out;
 use super::slot::*;
 use super::wheel::Wheel;
 use super::{Loop, Phase};
+use crate::clock::{Clock, Tick};
 use crate::driver::{Driver, Token};
 use crate::events::{Action, Handler};
 
@@ -36,6 +37,8 @@ pub(super) struct Timers {
     epoch: Instant,
     /// Milliseconds since `epoch`, read once per turn.
     now: u64,
+    /// The same reading, for handlers (see `Conn::clock`).
+    pub(super) clock: Clock,
     /// When the next tick is due, to the nanosecond (the wheel keeps
     /// milliseconds), so that ticks do not drift.
     next_tick: Option<Instant>,
@@ -49,6 +52,7 @@ impl Timers {
             fired: Vec::new(),
             epoch: Instant::now(),
             now: 0,
+            clock: Clock::start(),
             next_tick: None,
             draining: false,
         }
@@ -58,6 +62,7 @@ impl Timers {
     pub(super) fn start(&mut self) {
         self.epoch = Instant::now();
         self.now = 0;
+        self.clock = Clock::start();
     }
 
     /// Starts the ticker: the first tick is due at once.
@@ -106,7 +111,9 @@ impl Timers {
     }
 
     pub(super) fn tick_clock(&mut self) {
-        self.now = self.epoch.elapsed().as_millis() as u64;
+        let now = Instant::now();
+        self.now = now.saturating_duration_since(self.epoch).as_millis() as u64;
+        self.clock.advance(now);
     }
 
     /// The loop's time in milliseconds, in 32 wrapping bits.
@@ -165,7 +172,12 @@ impl<H: Handler, D: Driver> Loop<H, D> {
     }
 
     fn fire_tick(&mut self, due: Instant, now: Instant) {
-        match catch_unwind(AssertUnwindSafe(|| self.handler.tick())) {
+        let tick = Tick {
+            server: &self.server,
+            loop_index: self.index,
+            clock: self.timers.clock,
+        };
+        match catch_unwind(AssertUnwindSafe(|| self.handler.tick(&tick))) {
             Ok((delay, action)) => {
                 let next = delay.map(|d| {
                     // Due times advance by the delay, so lateness does not

@@ -146,6 +146,7 @@ impl<H: Handler, D: Driver> Loop<H, D> {
             driver,
             server,
             limits,
+            timers,
             conns,
             inbuf,
             spare,
@@ -170,6 +171,7 @@ impl<H: Handler, D: Driver> Loop<H, D> {
             loop_index: *index,
             server,
             limits,
+            clock: &timers.clock,
             proxied: None,
         };
         let r = call::invoke(
@@ -240,6 +242,8 @@ impl<H: Handler, D: Driver> Loop<H, D> {
         }
         match action {
             Action::None => true,
+            // Taken by `outcome`: the remote is already forgotten.
+            Action::Abort => false,
             Action::Shutdown => {
                 self.begin_shutdown();
                 true

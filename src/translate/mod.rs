@@ -142,6 +142,9 @@ pub struct Translated<S, T> {
     /// Empty, without capacity, whenever there is none.
     input: Vec<u8>,
     kept: usize,
+    /// The plaintext the wrapped handler waits for before its next `data`
+    /// (`Conn::want`); 0 for none.
+    want: usize,
     /// The handshake is in progress: the wrapped handler's deadlines wait
     /// for its end, and the handshake timeout (if any) is the connection's
     /// deadline for now.
@@ -164,6 +167,7 @@ impl<S: Default, T> Default for Translated<S, T> {
             translator: None,
             input: Vec::new(),
             kept: 0,
+            want: 0,
             handshake_deadline: false,
             deferred_deadline: None,
             inner_deadline: false,
@@ -336,12 +340,14 @@ where
         let mut keep = plain;
         // New plaintext, or the loop calling again (no wire bytes) for
         // plaintext the wrapped handler left when it stopped early.
-        if plain > kept || (wire.is_empty() && plain > 0) {
+        let waiting = plain < outer.state.want && !decoded.ended;
+        if !waiting && (plain > kept || (wire.is_empty() && plain > 0)) {
             let c = view::call(&mut self.inner, outer, &mut self.plain_out, plain, |h, c| {
                 h.data(c, &input[..plain])
             });
             action = c.action;
             keep = c.keep.min(plain);
+            outer.state.want = c.want.unwrap_or(0);
             if keep > 0 {
                 // Kept here, not in the loop: ask to be called again if the
                 // handler stopped for congestion.
@@ -506,7 +512,7 @@ where
         self.plain_out.clear();
     }
 
-    fn tick(&mut self) -> (Option<Duration>, Action) {
-        self.inner.tick()
+    fn tick(&mut self, tick: &crate::Tick<'_>) -> (Option<Duration>, Action) {
+        self.inner.tick(tick)
     }
 }

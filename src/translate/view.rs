@@ -14,6 +14,9 @@ use crate::output::Output;
 pub(super) struct Called {
     pub(super) action: Action,
     pub(super) keep: usize,
+    /// On a translated connection: the plaintext the wrapped handler waits
+    /// for (`Conn::want`), which the translate layer counts itself.
+    pub(super) want: Option<usize>,
 }
 
 /// Runs `f` with the wrapped handler's view of `outer`, which can see the
@@ -33,6 +36,7 @@ pub(super) fn with_view<S, T: Translator + 'static, R>(
         out,
         endpoint,
         server,
+        clock,
         closing,
         high_water,
         paused,
@@ -56,6 +60,7 @@ pub(super) fn with_view<S, T: Translator + 'static, R>(
         input_len: 0,
         endpoint: *endpoint,
         server,
+        clock,
         closing: *closing,
         high_water: *high_water,
         paused: *paused,
@@ -141,6 +146,14 @@ pub(super) fn call<H: Handler, T: Translator + 'static>(
     if req.again {
         outer.req.again = true;
     }
+    if req.abort {
+        outer.req.abort = true;
+    }
+    let mut want = req.want;
+    if outer.state.translator.is_none() {
+        // Plain bytes: the loop counts them.
+        outer.req.want = want.take();
+    }
     if let Some(e) = error {
         // The loop flushes the output, then closes with this error.
         outer.close_with(e);
@@ -148,7 +161,7 @@ pub(super) fn call<H: Handler, T: Translator + 'static>(
             action = Action::Close;
         }
     }
-    Called { action, keep }
+    Called { action, keep, want }
 }
 
 /// Marks the outer output over its limit if the translator's wire bytes

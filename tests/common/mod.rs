@@ -145,8 +145,8 @@ impl<H: Handler> Handler for Capture<H> {
     fn detached(&mut self, c: &mut Conn<'_, H::State>, stream: Detached) {
         self.inner.detached(c, stream)
     }
-    fn tick(&mut self) -> (Option<Duration>, Action) {
-        self.inner.tick()
+    fn tick(&mut self, tick: &revio::Tick<'_>) -> (Option<Duration>, Action) {
+        self.inner.tick(tick)
     }
     fn eof(&mut self, c: &mut Conn<'_, H::State>) -> Action {
         self.inner.eof(c)

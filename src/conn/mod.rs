@@ -9,9 +9,16 @@ use std::time::Duration;
 use socket2::{SockAddr, SockRef};
 
 use crate::addr::Addr;
+use crate::clock::Clock;
 use crate::driver::SockFd;
 use crate::output::Output;
 use crate::server::{ConnId, Server};
+
+mod parts;
+mod requests;
+
+pub use parts::{InputControl, Parts};
+pub(crate) use requests::Requests;
 
 /// Which socket a connection view is backed by.
 #[derive(Clone, Copy)]
@@ -27,46 +34,6 @@ pub(crate) enum Endpoint<'a> {
 /// [`Handler::stopping`](crate::Handler::stopping) and before the last flush;
 /// see [`Conn::on_shutdown`].
 pub type ShutdownHook<S> = fn(&mut S, &mut Output<'_>);
-
-/// What a handler asked of the loop during one call; applied when it returns.
-pub(crate) struct Requests<S> {
-    /// Close (after flushing) and report this error in `closed`.
-    pub(crate) close_error: Option<io::Error>,
-    /// `Some(false)`: pause reading; `Some(true)`: resume.
-    pub(crate) reading: Option<bool>,
-    /// `Some(None)`: clear the deadline; `Some(Some(d))`: set it `d` from now.
-    pub(crate) deadline: Option<Option<Duration>>,
-    /// Shut the writing side down once the output is flushed.
-    pub(crate) close_write: bool,
-    /// Call `data` again once the output drains (the handler holds input).
-    pub(crate) again: bool,
-    pub(crate) shutdown_hook: Option<ShutdownHook<S>>,
-}
-
-impl<S> Default for Requests<S> {
-    fn default() -> Self {
-        Requests {
-            close_error: None,
-            reading: None,
-            deadline: None,
-            close_write: false,
-            again: false,
-            shutdown_hook: None,
-        }
-    }
-}
-
-impl<S> Requests<S> {
-    /// Whether anything was asked (the common case is nothing).
-    pub(crate) fn any(&self) -> bool {
-        self.close_error.is_some()
-            || self.reading.is_some()
-            || self.deadline.is_some()
-            || self.close_write
-            || self.again
-            || self.shutdown_hook.is_some()
-    }
-}
 
 /// One connection, as a handler sees it during an event: its id, its addresses,
 /// the output to send, its per-connection user state, and what the handler
@@ -108,6 +75,7 @@ pub struct Conn<'a, S> {
     pub(crate) input_len: usize,
     pub(crate) endpoint: Endpoint<'a>,
     pub(crate) server: &'a Server,
+    pub(crate) clock: &'a Clock,
     pub(crate) closing: bool,
     pub(crate) high_water: usize,
     /// Reading was paused by code when the call began.
@@ -158,9 +126,57 @@ impl<'a, S> Conn<'a, S> {
         self.server
     }
 
+    /// The loop's clock: the time this turn started, as its timers see it
+    /// (see [`Clock`]). Reading it costs nothing: use it rather than
+    /// `Instant::now()` or `SystemTime::now()` per request.
+    pub fn clock(&self) -> Clock {
+        *self.clock
+    }
+
     /// This connection's user state (see [`Handler::State`](crate::Handler::State)).
     pub fn state(&mut self) -> &mut S {
         self.state
+    }
+
+    /// The state, the output and the input's controls at once, for a
+    /// handler that formats replies from its state straight into the output
+    /// (which `state()` and `output()`, each borrowing the whole `Conn`,
+    /// cannot do together).
+    ///
+    /// ```
+    /// use revio::{Action, Conn, Handler};
+    ///
+    /// #[derive(Default)]
+    /// struct Session { greeting: Vec<u8> }
+    ///
+    /// struct Greeter;
+    /// impl Handler for Greeter {
+    ///     type State = Session;
+    ///     fn data(&mut self, conn: &mut Conn<'_, Session>, input: &[u8]) -> Action {
+    ///         let mut p = conn.parts();
+    ///         if p.state.greeting.is_empty() {
+    ///             p.state.greeting = b"hello ".to_vec();
+    ///         }
+    ///         // Reads the state while appending to the output: no copy, no mem::take.
+    ///         p.output.extend_from_slice(&p.state.greeting);
+    ///         match input.iter().position(|&b| b == b'\n') {
+    ///             Some(nl) => p.output.extend_from_slice(&input[..=nl]),
+    ///             None => p.input.keep(input.len()),
+    ///         }
+    ///         Action::None
+    ///     }
+    /// }
+    /// ```
+    pub fn parts(&mut self) -> Parts<'_, 'a, S> {
+        Parts {
+            state: &mut *self.state,
+            output: &mut self.out,
+            input: InputControl {
+                keep: &mut self.keep,
+                input_len: self.input_len,
+                req: &mut self.req,
+            },
+        }
     }
 
     /// Queues bytes to send after the handler returns. Past
@@ -234,6 +250,53 @@ impl<'a, S> Conn<'a, S> {
         self.keep = n.min(self.input_len);
     }
 
+    /// In [`Handler::data`](crate::Handler::data): do not call `data` again
+    /// until the input it would present, the bytes kept with [`Conn::keep`]
+    /// followed by new ones, is at least `n` bytes long, or the peer's
+    /// stream ends (then `data` gets what came, before
+    /// [`Handler::eof`](crate::Handler::eof)). For a large value whose length
+    /// a header announced: one `data` call sees the whole value, instead of
+    /// one per read that parses the header again each time.
+    ///
+    /// Meanwhile the loop reads the socket only as far as `n`: it holds at
+    /// most `n` bytes for the connection (on io_uring, up to one receive
+    /// buffer more, as the kernel fills whole buffers), and each byte that
+    /// arrives is copied once, into the connection's input buffer, as kept
+    /// input always is. An `n` over [`Config::max_input`](crate::Config::max_input)
+    /// can never be met: the connection is closed with an
+    /// [`Error::InputLimit`](crate::Error::InputLimit) when the handler returns.
+    /// An `n` no longer than what is kept has no effect. Not for UDP, whose
+    /// input is one datagram per call (ignored there).
+    ///
+    /// ```
+    /// use revio::{Action, Conn, Handler};
+    ///
+    /// /// Frames: a 4-byte big-endian length, then that many bytes; answers
+    /// /// each frame with its length.
+    /// struct Frames;
+    /// impl Handler for Frames {
+    ///     type State = ();
+    ///     fn data(&mut self, conn: &mut Conn<'_, ()>, input: &[u8]) -> Action {
+    ///         let mut rest = input;
+    ///         while rest.len() >= 4 {
+    ///             let len = u32::from_be_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
+    ///             if rest.len() < 4 + len {
+    ///                 conn.keep(rest.len());
+    ///                 conn.want(4 + len); // one call once the frame is whole
+    ///                 return Action::None;
+    ///             }
+    ///             conn.write(format!("{len}\n").as_bytes());
+    ///             rest = &rest[4 + len..];
+    ///         }
+    ///         conn.keep(rest.len());
+    ///         Action::None
+    ///     }
+    /// }
+    /// ```
+    pub fn want(&mut self, n: usize) {
+        self.req.want = Some(n);
+    }
+
     /// Closes this connection once the handler returns, as [`Action::Close`](crate::Action::Close)
     /// does (queued output is flushed first), but `closed` reports `error`:
     /// for a protocol error the handler found, say.
@@ -241,6 +304,31 @@ impl<'a, S> Conn<'a, S> {
         if self.req.close_error.is_none() {
             self.req.close_error = Some(error);
         }
+    }
+
+    /// Aborts this connection once the handler returns, as
+    /// [`Action::Abort`](crate::Action::Abort) does, whatever the handler
+    /// returns: queued output, including what this call wrote, is dropped,
+    /// the peer is reset, and `closed` gets an
+    /// [`Error::Aborted`](crate::Error::Aborted). For a protocol violation
+    /// found deep in a parser, where returning the action is awkward.
+    ///
+    /// ```
+    /// use revio::{Action, Conn, Handler};
+    ///
+    /// struct Strict;
+    /// impl Handler for Strict {
+    ///     type State = ();
+    ///     fn data(&mut self, conn: &mut Conn<'_, ()>, input: &[u8]) -> Action {
+    ///         if !input.is_ascii() {
+    ///             conn.abort(); // no reply, no clean end: a reset
+    ///         }
+    ///         Action::None
+    ///     }
+    /// }
+    /// ```
+    pub fn abort(&mut self) {
+        self.req.abort = true;
     }
 
     /// Stops reading this connection's input until [`Conn::resume_reading`]
