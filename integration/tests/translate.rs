@@ -354,7 +354,59 @@ fn panic_in_the_wrapped_handler_closes_only_that_connection_and_leaks_nothing(b:
     srv.stop().unwrap();
 }
 
+/// A wrapped handler that reads `[4-byte length][body]` values and waits
+/// for a whole one with `Conn::want`; answers each with its length and the
+/// input length it saw; records the input length of every call.
+#[derive(Clone, Default)]
+struct Wanting {
+    calls: Arc<Mutex<Vec<usize>>>,
+}
+
+impl Handler for Wanting {
+    type State = ();
+    fn data(&mut self, c: &mut Conn<'_, ()>, input: &[u8]) -> Action {
+        self.calls.lock().unwrap().push(input.len());
+        if input.len() >= 4 {
+            let len = u32::from_be_bytes([input[0], input[1], input[2], input[3]]) as usize;
+            if input.len() >= 4 + len {
+                c.write(format!("{len} {}\n", input.len()).as_bytes());
+                return Action::None;
+            }
+            c.want(4 + len);
+        }
+        c.keep(input.len());
+        Action::None
+    }
+}
+
+/// Behind a translator the wanted length counts plaintext: the wrapped
+/// handler is called once with the header, then once with the whole value,
+/// however many frames and reads it came in.
+fn want_counts_plaintext_behind_a_translator(b: Backend) {
+    let h = Wanting::default();
+    let calls = h.calls.clone();
+    let srv = start(
+        b,
+        Translate::new(h, |_| Ok(Frames::default())),
+        &["tcp://127.0.0.1:0"],
+    );
+    let mut c = srv.connect(0);
+    const VALUE: usize = 60_000;
+    let mut plain = (VALUE as u32).to_be_bytes().to_vec();
+    plain.extend((0..VALUE).map(|i| (i % 251) as u8));
+    c.write_all(&frame(&plain[..4])).unwrap();
+    wait_until("the header's call", || !calls.lock().unwrap().is_empty());
+    for piece in frame(&plain[4..]).chunks(1000) {
+        c.write_all(piece).unwrap();
+    }
+    let want = format!("{VALUE} {}\n", VALUE + 4);
+    assert_eq!(read_plain(&mut c, want.len()), want.as_bytes());
+    assert_eq!(calls.lock().unwrap().clone(), [4, VALUE + 4]);
+    srv.stop().unwrap();
+}
+
 per_backend!(
+    want_counts_plaintext_behind_a_translator,
     panic_in_the_wrapped_handler_closes_only_that_connection_and_leaks_nothing,
     partial_frames_and_partial_lines_arrive_whole,
     only_connections_the_predicate_picks_are_translated,
