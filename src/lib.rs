@@ -81,6 +81,71 @@
 //! [`Conn::is_congested`] says the peer is not keeping up; the loop calls it
 //! again with what it kept once the output drains.
 //!
+//! [`Conn::parts`] borrows the state and the output at once, to format a
+//! reply from the state straight into the queue. [`Action::Abort`] (or
+//! [`Conn::abort`], [`Server::abort`]) ends a connection at once on a
+//! protocol violation: its queued output is dropped and the peer reset.
+//!
+//! ### What kept input costs
+//! Bytes a handler consumes are never copied: it reads them where they were
+//! received. Kept bytes ([`Conn::keep`]) are copied once into the
+//! connection's own input buffer (taken from the loop's pool), and each
+//! later read is appended there, so a request that arrives in pieces is
+//! copied once, byte by byte, and each `data` call sees it from its start.
+//! [`Config::max_input`] bounds that buffer; [`Config::high_water`] and
+//! [`Config::max_output`] bound the output side.
+//!
+//! ### Large values
+//! A value whose length a header announces (a memcached `set`, a RESP bulk
+//! string, an HTTP body) should not be parsed again at every read. The
+//! handler keeps the header and asks for the whole value with
+//! [`Conn::want`]: `data` is not called again until that many bytes are
+//! there (or the stream ends), and the loop reads no further meanwhile, so
+//! what it holds stays within the value's size.
+//!
+//! ### Unbounded replies under backpressure
+//! A reply with no bound (a multi-get of many keys, a range scan) must not
+//! be written whole into the queue: write part of it, and when
+//! [`Conn::is_congested`] turns true, keep the request ([`Conn::keep`]) and
+//! remember in the connection's state where the reply stopped. The loop
+//! calls `data` again with the kept request once the output drains, and the
+//! handler resumes from there. Memory stays near [`Config::high_water`]
+//! whatever the client asks for.
+//!
+//! ```
+//! use std::io::Write;
+//! use revio::{Action, Conn, Handler};
+//!
+//! /// `count N\n` answers the numbers 0..N, one per line, however large N is.
+//! struct Counting;
+//!
+//! impl Handler for Counting {
+//!     type State = u64; // the next number to send, for a request cut short
+//!     fn data(&mut self, conn: &mut Conn<'_, u64>, input: &[u8]) -> Action {
+//!         let Some(nl) = input.iter().position(|&b| b == b'\n') else {
+//!             conn.keep(input.len());
+//!             return Action::None;
+//!         };
+//!         let n: u64 = std::str::from_utf8(&input[6.min(nl)..nl])
+//!             .ok()
+//!             .and_then(|s| s.trim().parse().ok())
+//!             .unwrap_or(0);
+//!         while *conn.state() < n {
+//!             let next = *conn.state();
+//!             let _ = writeln!(conn.output(), "{next}");
+//!             *conn.state() += 1;
+//!             if conn.is_congested() {
+//!                 conn.keep(input.len()); // called again with it once drained
+//!                 return Action::None;
+//!             }
+//!         }
+//!         *conn.state() = 0;
+//!         conn.keep(input.len() - nl - 1);
+//!         Action::None
+//!     }
+//! }
+//! ```
+//!
 //! ## Writing to another connection
 //! A handler writes only to the connection of its event. To send to another
 //! one, park the bytes where that connection's handler finds them, and wake
@@ -167,7 +232,15 @@
 //! per-connection deadlines ([`Conn::set_deadline`], for protocol timeouts
 //! such as "the request head within 10 s"), dial timeouts and the ticker. A
 //! connection closed by one of them gets an [`Error`] saying which in
-//! `closed`.
+//! `closed`. Handlers read the time from the loop's [`Clock`]
+//! ([`Conn::clock`], [`Tick::clock`]): read once per turn, it costs nothing
+//! per request.
+//!
+//! ### A periodic job
+//! [`Handler::tick`] runs on every loop, with the server handle and the
+//! loop's index ([`Tick`]). A job that must run once per server (an expiry
+//! sweep of shared state, a stats line) runs where [`Tick::loop_index`] is
+//! 0 and returns `None` on the others; see [`Tick`] for the code.
 //!
 //! ## Endings
 //! When the peer ends its stream, [`Handler::eof`] decides: by default the
