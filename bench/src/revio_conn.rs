@@ -8,7 +8,8 @@
 //! left to the loop with [`Conn::keep`], as the tokio driver keeps it in its
 //! pending buffer. Nothing is copied per request. Socket options are those of
 //! the tokio driver: TCP_NODELAY on every accepted connection (revio's
-//! default), a listen backlog of 1024, one thread.
+//! default), SO_REUSEADDR and a listen backlog of 128 on the listener (what
+//! tokio's `TcpListener::bind` sets, through mio), one thread.
 
 use std::io;
 
@@ -66,7 +67,8 @@ pub fn serve<P: Protocol + Default>(
         .loops(1)
         .backend(backend)
         .nodelay(true)
-        .backlog(1024)
+        // tokio's listener (mio's `TcpListener::bind`) listens with 128.
+        .backlog(128)
         .serve(handler, [addr])
 }
 

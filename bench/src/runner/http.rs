@@ -61,7 +61,7 @@ pub fn http(ctx: &Ctx) -> Table {
          at a time; p50 and p99 in ms (wrk's, coordinated omission and all). Like for like: `revio HTTP` is \
          revio (one loop) running the tokio baseline's own HTTP code (`bench/src/http.rs`, httparse, the same \
          reply bytes, through `revio-http`), `tokio HTTP` that code on a current-thread tokio runtime; both \
-         set TCP_NODELAY and listen with a backlog of 1024. The http example: revio's http-server example \
+         set TCP_NODELAY and listen with a backlog of 128. The http example: revio's http-server example \
          (one loop, epoll) against nginx in one process (`master_process off`, `access_log off`, \
          `keepalive_requests` unlimited, `return 200 \"Hello World!\"`). Each row's ratio says which row \
          it divides into this one's."

@@ -45,7 +45,7 @@ pub fn redis(ctx: &Ctx, conns: usize) -> Table {
          Like for like: `revio RESP` is revio (one loop) running the tokio baseline's own RESP code \
          (`bench/src/resp.rs`, through `revio-resp`), `tokio RESP` that code on a current-thread tokio \
          runtime, and the floor a minimal epoll responder that answers PINGs only; all three set \
-         TCP_NODELAY on every connection and listen with a backlog of 1024. The redis example: revio's \
+         TCP_NODELAY on every connection and listen with a backlog of 128. The redis example: revio's \
          redis-server example (one loop, the full command set) against redis-server 7 (no persistence, \
          no I/O threads). Each row's ratio says which row it divides into this one's."
     );
