@@ -3,7 +3,7 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::tokio_conn::Protocol;
+use crate::protocol::{Out, Protocol};
 
 /// Answers every complete request with `200 OK` and `Hello World!`.
 #[derive(Default)]
@@ -12,7 +12,7 @@ pub struct Hello {
 }
 
 impl Protocol for Hello {
-    fn process(&mut self, input: &[u8], out: &mut Vec<u8>) -> Option<usize> {
+    fn process<O: Out>(&mut self, input: &[u8], out: &mut O) -> Option<usize> {
         let mut used = 0;
         while used < input.len() {
             let mut headers = [httparse::EMPTY_HEADER; 32];

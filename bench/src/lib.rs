@@ -1,5 +1,6 @@
-//! Shared parts of the benchmark suite: the connection driver of the tokio
-//! baselines, the protocols they speak, `/proc` readers and flag parsing.
+//! Shared parts of the benchmark suite: the protocols the baselines speak,
+//! their two drivers (tokio's, and revio's for the like-for-like rows),
+//! `/proc` readers and flag parsing.
 //!
 //! The binaries in `src/bin` are the peers and load generators; `src/main.rs`
 //! is the runner that starts them, pinned, and writes `results/RESULTS.md`,
@@ -8,5 +9,7 @@
 pub mod args;
 pub mod http;
 pub mod procfs;
+pub mod protocol;
 pub mod resp;
+pub mod revio_conn;
 pub mod tokio_conn;

@@ -5,7 +5,7 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 
-use crate::tokio_conn::Protocol;
+use crate::protocol::{Out, Protocol};
 
 const MAX_ARGS: usize = 16;
 
@@ -29,7 +29,7 @@ enum Parsed {
 }
 
 impl Protocol for Resp {
-    fn process(&mut self, input: &[u8], out: &mut Vec<u8>) -> Option<usize> {
+    fn process<O: Out>(&mut self, input: &[u8], out: &mut O) -> Option<usize> {
         let mut used = 0;
         while used < input.len() {
             let mut args: [&[u8]; MAX_ARGS] = [&[]; MAX_ARGS];
@@ -139,7 +139,7 @@ fn number_line(input: &[u8], from: usize) -> Num {
 }
 
 /// Runs one command, appending its reply; false to close the connection.
-fn execute(args: &[&[u8]], out: &mut Vec<u8>) -> bool {
+fn execute(args: &[&[u8]], out: &mut impl Out) -> bool {
     let cmd = args[0];
     let is = |name: &str| cmd.eq_ignore_ascii_case(name.as_bytes());
     if is("PING") {
@@ -203,7 +203,7 @@ fn execute(args: &[&[u8]], out: &mut Vec<u8>) -> bool {
     true
 }
 
-fn incr(key: &[u8], out: &mut Vec<u8>) {
+fn incr(key: &[u8], out: &mut impl Out) {
     STORE.with(|s| {
         let mut s = s.borrow_mut();
         let current = match s.get(key) {
@@ -226,7 +226,7 @@ fn incr(key: &[u8], out: &mut Vec<u8>) {
     });
 }
 
-fn bulk(out: &mut Vec<u8>, v: &[u8]) {
+fn bulk(out: &mut impl Out, v: &[u8]) {
     out.push(b'$');
     out.extend_from_slice(v.len().to_string().as_bytes());
     out.extend_from_slice(b"\r\n");
@@ -234,13 +234,13 @@ fn bulk(out: &mut Vec<u8>, v: &[u8]) {
     out.extend_from_slice(b"\r\n");
 }
 
-fn integer(out: &mut Vec<u8>, n: i64) {
+fn integer(out: &mut impl Out, n: i64) {
     out.push(b':');
     out.extend_from_slice(n.to_string().as_bytes());
     out.extend_from_slice(b"\r\n");
 }
 
-fn wrong_args(out: &mut Vec<u8>, cmd: &str) {
+fn wrong_args(out: &mut impl Out, cmd: &str) {
     out.extend_from_slice(b"-ERR wrong number of arguments for '");
     out.extend_from_slice(cmd.as_bytes());
     out.extend_from_slice(b"' command\r\n");

@@ -14,24 +14,13 @@ use std::io;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 
-/// A request/response protocol over a byte stream.
-pub trait Protocol: 'static {
-    /// Answers the complete requests at the start of `input`, appending replies
-    /// to `out`; returns how many bytes it consumed, or `None` to close the
-    /// connection once `out` is sent (a malformed request).
-    fn process(&mut self, input: &[u8], out: &mut Vec<u8>) -> Option<usize>;
-
-    /// True for an echo: the input itself is the reply, with no copy.
-    fn is_echo(&self) -> bool {
-        false
-    }
-}
+use crate::protocol::{Out, Protocol};
 
 /// Echoes every byte.
 pub struct Echo;
 
 impl Protocol for Echo {
-    fn process(&mut self, input: &[u8], out: &mut Vec<u8>) -> Option<usize> {
+    fn process<O: Out>(&mut self, input: &[u8], out: &mut O) -> Option<usize> {
         out.extend_from_slice(input);
         Some(input.len())
     }

@@ -4,10 +4,13 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use super::peers::{PeerSpec, pick_revio, revio_specs, rounds, start_all};
+use super::peers::{EPOLL_VS_URING, PeerSpec, example_names, pick_revio, revio_specs, rounds, start_all};
 use super::procs::{Program, free_port, run_client};
 use super::report::{Sample, Table};
 use super::{Ctx, field};
+
+/// The tokio echo baseline's row.
+pub const TOKIO: &str = "tokio echo";
 
 pub fn echo(ctx: &Ctx, conns: usize) -> Table {
     let secs = if ctx.quick { 0.3 } else { 1.5 };
@@ -20,7 +23,7 @@ pub fn echo(ctx: &Ctx, conns: usize) -> Table {
     let tp = free_port();
     let mut specs = revio_specs(ctx, "echo-server", &["--loops", "1"]);
     specs.push(PeerSpec {
-        name: "tokio echo".into(),
+        name: TOKIO.into(),
         prog: Ok(Program::new(ctx.bin("tokio-echo"), &["--port", &tp.to_string()])),
         port: tp,
     });
@@ -31,6 +34,10 @@ pub fn echo(ctx: &Ctx, conns: usize) -> Table {
     let (peers, mut running) = start_all(ctx, &specs);
     let mut table = Table::new(&format!("echo, {conns} connections"), "msg", names, peers);
     pick_revio(&mut table);
+    let [epoll, uring] = example_names("echo-server");
+    let revio = table.peers[table.revio].name.clone();
+    table.compare(&revio, TOKIO, "echo example vs tokio echo");
+    table.compare(&epoll, &uring, EPOLL_VS_URING);
     table.note = format!(
         "`echo-load --conns {conns} --depth D --size S --secs {secs}` (this crate): each connection keeps D \
          messages of S bytes in flight. revio's ratios are its epoll row's (the default backend)."

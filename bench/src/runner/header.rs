@@ -72,10 +72,39 @@ pub fn header(ctx: &Ctx) -> String {
         h,
         "\nServers run on CPU 0 and load generators on CPU 1 (`taskset`). Each round runs every \
          server once per test, in an order that rotates from round to round; figures are medians \
-         over rounds, and each ratio is revio's figure divided by the peer's from the same round \
-         (median over rounds). \"k req/CPU-s\" is thousands of requests served per second of server \
+         over rounds, and each ratio is one row's figure divided by another's from the same round \
+         (median over rounds; each ratio names the rows it divides). \"k req/CPU-s\" is thousands of requests served per second of server \
          CPU (user + sys from `/proc/PID/stat`); with client and server sharing two cores the client \
          is often the limit, and this is the figure that tells servers apart."
     );
+    h.push_str(PEERS);
     h
 }
+
+/// What each row of the tables is, and how it is configured.
+const PEERS: &str = "
+### The peers
+
+Two kinds of revio row: **like for like**, revio running the very protocol code of a tokio \
+baseline (the headline ratios against tokio and the floor come from these), and **the examples**, \
+revio's full example servers against the servers a user would pick instead. Every server runs \
+one thread (one loop, one worker, a current-thread runtime), pinned to CPU 0, on 127.0.0.1.
+
+| row | what it is | configured with |
+|---|---|---|
+| revio RESP (epoll / io_uring) | `revio-resp`: `bench/src/resp.rs`, the tokio RESP baseline's own code (PING, SET, GET, ...), under a revio handler (`bench/src/revio_conn.rs`) that parses the loop's input slice, appends replies to the connection's output and keeps a partial request with `Conn::keep` | one loop, `--backend poll` or `uring`; TCP_NODELAY on every connection, SO_REUSEADDR and a listen backlog of 128 (as tokio's listener); revio's defaults otherwise (64 KiB read buffer; io_uring: 256 provided buffers of 4 KiB) |
+| tokio RESP | `tokio-resp`: the same `resp.rs` under the tokio driver (`bench/src/tokio_conn.rs`): a task per connection, one 64 KiB read buffer per thread, replies written at once, leftovers copied per connection | current-thread runtime; TCP_NODELAY on every connection; tokio's listener (SO_REUSEADDR, backlog 128: mio's `TcpListener::bind`) |
+| floor (epoll PING) | `floor-epoll`: level-triggered epoll, one `read` and one `write` per event, counts PINGs without parsing; answers PINGs only | TCP_NODELAY on every connection, std's listener (SO_REUSEADDR, backlog 128), a 64 KiB read buffer |
+| revio HTTP (epoll / io_uring) | `revio-http`: `bench/src/http.rs`, the tokio HTTP baseline's own code (httparse, the same `Hello World!` reply bytes), under the same revio handler | as revio RESP |
+| tokio HTTP | `tokio-http`: the same `http.rs` under the tokio driver | as tokio RESP |
+| revio redis-server example (epoll / io_uring) | `examples/redis-server`: revio's Redis-compatible server, full command set | one loop, `--backend poll` or `uring`, revio's defaults (TCP_NODELAY on, backlog 1024) |
+| redis-server | Redis 7 | `--save \"\" --appendonly no --io-threads 1`, bound to 127.0.0.1 |
+| revio http-server example | `examples/http-server` | one loop, the default backend (epoll), revio's defaults (TCP_NODELAY on, backlog 1024); its TLS port is not used |
+| nginx (1 worker) | nginx | `master_process off`, `access_log off`, `keepalive_requests` unlimited, `return 200 \"Hello World!\"` |
+| revio echo-server example (epoll / io_uring) | `examples/echo-server` | `--loops 1`, `--backend poll` or `uring`, revio's defaults |
+| tokio echo | `tokio-echo`: the tokio driver echoing what it reads | as tokio RESP |
+
+Each table row's ratio names the row it divides into its own: `like for like: revio RESP (epoll) ÷ this` \
+in tokio's row, `redis example vs redis-server: revio redis-server example (epoll) ÷ this` in \
+redis-server's, `epoll vs io_uring` in an io_uring row.
+";

@@ -1,12 +1,15 @@
-//! http: `wrk` against revio's http-server example, nginx with one worker and
-//! a tokio baseline, plain and with 16 requests pipelined in every write.
+//! http: `wrk`, plain and with 16 requests pipelined in every write, against
+//! two groups. Like for like: revio running the tokio baseline's own HTTP
+//! code (`revio-http`, on each backend) against that tokio baseline; the
+//! headline ratio against tokio is this group's. The http example: revio's
+//! http-server example against nginx with one worker (and against `revio-http`).
 
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
 use super::Ctx;
-use super::peers::{FilterHave, PeerSpec, rounds, start_all};
+use super::peers::{EPOLL_VS_URING, FilterHave, PeerSpec, like_specs, revio_name, rounds, start_all};
 use super::procs::{Program, Running, free_port, have, run_client};
 use super::report::{Sample, Table};
 
@@ -15,9 +18,15 @@ pub fn http(ctx: &Ctx) -> Table {
     let secs = if ctx.quick { 1 } else { 5 };
     let (rp, np, tp) = (free_port(), free_port(), free_port());
     let (dir, conf_s) = nginx_conf(&ctx.procs.tmp, np);
-    let specs = vec![
+    let mut specs = like_specs(ctx, "revio-http", LIKE);
+    specs.extend([
         PeerSpec {
-            name: "revio http-server".into(),
+            name: TOKIO.into(),
+            prog: Ok(Program::new(ctx.bin("tokio-http"), &["--port", &tp.to_string()])),
+            port: tp,
+        },
+        PeerSpec {
+            name: EXAMPLE.into(),
             prog: ctx.example("http-server").map(|p| {
                 Program::new(
                     p,
@@ -27,7 +36,7 @@ pub fn http(ctx: &Ctx) -> Table {
             port: rp,
         },
         PeerSpec {
-            name: "nginx (1 worker)".into(),
+            name: NGINX.into(),
             prog: Ok(Program::new(
                 "nginx",
                 &["-p", &dir, "-c", &conf_s, "-e", &format!("{dir}/error.log")],
@@ -35,12 +44,7 @@ pub fn http(ctx: &Ctx) -> Table {
             .filter_have("nginx"),
             port: np,
         },
-        PeerSpec {
-            name: "tokio HTTP".into(),
-            prog: Ok(Program::new(ctx.bin("tokio-http"), &["--port", &tp.to_string()])),
-            port: tp,
-        },
-    ];
+    ]);
     let script = ctx.procs.tmp.join("pipeline16.lua");
     let _ = std::fs::write(
         &script,
@@ -51,10 +55,16 @@ pub fn http(ctx: &Ctx) -> Table {
     let tests = vec!["GET /".to_string(), "GET /, 16 per write".to_string()];
     let (peers, mut running) = start_all(ctx, &specs);
     let mut table = Table::new("wrk -t1 -c50", "req", tests, peers);
+    compare(&mut table);
     table.note = format!(
         "`wrk -t1 -c50 -d{secs}s --latency`, plain and with a Lua script that writes 16 pipelined requests \
-         at a time; p50 and p99 in ms (wrk's, coordinated omission and all). nginx runs one process \
-         (`master_process off`, `access_log off`, `keepalive_requests` unlimited, `return 200 \"Hello World!\"`)."
+         at a time; p50 and p99 in ms (wrk's, coordinated omission and all). Like for like: `revio HTTP` is \
+         revio (one loop) running the tokio baseline's own HTTP code (`bench/src/http.rs`, httparse, the same \
+         reply bytes, through `revio-http`), `tokio HTTP` that code on a current-thread tokio runtime; both \
+         set TCP_NODELAY and listen with a backlog of 128. The http example: revio's http-server example \
+         (one loop, epoll) against nginx in one process (`master_process off`, `access_log off`, \
+         `keepalive_requests` unlimited, `return 200 \"Hello World!\"`). Each row's ratio says which row \
+         it divides into this one's."
     );
     table.extra_cols = vec!["p50 ms", "p99 ms"];
     if !have("wrk") {
@@ -74,6 +84,29 @@ pub fn http(ctx: &Ctx) -> Table {
     });
     drop(running);
     table
+}
+
+/// The tokio HTTP baseline's row.
+pub const TOKIO: &str = "tokio HTTP";
+/// The http-server example's row.
+pub const EXAMPLE: &str = "revio http-server example";
+/// nginx's row.
+pub const NGINX: &str = "nginx (1 worker)";
+/// What the like-for-like rows are called: `revio HTTP (BACKEND)`.
+pub const LIKE: &str = "HTTP";
+/// The pair "the http example against nginx".
+pub const EXAMPLE_VS_NGINX: &str = "http example vs nginx";
+
+/// Which row each ratio divides: revio HTTP into tokio HTTP (like for like)
+/// and into its io_uring row, the example into nginx and into revio HTTP.
+pub fn compare(table: &mut Table) {
+    let [like, like_uring] = [revio_name(LIKE, "epoll"), revio_name(LIKE, "io_uring")];
+    table.prefer_revio(&[&like, &like_uring]);
+    let revio = table.peers[table.revio].name.clone();
+    table.compare(&revio, TOKIO, "like for like");
+    table.compare(&like, &like_uring, EPOLL_VS_URING);
+    table.compare(EXAMPLE, &like, "http example vs revio HTTP");
+    table.compare(EXAMPLE, NGINX, EXAMPLE_VS_NGINX);
 }
 
 /// nginx's configuration (one process, `return 200`) for port `np`, in

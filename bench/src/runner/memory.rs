@@ -17,10 +17,10 @@ use super::{Ctx, field};
 /// the target reads; revio on io_uring holds a ring of receive buffers per
 /// loop (4 MiB by default) that the epoll rows do not.
 const NAMES: [&str; 6] = [
-    "revio echo-server (epoll)",
-    "revio echo-server (io_uring)",
-    "revio redis-server (epoll)",
-    "revio redis-server (io_uring)",
+    "revio echo-server example (epoll)",
+    "revio echo-server example (io_uring)",
+    "revio redis-server example (epoll)",
+    "revio redis-server example (io_uring)",
     "redis-server",
     "tokio echo",
 ];

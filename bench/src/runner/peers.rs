@@ -17,8 +17,42 @@ pub struct PeerSpec {
 /// then io_uring (`Backend::Uring`).
 pub const REVIO_BACKENDS: [(&str, &str); 2] = [("epoll", "poll"), ("io_uring", "uring")];
 
-/// One peer per revio backend for example `example` started with `args`.
+/// What the ratio in a revio io_uring row compares: its epoll row's figure
+/// divided by its own.
+pub const EPOLL_VS_URING: &str = "epoll vs io_uring";
+
+/// The name of a revio row: `revio WHAT (BACKEND)`.
+pub fn revio_name(what: &str, backend: &str) -> String {
+    format!("revio {what} ({backend})")
+}
+
+/// The names of the rows [`revio_specs`] makes for `example`, epoll first.
+pub fn example_names(example: &str) -> [String; 2] {
+    REVIO_BACKENDS.map(|(label, _)| revio_name(&format!("{example} example"), label))
+}
+
+/// One peer per revio backend for example `example` started with `args`
+/// (`revio EXAMPLE example (BACKEND)`).
 pub fn revio_specs(ctx: &Ctx, example: &str, args: &[&str]) -> Vec<PeerSpec> {
+    backend_specs(&format!("{example} example"), args, |a| {
+        ctx.example(example).map(|e| Program::new(e, a))
+    })
+}
+
+/// One peer per revio backend for `bin`, this crate's revio server running a
+/// baseline's protocol code (`revio WHAT (BACKEND)`): the like-for-like rows.
+pub fn like_specs(ctx: &Ctx, bin: &str, what: &str) -> Vec<PeerSpec> {
+    let path = ctx.bin(bin);
+    backend_specs(what, &[], |a| Ok(Program::new(&path, a)))
+}
+
+/// One peer per backend, each on a port of its own, `--port P --backend B`
+/// then `args`.
+fn backend_specs(
+    what: &str,
+    args: &[&str],
+    program: impl Fn(&[&str]) -> Result<Program, String>,
+) -> Vec<PeerSpec> {
     REVIO_BACKENDS
         .iter()
         .map(|(label, backend)| {
@@ -27,8 +61,8 @@ pub fn revio_specs(ctx: &Ctx, example: &str, args: &[&str]) -> Vec<PeerSpec> {
             let mut a = vec!["--port", &p, "--backend", backend];
             a.extend_from_slice(args);
             PeerSpec {
-                name: format!("revio {example} ({label})"),
-                prog: ctx.example(example).map(|e| Program::new(e, &a)),
+                name: revio_name(what, label),
+                prog: program(&a),
                 port,
             }
         })

@@ -1,12 +1,18 @@
-//! redis: `redis-benchmark` against revio's redis-server example on each
-//! backend, redis-server 7, a tokio RESP baseline and the minimal epoll PING
-//! responder (the floor), unpipelined and 16 deep.
+//! redis: `redis-benchmark`, unpipelined and 16 deep, against two groups of
+//! servers. Like for like: revio running the tokio baseline's own RESP code
+//! (`revio-resp`, on each backend), that tokio baseline, and the minimal epoll
+//! PING responder (the floor); the headline ratios against tokio and the
+//! floor are this group's. The redis example: revio's redis-server example
+//! on each backend against redis-server 7 (and against `revio-resp`).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::Ctx;
-use super::peers::{FilterHave, PeerSpec, pick_revio, redis_server_program, revio_specs, rounds, start_all};
+use super::peers::{
+    EPOLL_VS_URING, FilterHave, PeerSpec, example_names, like_specs, redis_server_program, revio_name,
+    revio_specs, rounds, start_all,
+};
 use super::procs::{Program, Running, free_port, have, run_client};
 use super::report::{Sample, Table};
 
@@ -27,22 +33,27 @@ pub fn redis(ctx: &Ctx, conns: usize) -> Table {
         }
     }
     let specs = specs(ctx);
-    // The floor is the last peer.
-    let floor = specs.len() - 1;
     let names = tests
         .iter()
         .map(|(k, p)| format!("{} P{p}", k.to_uppercase()))
         .collect();
     let (peers, mut running) = start_all(ctx, &specs);
     let mut table = Table::new(&format!("redis-benchmark -c {conns}"), "req", names, peers);
-    pick_revio(&mut table);
+    compare(&mut table);
     table.note = format!(
         "`redis-benchmark -c {conns} -t TEST -P 1 -n {n1}` and `-P 16 -n {n16}`; p50 and p99 in ms. \
-         revio's ratios are its epoll row's (the default backend). The floor answers PINGs only."
+         Like for like: `revio RESP` is revio (one loop) running the tokio baseline's own RESP code \
+         (`bench/src/resp.rs`, through `revio-resp`), `tokio RESP` that code on a current-thread tokio \
+         runtime, and the floor a minimal epoll responder that answers PINGs only; all three set \
+         TCP_NODELAY on every connection and listen with a backlog of 128. The redis example: revio's \
+         redis-server example (one loop, the full command set) against redis-server 7 (no persistence, \
+         no I/O threads). Each row's ratio says which row it divides into this one's."
     );
     table.extra_cols = vec!["p50 ms", "p99 ms"];
-    for (t, (k, _)) in tests.iter().enumerate() {
-        table.applies.insert((t, floor), k.starts_with("ping"));
+    if let Some(floor) = table.index(FLOOR) {
+        for (t, (k, _)) in tests.iter().enumerate() {
+            table.applies.insert((t, floor), k.starts_with("ping"));
+        }
     }
     if !have("redis-benchmark") {
         table
@@ -66,29 +77,60 @@ pub fn redis(ctx: &Ctx, conns: usize) -> Table {
     table
 }
 
-/// revio on each backend, redis-server, tokio RESP and the floor, in that order.
+/// The tokio RESP baseline's row.
+pub const TOKIO: &str = "tokio RESP";
+/// The minimal epoll PING responder's row.
+pub const FLOOR: &str = "floor (epoll PING)";
+/// redis-server's row.
+pub const REDIS: &str = "redis-server";
+/// What the like-for-like rows are called: `revio RESP (BACKEND)`.
+pub const LIKE: &str = "RESP";
+/// The pair "the redis example against redis-server".
+pub const EXAMPLE_VS_REDIS: &str = "redis example vs redis-server";
+/// The pair "the redis example against revio's minimal responder".
+pub const EXAMPLE_VS_LIKE: &str = "redis example vs revio RESP";
+
+/// The like-for-like rows, then the redis example's: revio RESP on each
+/// backend, tokio RESP, the floor; the example on each backend, redis-server.
 fn specs(ctx: &Ctx) -> Vec<PeerSpec> {
     let redis_dir = ctx.procs.tmp.display().to_string();
-    let mut specs = revio_specs(ctx, "redis-server", &[]);
+    let mut specs = like_specs(ctx, "revio-resp", LIKE);
     let p = free_port();
     specs.push(PeerSpec {
-        name: "redis-server".into(),
-        prog: Ok(redis_server_program(&p.to_string(), &redis_dir)).filter_have("redis-server"),
-        port: p,
-    });
-    let p = free_port();
-    specs.push(PeerSpec {
-        name: "tokio RESP".into(),
+        name: TOKIO.into(),
         prog: Ok(Program::new(ctx.bin("tokio-resp"), &["--port", &p.to_string()])),
         port: p,
     });
     let p = free_port();
     specs.push(PeerSpec {
-        name: "floor (epoll PING)".into(),
+        name: FLOOR.into(),
         prog: Ok(Program::new(ctx.bin("floor-epoll"), &["--port", &p.to_string()])),
         port: p,
     });
+    specs.extend(revio_specs(ctx, "redis-server", &[]));
+    let p = free_port();
+    specs.push(PeerSpec {
+        name: REDIS.into(),
+        prog: Ok(redis_server_program(&p.to_string(), &redis_dir)).filter_have("redis-server"),
+        port: p,
+    });
     specs
+}
+
+/// Which row each ratio divides: revio RESP into tokio RESP and the floor
+/// (like for like), the example into redis-server and into revio RESP, and
+/// each epoll row into its io_uring row.
+pub fn compare(table: &mut Table) {
+    let [like, like_uring] = [revio_name(LIKE, "epoll"), revio_name(LIKE, "io_uring")];
+    let [example, example_uring] = example_names("redis-server");
+    table.prefer_revio(&[&like, &like_uring]);
+    let revio = table.peers[table.revio].name.clone();
+    table.compare(&revio, TOKIO, "like for like");
+    table.compare(&revio, FLOOR, "like for like");
+    table.compare(&like, &like_uring, EPOLL_VS_URING);
+    table.compare(&example, &like, EXAMPLE_VS_LIKE);
+    table.compare(&example, &example_uring, EPOLL_VS_URING);
+    table.compare(&example, REDIS, EXAMPLE_VS_REDIS);
 }
 
 /// One `redis-benchmark -t kind` run against `port`, charged to `server`'s

@@ -55,7 +55,7 @@ pub fn redis_default(ctx: &Ctx) -> Table {
     let (rp, sp) = (free_port(), free_port());
     let specs = vec![
         PeerSpec {
-            name: "revio redis-server (epoll)".into(),
+            name: "revio redis-server example (epoll)".into(),
             prog: ctx
                 .example("redis-server")
                 .map(|e| Program::new(e, &["--port", &rp.to_string(), "--backend", "poll"])),

@@ -45,6 +45,11 @@ pub struct Table {
     pub errors: BTreeMap<(usize, usize), String>,
     /// What the ratio columns divide: "revio ÷ peer" unless said otherwise.
     pub ratio_of: String,
+    /// Peer -> the row its ratio divides into that peer's, and what the pair
+    /// compares ("like for like", "redis example vs redis-server"). While
+    /// this is empty, every peer but `revio` is divided into `revio`'s row;
+    /// once a pair is named, only the peers named have a ratio.
+    pub against: BTreeMap<usize, (usize, String)>,
     /// Whether the chart has a panel for this table.
     pub in_chart: bool,
 }
@@ -63,6 +68,7 @@ impl Table {
             applies: BTreeMap::new(),
             errors: BTreeMap::new(),
             ratio_of: "revio ÷ peer".to_string(),
+            against: BTreeMap::new(),
             in_chart: true,
         }
     }
@@ -121,9 +127,64 @@ impl Table {
         median(&self.column(test, peer, f))
     }
 
-    /// Median over rounds of revio's figure divided by the peer's, both from the same round.
+    /// The index of the peer called `name`.
+    pub fn index(&self, name: &str) -> Option<usize> {
+        self.peers.iter().position(|p| p.name == name)
+    }
+
+    /// Makes the first of `names` that started the row the ratios are taken
+    /// from (revio on epoll, or on io_uring where epoll did not start).
+    pub fn prefer_revio(&mut self, names: &[&str]) {
+        if let Some(i) = names
+            .iter()
+            .filter_map(|n| self.index(n))
+            .find(|&i| self.peers[i].skipped.is_none())
+            .or_else(|| names.iter().find_map(|n| self.index(n)))
+        {
+            self.revio = i;
+        }
+    }
+
+    /// The ratio in `peer`'s row is `over`'s figure divided by its own, and
+    /// the pair is called `label`; nothing if either peer is not in the table.
+    pub fn compare(&mut self, over: &str, peer: &str, label: &str) {
+        if let (Some(o), Some(p)) = (self.index(over), self.index(peer)) {
+            self.against.insert(p, (o, label.to_string()));
+        }
+    }
+
+    /// The row whose figures `peer`'s ratio divides by its own, if any.
+    pub fn over(&self, peer: usize) -> Option<usize> {
+        match self.against.get(&peer) {
+            Some(&(o, _)) => Some(o),
+            None => (self.against.is_empty() && peer != self.revio).then_some(self.revio),
+        }
+    }
+
+    /// What the ratio in `peer`'s row compares, as the tables and the summary say it.
+    pub fn label(&self, peer: usize) -> String {
+        match self.against.get(&peer) {
+            Some((_, label)) => label.clone(),
+            None => self.ratio_of.clone(),
+        }
+    }
+
+    /// Median over rounds of the figure of the row `peer` is compared with
+    /// (see [`Table::over`]) divided by the peer's, both from the same round.
     pub fn ratio(&self, test: usize, peer: usize, f: impl Fn(&Sample) -> f64 + Copy) -> f64 {
-        let a = self.column(test, self.revio, f);
+        self.over(peer)
+            .map_or(f64::NAN, |o| self.ratio_between(test, o, peer, f))
+    }
+
+    /// Median over rounds of `over`'s figure divided by `peer`'s, both from the same round.
+    pub fn ratio_between(
+        &self,
+        test: usize,
+        over: usize,
+        peer: usize,
+        f: impl Fn(&Sample) -> f64 + Copy,
+    ) -> f64 {
+        let a = self.column(test, over, f);
         let b = self.column(test, peer, f);
         let r: Vec<f64> = a.iter().zip(&b).map(|(x, y)| x / y).collect();
         median(&r)
@@ -143,9 +204,14 @@ impl Table {
             let _ = write!(head, " {c} |");
             rule.push_str("---:|");
         }
-        let r = &self.ratio_of;
-        let _ = write!(head, " {r}, {u}/s | {r}, per CPU-s |");
-        rule.push_str("---:|---:|");
+        if self.against.is_empty() {
+            let r = &self.ratio_of;
+            let _ = write!(head, " {r}, {u}/s | {r}, per CPU-s |");
+            rule.push_str("---:|---:|");
+        } else {
+            let _ = write!(head, " ratio of | ratio, {u}/s | ratio, per CPU-s |");
+            rule.push_str("---|---:|---:|");
+        }
         let _ = writeln!(s, "{head}\n{rule}");
         for (t, test) in self.tests.iter().enumerate() {
             for (p, peer) in self.peers.iter().enumerate() {
@@ -167,7 +233,8 @@ impl Table {
     /// error the peer answered.
     fn row(&self, t: usize, p: usize) -> String {
         if let Some(e) = self.errors.get(&(t, p)) {
-            let blanks = " |".repeat(4 + self.extra_cols.len());
+            let named = usize::from(!self.against.is_empty());
+            let blanks = " |".repeat(4 + named + self.extra_cols.len());
             return format!("**error**: {} |{blanks}", e.replace('|', "\\|"));
         }
         let per_cpu = self.median_of(t, p, |x| x.per_cpu);
@@ -181,7 +248,16 @@ impl Table {
             let v = self.median_of(t, p, |x| *x.extra.get(c).unwrap_or(&f64::NAN));
             let _ = write!(row, " {} |", fmt_num(v));
         }
-        if p == self.revio || !self.applies(t, self.revio) {
+        let over = self.over(p).filter(|&o| self.applies(t, o));
+        if !self.against.is_empty() {
+            match over {
+                Some(o) => {
+                    let _ = write!(row, " {}: {} ÷ this |", self.label(p), self.peers[o].name);
+                }
+                None => row.push_str(" |"),
+            }
+        }
+        if over.is_none() {
             row.push_str(" | |");
         } else {
             let _ = write!(
@@ -257,6 +333,9 @@ pub fn chart(path: &Path, tables: &[&Table]) -> Result<(), String> {
         RGBColor(44, 160, 44),
         RGBColor(148, 103, 189),
         RGBColor(140, 86, 75),
+        RGBColor(214, 39, 40),
+        RGBColor(127, 127, 127),
+        RGBColor(23, 190, 207),
     ];
     for (table, area) in tables.iter().zip(panels.iter()) {
         panel(table, area, &colors)?;
