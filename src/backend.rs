@@ -38,7 +38,11 @@ pub enum Backend {
     /// The std::net fallback: blocking sockets and a few threads per socket
     /// that simulate the same events (as evio does with Go's net package).
     /// Handlers still run one at a time on the loop's thread. Available on
-    /// every platform; it costs two threads per connection.
+    /// every platform; it costs two threads per connection (about 20 KiB of
+    /// memory when idle) and one per listener. While idle, on Linux, only a
+    /// connection's reader wakes, once every 1.6 s (so that `Action::Detach`
+    /// can stop it): 2,000 idle connections use about 0.1 s of CPU per 10 s.
+    /// Elsewhere readers wake every 100 ms, about 15 times as much.
     Std,
 }
 

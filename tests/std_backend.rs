@@ -10,7 +10,7 @@ use std::io::{self, Read, Write};
 use std::net::{TcpStream, UdpSocket};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::*;
 use revio::{Action, Backend, Config, Conn, ConnId, Detached, Handler, Stream};
@@ -23,6 +23,35 @@ fn threads() -> usize {
 /// This process's open descriptors.
 fn descriptors() -> usize {
     std::fs::read_dir("/proc/self/fd").expect("/proc/self/fd").count()
+}
+
+/// How often this process's threads whose name starts with `name` have slept
+/// after running (voluntary context switches, from /proc/self/task): each
+/// wake-up of a thread that then blocks again adds one.
+fn wake_ups(name: &str) -> u64 {
+    let mut total = 0;
+    for task in std::fs::read_dir("/proc/self/task")
+        .expect("/proc/self/task")
+        .flatten()
+    {
+        let dir = task.path();
+        // A thread may end between listing and reading: skip it.
+        let Ok(comm) = std::fs::read_to_string(dir.join("comm")) else {
+            continue;
+        };
+        if !comm.starts_with(name) {
+            continue;
+        }
+        let Ok(status) = std::fs::read_to_string(dir.join("status")) else {
+            continue;
+        };
+        total += status
+            .lines()
+            .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .expect("a voluntary_ctxt_switches line");
+    }
+    total
 }
 
 /// Echoes, and counts what opens and closes.
@@ -113,6 +142,58 @@ fn a_connection_costs_one_descriptor() {
             20,
             "ten client sockets and ten served ones: the threads share each socket"
         );
+        drop(conns);
+        srv.stop().unwrap();
+    });
+}
+
+/// The slice a reader idle for long waits in (the std backend's module docs
+/// give it as the reader's cost: a wake-up per 1.6 s at most).
+const IDLE_SLICE: Duration = Duration::from_millis(1600);
+
+#[test]
+#[cfg_attr(
+    not(target_os = "linux"),
+    ignore = "counts wake-ups in /proc and relies on shutdown waking blocked calls: Linux only"
+)]
+fn idle_sockets_leave_the_backend_threads_asleep() {
+    alone("idle_sockets_leave_the_backend_threads_asleep", || {
+        const N: u64 = 50;
+        let srv = start(Backend::Std, Echo, &["tcp://127.0.0.1:0", "udp://127.0.0.1:0"]);
+        let mut conns: Vec<TcpStream> = (0..N).map(|_| srv.connect(0)).collect();
+        for c in &mut conns {
+            assert_eq!(roundtrip(c, b"x"), b"x");
+        }
+        // Past the readers' ramp to their longest slice (0.1 + 0.2 + 0.4 +
+        // 0.8 s); a reader still on the ramp only wakes more, which the bound
+        // below allows for once.
+        std::thread::sleep(Duration::from_secs(2));
+        let names = ["revio-accept", "revio-recv", "revio-write", "revio-read"];
+        let before = names.map(wake_ups);
+        let start = Instant::now();
+        std::thread::sleep(Duration::from_secs(2));
+        let after = names.map(wake_ups);
+        let window = start.elapsed();
+        for i in 0..3 {
+            assert_eq!(
+                after[i] - before[i],
+                0,
+                "{} threads woke while nothing happened",
+                names[i]
+            );
+        }
+        // Readers wake once per slice only so that detach can stop them: at
+        // most once per IDLE_SLICE, plus one on the ramp and one cut by the
+        // window's ends, each. (With a slice of 100 ms they woke 20 times.)
+        let slices = (window.as_millis() / IDLE_SLICE.as_millis()) as u64;
+        let readers = after[3] - before[3];
+        assert!(
+            readers <= N * (slices + 2),
+            "{N} idle readers woke {readers} times in {window:?}"
+        );
+        for c in &mut conns {
+            assert_eq!(roundtrip(c, b"y"), b"y", "an idle connection still serves");
+        }
         drop(conns);
         srv.stop().unwrap();
     });

@@ -10,7 +10,7 @@ use socket2::{SockAddr, SockRef};
 
 use super::hub::{transient, wait};
 use super::link::{Dial, Input, Link, Mode, set_timeouts, sock_ref};
-use super::{CONNECT_CHECK, SLICE};
+use super::{CONNECT_CHECK, IDLE_SLICE, SLICE};
 use crate::stream::Stream;
 use crate::sys::SHUTDOWN_WAKES_BLOCKED;
 
@@ -43,6 +43,7 @@ pub(super) fn read_side(link: Arc<Link>, sock: Arc<Stream>, dial: Option<SockAdd
         }
     }
     let mut probe = [MaybeUninit::<u8>::uninit(); 1];
+    let mut slice = SLICE;
     loop {
         let mut st = link.lock();
         loop {
@@ -67,9 +68,23 @@ pub(super) fn read_side(link: Arc<Link>, sock: Arc<Stream>, dial: Option<SockAdd
             }
             Ok(_) => {
                 st.input = Input::Ready;
+                if slice != SLICE {
+                    // Input again: a detach is likely soon, so stop it quickly.
+                    slice = SLICE;
+                    let _ = sock_ref(&sock).set_read_timeout(Some(slice));
+                }
                 false
             }
-            Err(e) if transient(&e) => continue,
+            Err(e) if transient(&e) => {
+                drop(st);
+                // Nothing came in a whole slice: wait longer (see the module
+                // docs), where only `detach` needs the slice at all.
+                if SHUTDOWN_WAKES_BLOCKED && slice < IDLE_SLICE {
+                    slice = (slice * 2).min(IDLE_SLICE);
+                    let _ = sock_ref(&sock).set_read_timeout(Some(slice));
+                }
+                continue;
+            }
             Err(e) => {
                 st.input = Input::Failed(Some(e));
                 true
