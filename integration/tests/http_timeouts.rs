@@ -1,11 +1,12 @@
 //! The http-server example's time limits over real sockets: the header
 //! timeout against slowloris, the request timeout against a trickled body
-//! (R.U.D.Y.), and neither cutting a request that keeps pace or a
+//! (R.U.D.Y.), plain and TLS, and neither cutting a request that keeps pace or a
 //! keep-alive connection idle between requests.
 
 #[path = "../../tests/common/mod.rs"]
 mod common;
 mod http_support;
+mod tls_support;
 
 #[allow(dead_code)]
 #[path = "../../examples/http-server.rs"]
@@ -108,6 +109,26 @@ fn trickled_bodies_are_closed_by_the_request_timeout(b: Backend) {
     srv.stop().unwrap();
 }
 
+/// The same over TLS: the request timeout runs on the plaintext inside
+/// (through `Translate`), and the trickled connection is closed: a write to
+/// it fails before [`LIMIT`].
+fn a_trickled_body_over_tls_is_closed_by_the_request_timeout(b: Backend) {
+    let srv = start_timed(b, None, Some(Duration::from_secs(1)));
+    let (cert, _) = http_server::self_signed().unwrap();
+    let mut c = tls_support::client(&srv, 1, &tls_support::trusting(&cert));
+    let deadline = Instant::now() + LIMIT;
+    let mut send = |bytes: &[u8]| c.write_all(bytes).and_then(|()| c.flush());
+    send(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n").unwrap();
+    while send(b"X").is_ok() {
+        assert!(
+            Instant::now() < deadline,
+            "the trickled TLS connection is still open"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    srv.stop().unwrap();
+}
+
 /// A body that arrives in pieces, for twice the header timeout but whole
 /// within the request timeout, is served, and so is the next request on the
 /// same connection.
@@ -152,6 +173,7 @@ fn keep_alive_idle_between_requests_is_not_cut_by_the_request_timeout(b: Backend
 per_backend!(
     slowloris_connections_are_closed_by_the_header_timeout,
     trickled_bodies_are_closed_by_the_request_timeout,
+    a_trickled_body_over_tls_is_closed_by_the_request_timeout,
     a_body_that_keeps_pace_is_served,
     keep_alive_idle_between_requests_is_not_cut_by_the_request_timeout,
 );
