@@ -21,7 +21,17 @@
 //!
 //! Time limits: an idle keep-alive connection is closed after
 //! `--idle-timeout` (60 s), a request whose head is not complete after
-//! `--header-timeout` (10 s, against slowloris), a TLS handshake after 10 s.
+//! `--header-timeout` (10 s, against slowloris), a request whose head and
+//! body are not complete after `--request-timeout` (30 s, against a body
+//! trickled a byte at a time, R.U.D.Y.), a TLS handshake after 10 s. Both
+//! request limits count from the data call that brought the request's first
+//! byte and stop when it is whole, so a keep-alive connection waiting between
+//! requests runs only the idle timeout. Either one closes the connection
+//! without a response (`Conn::set_deadline`: the loop closes it without
+//! calling the handler, so no `408` can be written; nginx, too, closes
+//! without answering when its client timeouts pass): a client that sends
+//! this slowly is rarely reading. 30 s is a 1 MiB body (`MAX_BODY`) at
+//! about 35 KB/s, and holds a connection 30 s per request at most.
 //! Ctrl-C (or SIGTERM) stops it gracefully (TLS peers get `close_notify`)
 //! and it exits 0; a second Ctrl-C exits at once.
 
@@ -29,7 +39,7 @@ mod common;
 
 use std::io::{self, Write};
 use std::path::PathBuf;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use revio::{Action, Addr, Config, Conn, Handler, Output, Server, Tls, Translate};
 
@@ -50,8 +60,11 @@ usage: http-server [FLAGS]
   --idle-timeout SECS     close idle connections after this long (0: never)
   --header-timeout SECS   close a connection whose request head is not complete
                           this long after it began (0: never)
+  --request-timeout SECS  close a connection whose request, head and body, is not
+                          complete this long after it began (0: never)
   --access-log            print a line per request (client address, request, status)
-defaults: --bind 0.0.0.0 --port 8080 --tlsport 4443 --idle-timeout 60 --header-timeout 10";
+defaults: --bind 0.0.0.0 --port 8080 --tlsport 4443 --idle-timeout 60 --header-timeout 10
+          --request-timeout 30";
 
 /// Command-line options.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,6 +75,7 @@ pub struct Options {
     pub tlskey: Option<PathBuf>,
     pub idle_timeout: Option<Duration>,
     pub header_timeout: Option<Duration>,
+    pub request_timeout: Option<Duration>,
     pub access_log: bool,
 }
 
@@ -74,6 +88,7 @@ impl Default for Options {
             tlskey: None,
             idle_timeout: Some(Duration::from_secs(60)),
             header_timeout: Some(Duration::from_secs(10)),
+            request_timeout: Some(Duration::from_secs(30)),
             access_log: false,
         }
     }
@@ -107,6 +122,8 @@ impl Options {
                 o.idle_timeout = seconds(parser)?;
             } else if arg.is("header-timeout") {
                 o.header_timeout = seconds(parser)?;
+            } else if arg.is("request-timeout") {
+                o.request_timeout = seconds(parser)?;
             } else if arg.is("access-log") {
                 o.access_log = true;
             } else {
@@ -170,6 +187,7 @@ pub struct Http {
     /// Print a line per request: client address, request line, status.
     access_log: bool,
     header_timeout: Option<Duration>,
+    request_timeout: Option<Duration>,
     /// The `Date` header's value, refreshed by `tick`.
     date: [u8; 29],
     stop: common::Stop,
@@ -182,6 +200,7 @@ impl Http {
             announce,
             access_log: false,
             header_timeout: None,
+            request_timeout: None,
             date: http_date(SystemTime::now()),
             stop: common::Stop::never(),
             server: None,
@@ -192,6 +211,14 @@ impl Http {
     /// after it began.
     pub fn header_timeout(mut self, timeout: Option<Duration>) -> Http {
         self.header_timeout = timeout;
+        self
+    }
+
+    /// Closes a connection whose request, head and body, is not complete
+    /// `timeout` after it began. With [`Http::header_timeout`] too, the head
+    /// must be complete within the shorter of the two.
+    pub fn request_timeout(mut self, timeout: Option<Duration>) -> Http {
+        self.request_timeout = timeout;
         self
     }
 
@@ -209,24 +236,51 @@ impl Http {
         self
     }
 
-    /// Runs the header timeout: armed while a request head is incomplete.
-    fn head_deadline(&self, conn: &mut Conn<'_, Request>, waiting_for_head: bool) {
-        let Some(timeout) = self.header_timeout else {
+    /// Runs the header and request timeouts on one `Conn::set_deadline`.
+    /// `pending`: `Some(head_complete)` when a request is unfinished at the
+    /// end of the input, `None` when none is in progress. The clock is read
+    /// once per request, and only for one left unfinished.
+    fn deadline(&self, conn: &mut Conn<'_, Request>, pending: Option<bool>) {
+        let st = conn.state();
+        let Some(head_complete) = pending else {
+            if st.started.take().is_some() {
+                conn.set_deadline(None);
+            }
             return;
         };
-        if waiting_for_head != conn.state().head_deadline {
-            conn.state().head_deadline = waiting_for_head;
-            conn.set_deadline(waiting_for_head.then_some(timeout));
+        if self.header_timeout.is_none() && self.request_timeout.is_none() {
+            return;
         }
+        let elapsed = match st.started {
+            None => {
+                st.started = Some(Instant::now());
+                Duration::ZERO
+            }
+            // Only the head's completion changes the limit.
+            Some(_) if st.head_complete || !head_complete => return,
+            Some(t) => t.elapsed(),
+        };
+        st.head_complete = head_complete;
+        let limit = if head_complete {
+            self.request_timeout
+        } else {
+            match (self.header_timeout, self.request_timeout) {
+                (Some(h), Some(r)) => Some(h.min(r)),
+                (h, r) => h.or(r),
+            }
+        };
+        conn.set_deadline(limit.map(|l| l.saturating_sub(elapsed)));
     }
 }
 
 /// Per connection: whether `100 Continue` went out for the request in
-/// progress, and whether the header timeout runs.
+/// progress, and, while a request is unfinished, when its first byte came
+/// and whether its head is whole (for the deadlines).
 #[derive(Default)]
 pub struct Request {
     continued: bool,
-    head_deadline: bool,
+    started: Option<Instant>,
+    head_complete: bool,
 }
 
 impl Handler for Http {
@@ -259,7 +313,7 @@ impl Handler for Http {
                         conn.state().continued = true;
                         conn.write(b"HTTP/1.1 100 Continue\r\n\r\n");
                     }
-                    self.head_deadline(conn, !head_complete);
+                    self.deadline(conn, Some(head_complete));
                     conn.keep(rest.len());
                     return Action::None;
                 }
@@ -270,6 +324,7 @@ impl Handler for Http {
                     close,
                 } => {
                     conn.state().continued = false;
+                    self.deadline(conn, None);
                     let (status, body) = match route {
                         Route::Hello => ("200 OK", &b"Hello World!\r\n"[..]),
                         Route::NotFound => ("404 Not Found", &b"Not Found\r\n"[..]),
@@ -290,7 +345,7 @@ impl Handler for Http {
                     if conn.is_congested() {
                         // The client is not reading: the rest is answered
                         // once the output drains.
-                        self.head_deadline(conn, false);
+                        self.deadline(conn, None);
                         conn.keep(rest.len());
                         return Action::None;
                     }
@@ -302,7 +357,7 @@ impl Handler for Http {
                 }
             }
         }
-        self.head_deadline(conn, false);
+        self.deadline(conn, None);
         Action::None
     }
 
@@ -521,6 +576,7 @@ fn run(opts: &Options) -> io::Result<()> {
     let http = |i: usize| {
         Http::new(i == 0)
             .header_timeout(opts.header_timeout)
+            .request_timeout(opts.request_timeout)
             .access_log(opts.access_log)
             .stop_on(stop.clone())
     };

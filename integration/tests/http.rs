@@ -5,6 +5,7 @@
 
 #[path = "../../tests/common/mod.rs"]
 mod common;
+mod http_support;
 mod tls_support;
 
 #[allow(dead_code)]
@@ -20,6 +21,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use common::*;
 use http_server::{Options, Parsed, Route};
+use http_support::{closes, read_responses};
 use revio::{Backend, Tls, Translate};
 use tls_support::{client, trusting};
 
@@ -55,57 +57,6 @@ fn get(agent: &ureq::Agent, url: &str) -> (u16, String) {
     let mut resp = agent.get(url).call().unwrap_or_else(|e| panic!("GET {url}: {e}"));
     let status = resp.status().as_u16();
     (status, resp.body_mut().read_to_string().unwrap())
-}
-
-/// One parsed response: status, body, whether it said `Connection: close`.
-#[derive(Debug)]
-struct Response {
-    status: u16,
-    body: Vec<u8>,
-    close: bool,
-}
-
-/// Reads until `n` whole responses have arrived, or the stream ends.
-fn read_responses(r: &mut impl Read, n: usize) -> Vec<Response> {
-    let (mut buf, mut out, mut off) = (Vec::new(), Vec::new(), 0);
-    let mut chunk = [0u8; 4096];
-    while out.len() < n {
-        let mut headers = [httparse::EMPTY_HEADER; 16];
-        let mut resp = httparse::Response::new(&mut headers);
-        if let Ok(httparse::Status::Complete(head)) = resp.parse(&buf[off..]) {
-            let value = |name: &str| {
-                resp.headers
-                    .iter()
-                    .find(|h| h.name.eq_ignore_ascii_case(name))
-                    .map(|h| String::from_utf8_lossy(h.value).to_string())
-            };
-            let len: usize = value("content-length").map_or(0, |v| v.parse().unwrap());
-            if buf.len() >= off + head + len {
-                out.push(Response {
-                    status: resp.code.unwrap(),
-                    body: buf[off + head..off + head + len].to_vec(),
-                    close: value("connection").is_some_and(|v| v.eq_ignore_ascii_case("close")),
-                });
-                off += head + len;
-                continue;
-            }
-        }
-        match r.read(&mut chunk) {
-            Ok(0) => break,
-            Ok(k) => buf.extend_from_slice(&chunk[..k]),
-            Err(e) => panic!("reading responses ({} so far): {e}", out.len()),
-        }
-    }
-    out
-}
-
-/// Whether the peer closes the stream (after anything still unread).
-fn closes(r: &mut impl Read) -> bool {
-    let mut rest = Vec::new();
-    match r.read_to_end(&mut rest) {
-        Ok(_) => true,
-        Err(e) => e.kind() == std::io::ErrorKind::ConnectionReset,
-    }
 }
 
 fn hello_world_to_a_real_client_over_plain_http(b: Backend) {
@@ -351,69 +302,7 @@ fn plain_http_through_translate_allocates_nothing_per_request_once_warm(b: Backe
     srv.stop().unwrap();
 }
 
-/// Slowloris: connections that send a request head a byte at a time, never
-/// finishing it, are each closed by the header timeout (1 s here), while a
-/// normal client is served throughout. 2,000 of them on the readiness
-/// backend; 200 on the std backend, which spends two threads on each.
-fn slowloris_connections_are_closed_by_the_header_timeout(b: Backend) {
-    let count = if b == Backend::Std { 200 } else { 2000 };
-    let (cert, key) = http_server::self_signed().unwrap();
-    let tls = Tls::from_pem(cert.as_bytes(), key.as_bytes()).unwrap();
-    let http = http_server::Http::new(false).header_timeout(Some(Duration::from_secs(1)));
-    let config = revio::Config::new().backlog(4096);
-    let srv = start_with(
-        b,
-        config,
-        http_server::handler(tls, http),
-        &["tcp://127.0.0.1:0", "tcp://127.0.0.1:0"],
-    );
-    let addr = srv.addr(0);
-    let mut slow: Vec<std::net::TcpStream> = (0..count)
-        .map(|_| {
-            let s = std::net::TcpStream::connect(&addr).unwrap();
-            s.set_nonblocking(true).unwrap();
-            s
-        })
-        .collect();
-    for s in &mut slow {
-        s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n").unwrap();
-    }
-    let mut normal = srv.connect(0);
-    let deadline = std::time::Instant::now() + LIMIT;
-    let mut open = count;
-    let mut served = 0;
-    while open > 0 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{open} slowloris connections still open"
-        );
-        // One more header byte each: they stay active, only the head is late.
-        open = 0;
-        for s in &mut slow {
-            let mut b = [0u8; 64];
-            let closed = match std::io::Read::read(s, &mut b) {
-                Ok(0) => true,
-                Ok(_) => panic!("a slowloris connection got an answer"),
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => false,
-                Err(_) => true,
-            };
-            if !closed {
-                open += 1;
-                let _ = s.write_all(b"X");
-            }
-        }
-        normal.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
-        let r = read_responses(&mut normal, 1);
-        assert_eq!(r[0].status, 200);
-        served += 1;
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    assert!(served > 0);
-    srv.stop().unwrap();
-}
-
 per_backend!(
-    slowloris_connections_are_closed_by_the_header_timeout,
     plain_http_through_translate_allocates_nothing_per_request_once_warm,
     hello_world_to_a_real_client_over_plain_http,
     hello_world_to_a_real_client_over_tls_trusting_the_generated_certificate,
@@ -509,6 +398,8 @@ fn options_parse_flags_and_load_certificates() {
         "0",
         "--header-timeout",
         "1.5",
+        "--request-timeout",
+        "0",
     ];
     let o = Options::parse(args).unwrap().unwrap();
     assert_eq!((o.common.port, o.tlsport, o.common.loops), (1, 2, 3));
@@ -519,6 +410,8 @@ fn options_parse_flags_and_load_certificates() {
     );
     assert_eq!(o.idle_timeout, None);
     assert_eq!(o.header_timeout, Some(Duration::from_millis(1500)));
+    assert_eq!(o.request_timeout, None);
+    assert_eq!(Options::default().request_timeout, Some(Duration::from_secs(30)));
     assert_eq!(Options::parse(["--help"]).unwrap(), None);
     assert!(Options::parse(["--port", "99999"]).is_err());
     assert!(Options::parse(["--bogus", "1"]).is_err());
