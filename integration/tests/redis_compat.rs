@@ -67,6 +67,18 @@ fn shutdown_with_bad_arguments_keeps_serving(b: Backend) {
     srv.stop().unwrap();
 }
 
+fn expiretime_rounds_the_last_deadline_without_wrapping(b: Backend) {
+    let srv = start_redis(b);
+    let mut s = raw(&srv);
+    exchange(&mut s, b"SET k v PXAT 9223372036854775807\r\n", b"+OK\r\n");
+    exchange(&mut s, b"EXPIRETIME k\r\n", b":9223372036854776\r\n");
+    exchange(&mut s, b"PEXPIRETIME k\r\n", b":9223372036854775807\r\n");
+    exchange(&mut s, b"PEXPIREAT k 9223372036854775499\r\n", b":1\r\n");
+    exchange(&mut s, b"EXPIRETIME k\r\n", b":9223372036854775\r\n");
+    srv.stop().unwrap();
+}
+
 per_backend!(
     shutdown_with_bad_arguments_keeps_serving,
+    expiretime_rounds_the_last_deadline_without_wrapping,
 );
