@@ -78,7 +78,23 @@ fn expiretime_rounds_the_last_deadline_without_wrapping(b: Backend) {
     srv.stop().unwrap();
 }
 
+fn scores_may_be_hexadecimal_floats(b: Backend) {
+    let srv = start_redis(b);
+    let mut s = raw(&srv);
+    exchange(&mut s, b"ZADD z 0x10 m 0X1p3 n -0x1.8p1 o\r\n", b":3\r\n");
+    exchange(&mut s, b"ZINCRBY z 0x.8 m\r\n", b"$4\r\n16.5\r\n");
+    exchange(&mut s, b"ZRANGE z 0x0 0x1p4 BYSCORE\r\n", b"*1\r\n$1\r\nn\r\n");
+    for bad in ["0x", "0x1p99999", "0x1p-1075", "nan", "0xg"] {
+        let input = format!("ZADD z {bad} q\r\n");
+        exchange(&mut s, input.as_bytes(), b"-ERR value is not a valid float\r\n");
+    }
+    exchange(&mut s, b"ZADD z 0x1p-1074 q\r\n", b":1\r\n");
+    exchange(&mut s, b"ZSCORE z q\r\n", b"$23\r\n4.9406564584124654e-324\r\n");
+    srv.stop().unwrap();
+}
+
 per_backend!(
     shutdown_with_bad_arguments_keeps_serving,
     expiretime_rounds_the_last_deadline_without_wrapping,
+    scores_may_be_hexadecimal_floats,
 );
