@@ -6,13 +6,14 @@ use std::sync::Arc;
 use crate::commands::Command;
 use crate::resp::{Args, Proto, Span};
 use crate::shared::ClientInfo;
+use crate::store::Stamp;
 
-/// A key under WATCH: the version it had, and whether it had already
+/// A key under WATCH: the stamp it had, and whether it had already
 /// expired then (an expired key that is dropped later is no change).
 #[derive(Debug)]
 pub struct Watched {
     pub key: Box<[u8]>,
-    pub version: u64,
+    pub stamp: Stamp,
     pub expired: bool,
 }
 

@@ -422,9 +422,60 @@ fn pipelined_gets_to_a_reading_client_all_arrive_in_order() {
     srv.stop().unwrap();
 }
 
+/// WATCH of a key that expires before EXEC: EXEC aborts whether the key is
+/// still held, was dropped by another client's read, or was then deleted;
+/// a key already expired when watched aborts nothing when it is dropped
+/// (redis-server 7.0.15's answers). On one loop and on two.
+fn watch_sees_expiry(addr: &str) {
+    let (mut a, mut b) = (raw(addr), raw(addr));
+    let exec = |a: &mut TcpStream, want: &[u8]| {
+        exchange(a, b"MULTI\r\nSET x 1\r\nEXEC\r\n", b"+OK\r\n+QUEUED\r\n");
+        exchange(a, b"", want);
+    };
+    let past_deadline = || std::thread::sleep(std::time::Duration::from_millis(30));
+    let others: [&[u8]; 3] = [b"", b"GET k\r\n", b"GET k\r\nDEL k\r\n"];
+    let answers: [&[u8]; 3] = [b"", b"$-1\r\n", b"$-1\r\n:0\r\n"];
+    for (other, answer) in others.iter().zip(answers) {
+        exchange(&mut a, b"SET k v PX 10\r\nWATCH k\r\n", b"+OK\r\n+OK\r\n");
+        past_deadline();
+        exchange(&mut b, other, answer);
+        exec(&mut a, b"*-1\r\n");
+    }
+    // Expired when watched: dropping it (a read, DEL, FLUSHALL) is no change.
+    for (other, answer) in [
+        (&b"GET k\r\n"[..], &b"$-1\r\n"[..]),
+        (b"DEL k\r\n", b":0\r\n"),
+        (b"FLUSHALL\r\n", b"+OK\r\n"),
+    ] {
+        exchange(&mut a, b"SET k v PX 1\r\n", b"+OK\r\n");
+        past_deadline();
+        exchange(&mut a, b"WATCH k\r\n", b"+OK\r\n");
+        exchange(&mut b, other, answer);
+        exec(&mut a, b"*1\r\n+OK\r\n");
+    }
+    // ...but setting it again is.
+    exchange(&mut a, b"SET k v PX 1\r\n", b"+OK\r\n");
+    past_deadline();
+    exchange(&mut a, b"WATCH k\r\n", b"+OK\r\n");
+    exchange(&mut b, b"SET k w\r\n", b"+OK\r\n");
+    exec(&mut a, b"*-1\r\n");
+}
+
+fn watch_sees_expiry_on_one_loop(b: Backend) {
+    let srv = start(b, Redis::standalone(8, None), &["tcp://127.0.0.1:0"]);
+    watch_sees_expiry(&srv.addr(0));
+    srv.stop().unwrap();
+}
+
+fn watch_sees_expiry_on_two_loops(b: Backend) {
+    watch_sees_expiry(&TwoLoops::start(b).addr());
+}
+
 per_backend!(
     resp3_after_hello,
     auth_with_requirepass,
     mset_and_exec_are_atomic_across_loops,
     client_list_shows_every_loop,
+    watch_sees_expiry_on_one_loop,
+    watch_sees_expiry_on_two_loops,
 );

@@ -100,7 +100,13 @@ fn ttl_generic(ctx: &mut Ctx<'_, '_>, args: Args<'_>, ms: bool, absolute: bool) 
         Some(None) => -1,
         Some(Some(at)) => {
             let left = if absolute { at } else { (at - now_ms()).max(0) };
-            if ms { left } else { (left + 500) / 1000 }
+            // Rounded to the nearest second without overflow: Redis answers
+            // 9223372036854776 for a deadline of i64::MAX ms, not a wrapped sum.
+            if ms {
+                left
+            } else {
+                left / 1000 + (left % 1000 + 500) / 1000
+            }
         }
     };
     int(ctx, n)

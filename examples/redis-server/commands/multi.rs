@@ -2,7 +2,7 @@
 //!
 //! EXEC locks every shard that any queued command or WATCHed key touches
 //! (in ascending order, as every command does), checks the watched keys'
-//! versions, then runs the queue under those locks: no other loop sees a
+//! stamps (changes and expiries), then runs the queue under those locks: no other loop sees a
 //! transaction half done.
 
 use std::sync::Arc;
@@ -43,11 +43,11 @@ pub fn watch(ctx: &mut Ctx<'_, '_>, args: Args<'_>) -> Effect {
             continue;
         }
         let shard = ctx.db.shard(key);
-        let version = shard.watch(key);
+        let stamp = shard.watch(key);
         let expired = shard.is_expired(key);
         ctx.session.watched.push(Watched {
             key: key.into(),
-            version,
+            stamp,
             expired,
         });
     }
@@ -119,7 +119,11 @@ pub fn exec(
     };
     let changed = session.watched.iter().any(|w| {
         let shard = db.shard(&w.key);
-        shard.version(&w.key) != w.version || (!w.expired && shard.is_expired(&w.key))
+        let now = shard.stamp(&w.key);
+        // A key live at WATCH that has expired since, dropped or not, is a
+        // change (Redis's `isWatchedKeyExpired` and `touchWatchedKey`).
+        now.changes != w.stamp.changes
+            || (!w.expired && (now.expiries != w.stamp.expiries || shard.is_expired(&w.key)))
     });
     unwatch_locked(&mut db, session);
     if multi.doomed {

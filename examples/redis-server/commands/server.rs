@@ -6,10 +6,34 @@ use std::fmt::Write as _;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::keys::glob;
-use super::{COMMANDS, Ctx, Effect, int, is};
+use super::{COMMANDS, Ctx, Effect, SYNTAX, error, int, is};
 use crate::resp::Args;
 
-pub fn shutdown(_: &mut Ctx<'_, '_>, _: Args<'_>) -> Effect {
+/// SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT], read as Redis 7.0's
+/// `shutdownCommand` reads it: an unknown word, ABORT with another flag, or
+/// SAVE with NOSAVE is a syntax error; ABORT alone stops no shutdown (none
+/// is ever in progress here: the example stops at once).
+pub fn shutdown(ctx: &mut Ctx<'_, '_>, args: Args<'_>) -> Effect {
+    let (mut save, mut nosave, mut other, mut abort) = (false, false, false, false);
+    for a in args.iter_from(1) {
+        if is(a, "nosave") {
+            nosave = true;
+        } else if is(a, "save") {
+            save = true;
+        } else if is(a, "now") || is(a, "force") {
+            other = true;
+        } else if is(a, "abort") {
+            abort = true;
+        } else {
+            return error(ctx, SYNTAX);
+        }
+    }
+    if (abort && (save || nosave || other)) || (save && nosave) {
+        return error(ctx, SYNTAX);
+    }
+    if abort {
+        return error(ctx, b"ERR No shutdown in progress.");
+    }
     Effect::Shutdown
 }
 

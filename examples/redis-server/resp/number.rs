@@ -54,25 +54,57 @@ pub fn i64_digits(n: i64, buf: &mut [u8; 20]) -> &[u8] {
     &buf[i..]
 }
 
-/// The longest prefix of `s` that C's `strtod` reads as a decimal number or
-/// an infinity: `(end, is_infinity_literal, has_nonzero_digit)`. `end` is 0
-/// when nothing is read. NaN literals are read too (callers reject NaN).
-fn strtod_prefix(s: &[u8]) -> (usize, bool, bool) {
+/// What C's `strtod` reads at the start of a string.
+struct Prefix {
+    /// The bytes read; 0 when nothing is.
+    end: usize,
+    /// An infinity or NaN literal.
+    literal: bool,
+    /// A nonzero digit was read (a zero result is then an underflow).
+    nonzero: bool,
+    /// A hexadecimal float (`0x1.8p3`): the value is converted here, as
+    /// Rust's `parse` reads decimal only.
+    hex: Option<f64>,
+}
+
+/// The longest prefix of `s` that C's `strtod` reads: a decimal or
+/// hexadecimal number, an infinity, or a NaN (callers reject NaN).
+fn strtod_prefix(s: &[u8]) -> Prefix {
+    let none = Prefix {
+        end: 0,
+        literal: false,
+        nonzero: false,
+        hex: None,
+    };
     let mut i = 0;
+    let negative = s.first() == Some(&b'-');
     if matches!(s.first(), Some(b'+' | b'-')) {
         i = 1;
     }
     let word = |w: &str, at: usize| {
         s.len() >= at + w.len() && s[at..at + w.len()].eq_ignore_ascii_case(w.as_bytes())
     };
-    if word("infinity", i) {
-        return (i + 8, true, true);
+    for (w, len) in [("infinity", 8), ("inf", 3), ("nan", 3)] {
+        if word(w, i) {
+            return Prefix {
+                end: i + len,
+                literal: true,
+                nonzero: true,
+                hex: None,
+            };
+        }
     }
-    if word("inf", i) {
-        return (i + 3, true, true);
-    }
-    if word("nan", i) {
-        return (i + 3, true, true);
+    // `0x` without hex digits: strtod reads the `0` alone, as a decimal.
+    if word("0x", i)
+        && let Some((end, nonzero, v)) = hex_float(s, i + 2)
+    {
+        let v = if negative { -v } else { v };
+        return Prefix {
+            end,
+            literal: false,
+            nonzero,
+            hex: Some(v),
+        };
     }
     let mut digits = 0;
     let mut nonzero = false;
@@ -93,26 +125,144 @@ fn strtod_prefix(s: &[u8]) -> (usize, bool, bool) {
         }
     }
     if digits == 0 {
-        return (0, false, false);
+        return none;
     }
-    if matches!(s.get(i), Some(b'e' | b'E')) {
-        let mut j = i + 1;
-        if matches!(s.get(j), Some(b'+' | b'-')) {
-            j += 1;
-        }
-        let start = j;
-        while j < s.len() && s[j].is_ascii_digit() {
-            j += 1;
-        }
-        if j > start {
-            i = j;
-        }
+    i = exponent(s, i, b'e');
+    Prefix {
+        end: i,
+        literal: false,
+        nonzero,
+        hex: None,
     }
-    (i, false, nonzero)
+}
+
+/// Past an exponent (`e-12`, `p+3`) at `i`, if one is there and complete;
+/// else `i`.
+fn exponent(s: &[u8], i: usize, letter: u8) -> usize {
+    if s.get(i).map(u8::to_ascii_lowercase) != Some(letter) {
+        return i;
+    }
+    let mut j = i + 1;
+    if matches!(s.get(j), Some(b'+' | b'-')) {
+        j += 1;
+    }
+    let start = j;
+    while j < s.len() && s[j].is_ascii_digit() {
+        j += 1;
+    }
+    if j > start { j } else { i }
+}
+
+/// The hexadecimal float whose digits start at `at` (after `0x`):
+/// `(end, has_nonzero_digit, magnitude)` correctly rounded to nearest even,
+/// as glibc's `strtod`; `None` without a hex digit.
+fn hex_float(s: &[u8], at: usize) -> Option<(usize, bool, f64)> {
+    let mut i = at;
+    // The first 16 significant digits, and whether any later one is nonzero.
+    let (mut mantissa, mut kept, mut sticky) = (0u64, 0, false);
+    // The power of two the mantissa is scaled by.
+    let mut exp2: i64 = 0;
+    let (mut digits, mut point) = (0, false);
+    while let Some(&c) = s.get(i) {
+        let d = match c {
+            b'.' if !point => {
+                point = true;
+                i += 1;
+                continue;
+            }
+            _ => match (c as char).to_digit(16) {
+                Some(d) => u64::from(d),
+                None => break,
+            },
+        };
+        digits += 1;
+        if kept < 16 && (kept > 0 || d != 0) {
+            mantissa = mantissa << 4 | d;
+            kept += 1;
+            if point {
+                exp2 -= 4;
+            }
+        } else if kept >= 16 {
+            sticky |= d != 0;
+            if !point {
+                exp2 += 4;
+            }
+        } else if point {
+            exp2 -= 4; // a leading zero after the point
+        }
+        i += 1;
+    }
+    if digits == 0 {
+        return None;
+    }
+    let end = exponent(s, i, b'p');
+    if end > i {
+        let text = &s[i + 1..end];
+        let (neg, num) = match text {
+            [b'-', rest @ ..] => (true, rest),
+            [b'+', rest @ ..] => (false, rest),
+            _ => (false, text),
+        };
+        // Saturates: far past any double's range either way.
+        let e = num
+            .iter()
+            .fold(0i64, |e, &c| (e * 10 + i64::from(c - b'0')).min(1 << 20));
+        exp2 += if neg { -e } else { e };
+    }
+    let nonzero = mantissa != 0;
+    Some((end, nonzero, scale(mantissa, sticky, exp2)))
+}
+
+/// `mantissa * 2^exp2` (plus a little when `sticky`) rounded to the nearest
+/// double, ties to even, subnormals included.
+fn scale(mantissa: u64, sticky: bool, exp2: i64) -> f64 {
+    if mantissa == 0 {
+        return 0.0;
+    }
+    let lz = mantissa.leading_zeros();
+    let m = mantissa << lz;
+    let exp2 = exp2 - i64::from(lz);
+    // The value is m * 2^exp2 with m in [2^63, 2^64): its binary exponent is exp2 + 63.
+    let top = exp2 + 63;
+    if top > 1023 {
+        return f64::INFINITY;
+    }
+    // Bits of m that fit: 53, fewer for a subnormal.
+    let keep = if top >= -1022 { 53 } else { 53 - (-1022 - top) };
+    if keep < 0 {
+        return 0.0;
+    }
+    let drop = (64 - keep) as u32;
+    let (mut q, rem, half) = if drop >= 64 {
+        (0, m, 1u64 << 63)
+    } else {
+        (m >> drop, m & ((1u64 << drop) - 1), 1u64 << (drop - 1))
+    };
+    if rem > half || (rem == half && (sticky || q & 1 == 1)) {
+        q += 1;
+    }
+    ldexp(q as f64, exp2 + i64::from(drop))
+}
+
+/// `x * 2^e`, exact whenever the result is representable.
+fn ldexp(mut x: f64, mut e: i64) -> f64 {
+    let pow = |e: i64| f64::from_bits(((e + 1023) as u64) << 52);
+    while e > 1000 {
+        x *= pow(1000);
+        e -= 1000;
+    }
+    while e < -1000 {
+        x *= pow(-1000);
+        e += 1000;
+    }
+    x * pow(e)
 }
 
 /// Converts what [`strtod_prefix`] accepted.
-fn convert(text: &[u8]) -> Option<f64> {
+fn convert(text: &[u8], prefix: &Prefix) -> Option<f64> {
+    if let Some(v) = prefix.hex {
+        return Some(v);
+    }
     std::str::from_utf8(text).ok()?.parse().ok()
 }
 
@@ -120,13 +270,13 @@ fn convert(text: &[u8]) -> Option<f64> {
 /// number (no leading space), not NaN, and not out of range (an overflow to
 /// infinity or an underflow to zero is an error; `inf` itself is fine).
 pub fn parse_f64(s: &[u8]) -> Option<f64> {
-    let (end, literal_inf, nonzero) = strtod_prefix(s);
-    if end == 0 || end != s.len() {
+    let prefix = strtod_prefix(s);
+    if prefix.end == 0 || prefix.end != s.len() {
         return None;
     }
-    let v = convert(s)?;
-    let overflow = v.is_infinite() && !literal_inf;
-    let underflow = v == 0.0 && nonzero;
+    let v = convert(s, &prefix)?;
+    let overflow = v.is_infinite() && !prefix.literal;
+    let underflow = v == 0.0 && prefix.nonzero;
     (!v.is_nan() && !overflow && !underflow).then_some(v)
 }
 
@@ -139,15 +289,15 @@ pub fn parse_f64_lenient(s: &[u8]) -> Option<f64> {
         .take_while(|&&b| matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c))
         .count();
     let rest = &s[skip..];
-    let (end, ..) = strtod_prefix(rest);
-    if end == 0 {
+    let prefix = strtod_prefix(rest);
+    if prefix.end == 0 {
         // No conversion: strtod leaves the end pointer at the start.
         return s.is_empty().then_some(0.0);
     }
-    if end != rest.len() {
+    if prefix.end != rest.len() {
         return None;
     }
-    convert(rest).filter(|v| !v.is_nan())
+    convert(rest, &prefix).filter(|v| !v.is_nan())
 }
 
 /// Writes `d` as C's `printf("%.17g", d)`; infinities as `inf` / `-inf`.
@@ -261,6 +411,34 @@ mod tests {
             b"1e",
             b"x",
             b".",
+        ] {
+            assert_eq!(parse_f64(bad), None, "{:?}", String::from_utf8_lossy(bad));
+        }
+        assert_eq!(parse_f64(b"0x10"), Some(16.0));
+        assert_eq!(parse_f64(b"0X1p3"), Some(8.0));
+        assert_eq!(parse_f64(b"-0x1.8p1"), Some(-3.0));
+        assert_eq!(parse_f64(b"0x.8"), Some(0.5));
+        assert_eq!(parse_f64(b"0x1P-2"), Some(0.25));
+        assert_eq!(parse_f64(b"0x1p-1074"), Some(f64::from_bits(1)));
+        assert_eq!(parse_f64(b"0x1.fffffffffffffp1023"), Some(f64::MAX));
+        assert_eq!(
+            parse_f64(b"0x1.00000000000008p0"),
+            Some(1.0),
+            "a tie rounds to even"
+        );
+        assert_eq!(parse_f64(b"0x1.000000000000081p0"), Some(1.0 + f64::EPSILON));
+        assert_eq!(
+            parse_f64(b"0x123456789abcdef0123p0"),
+            Some(0x123456789abcdef0123u128 as f64)
+        );
+        for bad in [
+            &b"0x"[..],
+            b"0xg",
+            b"0x1p",
+            b"0x1p99999",
+            b"0x1p-1075",
+            b" 0x1",
+            b"0x1 ",
         ] {
             assert_eq!(parse_f64(bad), None, "{:?}", String::from_utf8_lossy(bad));
         }

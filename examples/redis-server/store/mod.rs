@@ -13,7 +13,7 @@ pub mod zset;
 
 use std::sync::{Mutex, MutexGuard};
 
-pub use shard::{Entry, Shard, now_ms};
+pub use shard::{Entry, Shard, Stamp, now_ms};
 pub use value::Value;
 
 /// The whole keyspace: a power-of-two number of shards.
@@ -224,12 +224,17 @@ mod tests {
         let s = l.shard(b"k");
         let v0 = s.watch(b"k");
         s.set(b"k", b"v", None, false);
-        assert_ne!(s.version(b"k"), v0);
-        let v1 = s.version(b"k");
+        assert_ne!(s.stamp(b"k"), v0);
+        let v1 = s.stamp(b"k");
         assert!(!s.remove(b"other"));
-        assert_eq!(s.version(b"k"), v1, "other keys do not count");
+        assert_eq!(s.stamp(b"k"), v1, "other keys do not count");
         s.clear();
-        assert_ne!(s.version(b"k"), v1, "FLUSHALL touches a watched key that existed");
+        assert_ne!(s.stamp(b"k"), v1, "FLUSHALL touches a watched key that existed");
+        s.set(b"k", b"v", Some(now_ms() - 1), false);
+        let v2 = s.stamp(b"k");
+        assert!(s.get(b"k").is_none());
+        assert_eq!(s.stamp(b"k").changes, v2.changes, "an expiry is no change...");
+        assert_ne!(s.stamp(b"k"), v2, "...but it is recorded");
         s.unwatch(b"k");
     }
 

@@ -41,12 +41,21 @@ impl Entry {
     }
 }
 
-/// A WATCHed key: how many clients watch it, and a version that every
-/// change of the key bumps.
+/// A WATCHed key: how many clients watch it, and its [`Stamp`].
 #[derive(Debug, Default)]
 struct Watch {
     clients: usize,
-    version: u64,
+    stamp: Stamp,
+}
+
+/// What happened to a WATCHed key, as two counters: its changes, and the
+/// drops of it once expired (lazily, by the sweep, DEL or FLUSHALL). Redis
+/// aborts EXEC on either, except that dropping a key that had already
+/// expired when WATCH was called is no change (its `touchWatchedKey`).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Stamp {
+    pub changes: u64,
+    pub expiries: u64,
 }
 
 /// Part of the keyspace.
@@ -71,6 +80,7 @@ impl Shard {
     pub fn get_mut(&mut self, key: &[u8]) -> Option<&mut Entry> {
         if self.map.get(key)?.is_expired_now() {
             self.map.remove(key);
+            self.expired(key);
             return None;
         }
         self.map.get_mut(key)
@@ -87,7 +97,18 @@ impl Shard {
             return;
         }
         if let Some(w) = self.watched.get_mut(key) {
-            w.version += 1;
+            w.stamp.changes += 1;
+        }
+    }
+
+    /// Records that `key`, expired, was dropped: the WATCHes of it taken
+    /// while it was live now fail. Costs nothing while nothing is watched.
+    fn expired(&mut self, key: &[u8]) {
+        if self.watched.is_empty() {
+            return;
+        }
+        if let Some(w) = self.watched.get_mut(key) {
+            w.stamp.expiries += 1;
         }
     }
 
@@ -165,6 +186,7 @@ impl Shard {
     pub fn take(&mut self, key: &[u8]) -> Option<Entry> {
         let e = self.map.remove(key)?;
         if e.is_expired_now() {
+            self.expired(key);
             return None;
         }
         self.touch(key);
@@ -190,22 +212,26 @@ impl Shard {
             .map(|(k, e)| (&k[..], e))
     }
 
-    /// Drops every key (FLUSHALL), touching the watched ones that existed.
+    /// Drops every key (FLUSHALL), touching the watched ones that existed
+    /// (a watched key already expired counts as dropped once expired).
     pub fn clear(&mut self) {
+        let now = now_ms();
         for (key, w) in self.watched.iter_mut() {
-            if self.map.contains_key(key) {
-                w.version += 1;
+            match self.map.get(key) {
+                Some(e) if e.is_expired(now) => w.stamp.expiries += 1,
+                Some(_) => w.stamp.changes += 1,
+                None => {}
             }
         }
         self.map.clear();
         self.deadlines.clear();
     }
 
-    /// Starts watching `key` for one more client; returns its version.
-    pub fn watch(&mut self, key: &[u8]) -> u64 {
+    /// Starts watching `key` for one more client; returns its stamp.
+    pub fn watch(&mut self, key: &[u8]) -> Stamp {
         let w = self.watched.entry(key.into()).or_default();
         w.clients += 1;
-        w.version
+        w.stamp
     }
 
     /// One client stops watching `key`.
@@ -218,9 +244,9 @@ impl Shard {
         }
     }
 
-    /// The version of a watched key (see [`Shard::watch`]).
-    pub fn version(&self, key: &[u8]) -> u64 {
-        self.watched.get(key).map_or(0, |w| w.version)
+    /// The stamp of a watched key (see [`Shard::watch`]).
+    pub fn stamp(&self, key: &[u8]) -> Stamp {
+        self.watched.get(key).map_or_else(Stamp::default, |w| w.stamp)
     }
 
     /// Whether `key` is held but past its deadline (not yet dropped).
@@ -254,6 +280,7 @@ impl Shard {
             // given another one, made persistent, or deleted since.
             if self.map.get(&key).is_some_and(|e| e.expires == Some(at)) {
                 self.map.remove(&key);
+                self.expired(&key);
                 dropped += 1;
             }
         }

@@ -98,6 +98,14 @@ const FLOATS: &[&[u8]] = &[
     b"5.",
     b"1e-5",
     b"123456789012345678",
+    b"0x10",
+    b"0X1p3",
+    b"-0x1.8p1",
+    b"0x",
+    b"0x1p99999",
+    b"0x1p-1074",
+    b"0x1p-1075",
+    b"0x1.00000000000008p0",
 ];
 const LONG_TTL: &[&[u8]] = &[b"1000", b"50000", b"99999", b"3600"];
 
@@ -124,6 +132,34 @@ impl Rng {
             }
             _ => self.member(),
         }
+    }
+
+    /// A float argument: one of [`FLOATS`], or a random hexadecimal one
+    /// (strtod reads them: `0x1.8p3`), valid or not.
+    fn float(&mut self) -> Vec<u8> {
+        if self.chance(75) {
+            return self.pick(FLOATS).to_vec();
+        }
+        const HEX: &[u8] = b"0123456789abcdefABCDEF";
+        const SIGNS: &[&[u8]] = &[b"0x", b"-0X", b"+0x", b"0x0000"];
+        const EXPS: &[&[u8]] = &[b"p", b"P-", b"p+", b"p-10"];
+        const POWERS: &[&[u8]] = &[b"", b"3", b"1074", b"1023", b"1100", b"40"];
+        let mut f = self.pick(SIGNS).to_vec();
+        for _ in 0..self.below(20) {
+            f.push(*self.pick(HEX));
+        }
+        if self.chance(50) {
+            f.push(b'.');
+            for _ in 0..self.below(6) {
+                f.push(*self.pick(HEX));
+            }
+        }
+        if self.chance(50) {
+            let (e, p) = (*self.pick(EXPS), *self.pick(POWERS));
+            f.extend_from_slice(e);
+            f.extend_from_slice(p);
+        }
+        f
     }
 
     fn int(&mut self) -> Vec<u8> {
@@ -366,11 +402,11 @@ pub fn command(r: &mut Rng, proto: i64, in_multi: bool) -> Vec<Command> {
             let n = r.below(3);
             a.extend(r.options(&[b"NX", b"XX", b"GT", b"LT", b"CH", b"INCR", b"ch"], n));
             for _ in 0..=r.below(2) {
-                a.extend([r.pick(FLOATS).to_vec(), r.member()]);
+                a.extend([r.float(), r.member()]);
             }
             a
         }
-        47 => vec![b"ZINCRBY".to_vec(), k, r.pick(FLOATS).to_vec(), r.member()],
+        47 => vec![b"ZINCRBY".to_vec(), k, r.float(), r.member()],
         48 => {
             let mut a = vec![b"ZPOPMIN".to_vec(), k];
             if r.chance(50) {
