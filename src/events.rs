@@ -45,10 +45,16 @@ pub enum Action {
 /// with an [`Error::Panic`](crate::Error::Panic) (kind [`io::ErrorKind::Other`])
 /// that carries the panic message. A panic in `serving`, `tick`, `closed` or
 /// `detached`, or anywhere else on a loop's thread (inside revio itself),
-/// stops the server: every connection of that loop gets its `closed` (with
-/// the panic as its error), the other loops shut down, [`Server::wake`] and
-/// friends answer `false` from then on, and `serve` returns the error. No
-/// loop is ever left half-dead.
+/// stops the server. The loop that panicked serves nothing more, since its
+/// handler may be left inconsistent: each of its connections gets its
+/// `closed` at once, with the [`Error::Panic`](crate::Error::Panic) as its
+/// error, and is reset (output still queued is not sent); a dial in
+/// progress fails with it. The other loops, whose handlers did not panic,
+/// shut down as after [`Server::shutdown`]: their connections get
+/// `stopping`, their output is flushed up to the shutdown timeout, and
+/// their `closed` has no error unless output was cut. [`Server::wake`] and
+/// friends answer `false` for a loop's connections once it has stopped,
+/// and `serve` returns the panic. No loop is ever left half-dead.
 ///
 /// ```
 /// use revio::{Action, Conn, Handler};

@@ -245,7 +245,10 @@ impl<H: Handler, D: Driver> Loop<H, D> {
     /// the panic as its error) and is reset, the server stops, and the
     /// mailbox answers no more.
     pub(super) fn abandon(&mut self, e: io::Error) {
-        let msg = e.to_string();
+        let msg = match crate::Error::of(&e) {
+            Some(crate::Error::Panic(msg)) => msg.clone(),
+            _ => e.to_string(),
+        };
         if self.error.is_none() {
             self.error = Some(e);
         }
