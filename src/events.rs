@@ -43,8 +43,11 @@ pub enum Action {
 /// A panic in `opened`, `data`, `eof`, `woken`, `prewrite`, `postwrite` or
 /// `stopping` is caught and closes that connection only: `closed` then fires
 /// with an [`Error::Panic`](crate::Error::Panic) (kind [`io::ErrorKind::Other`])
-/// that carries the panic message. A panic in `serving`, `tick`, `closed` or
-/// `detached`, or anywhere else on a loop's thread (inside revio itself),
+/// that carries the panic message. A stream connection so closed is reset:
+/// its peer sees a reset (`ECONNRESET`), not an end-of-stream, because what
+/// the panicking call wrote is dropped, and a cut reply must not pass for a
+/// whole one. A panic in `serving`, `tick`, `closed` or `detached`, or
+/// anywhere else on a loop's thread (inside revio itself),
 /// stops the server. The loop that panicked serves nothing more, since its
 /// handler may be left inconsistent: each of its connections gets its
 /// `closed` at once, with the [`Error::Panic`](crate::Error::Panic) as its

@@ -6,7 +6,7 @@
 
 mod common;
 
-use std::io;
+use std::io::{self, Read, Write};
 use std::net::TcpStream;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -125,7 +125,35 @@ fn tick_panic_closes_with_the_panic_there_and_gracefully_elsewhere(b: Backend) {
     tick_panic(b, 2);
 }
 
+/// A panic in `data` closes that connection with the panic as its error,
+/// and its peer sees a reset, not an end-of-stream: the half reply the
+/// panicking call wrote is never sent, so nothing can pass for a whole one.
+/// The other connection is still served.
+fn a_connection_whose_handler_panicked_is_reset(b: Backend) {
+    let h = Bomb::default();
+    let log = h.log.clone();
+    let srv = start(b, h, &["tcp://127.0.0.1:0"]);
+    let mut good = srv.connect(0);
+    let mut bad = srv.connect(0);
+    assert_eq!(read_n(&mut good, 1), [0]);
+    assert_eq!(read_n(&mut bad, 1), [0]);
+    bad.write_all(b"panic").unwrap();
+    let (got, end) = read_until_end(&mut bad);
+    assert!(got.is_empty(), "output of the call that panicked: {got:?}");
+    assert_reset(end, "a connection whose handler panicked");
+    log.wait_count("closed ", 1);
+    assert_eq!(
+        log.starting("closed "),
+        ["closed 0 Other Panic(\"data exploded on purpose\")"]
+    );
+    assert_eq!(roundtrip(&mut good, b"still here"), b"still here");
+    let mut end = [0u8; 1];
+    srv.stop().unwrap();
+    assert_eq!(good.read(&mut end).unwrap(), 0);
+}
+
 per_backend!(
     tick_panic_closes_its_loops_connections_with_the_panic,
     tick_panic_closes_with_the_panic_there_and_gracefully_elsewhere,
+    a_connection_whose_handler_panicked_is_reset,
 );
