@@ -158,7 +158,9 @@ pub trait Handler {
 
     /// The connection left the loop after [`Action::Detach`]. `stream` is a
     /// blocking std stream that first yields the bytes the loop had read but the
-    /// handler had not consumed. No `closed` follows.
+    /// handler had not consumed. No `closed` follows. The connection's id is
+    /// already dead here: [`Server::is_live`] and [`Server::wake`] answer
+    /// `false` for it, from any thread.
     fn detached(&mut self, conn: &mut Conn<'_, Self::State>, stream: Detached) {
         let _ = (conn, stream);
     }

@@ -54,8 +54,14 @@ impl<H: Handler, D: Driver> Loop<H, D> {
         }
     }
 
-    /// Resets a slot after close or detach and frees its id.
+    /// Resets a slot after close and frees its id.
     pub(super) fn free_slot(&mut self, t: Token) {
+        self.mailbox().kill(t);
+        self.forget_slot(t);
+    }
+
+    /// Resets a slot whose id is already freed (`Mailbox::kill`).
+    fn forget_slot(&mut self, t: Token) {
         self.clear_timer(t);
         if self.conns[t].is(PROXIED) {
             self.forget_proxied(t);
@@ -71,7 +77,6 @@ impl<H: Handler, D: Driver> Loop<H, D> {
         slot.out.head = 0;
         self.pool.give(input);
         self.pool.give(output);
-        self.mailbox().kill(t);
         self.freed.push(t);
         if self.accept_paused.iter().any(|&p| p) {
             // A descriptor just came free: try the paused listeners soon.
@@ -82,6 +87,9 @@ impl<H: Handler, D: Driver> Loop<H, D> {
     pub(super) fn detach(&mut self, t: Token) {
         match self.driver.detach(t) {
             Ok((stream, held)) => {
+                // It has left the loop: its id is dead (`is_live`, `wake`
+                // answer false) before `detached` runs.
+                self.mailbox().kill(t);
                 let mut pending = mem::take(&mut self.conns[t].input);
                 pending.extend_from_slice(&held);
                 let detached = Detached::new(pending, stream);
@@ -89,7 +97,7 @@ impl<H: Handler, D: Driver> Loop<H, D> {
                     h.detached(c, detached);
                     Action::None
                 });
-                self.free_slot(t);
+                self.forget_slot(t);
                 if let Err(e) = r {
                     self.fail(e);
                 }
