@@ -54,12 +54,21 @@ pub enum Action {
 /// A panic in `opened`, `data`, `eof`, `woken`, `prewrite`, `postwrite` or
 /// `stopping` is caught and closes that connection only: `closed` then fires
 /// with an [`Error::Panic`](crate::Error::Panic) (kind [`io::ErrorKind::Other`])
-/// that carries the panic message. A panic in `serving`, `tick`, `closed` or
-/// `detached`, or anywhere else on a loop's thread (inside revio itself),
-/// stops the server: every connection of that loop gets its `closed` (with
-/// the panic as its error), the other loops shut down, [`Server::wake`] and
-/// friends answer `false` from then on, and `serve` returns the error. No
-/// loop is ever left half-dead.
+/// that carries the panic message. A stream connection so closed is reset:
+/// its peer sees a reset (`ECONNRESET`), not an end-of-stream, because what
+/// the panicking call wrote is dropped, and a cut reply must not pass for a
+/// whole one. A panic in `serving`, `tick`, `closed` or `detached`, or
+/// anywhere else on a loop's thread (inside revio itself),
+/// stops the server. The loop that panicked serves nothing more, since its
+/// handler may be left inconsistent: each of its connections gets its
+/// `closed` at once, with the [`Error::Panic`](crate::Error::Panic) as its
+/// error, and is reset (output still queued is not sent); a dial in
+/// progress fails with it. The other loops, whose handlers did not panic,
+/// shut down as after [`Server::shutdown`]: their connections get
+/// `stopping`, their output is flushed up to the shutdown timeout, and
+/// their `closed` has no error unless output was cut. [`Server::wake`] and
+/// friends answer `false` for a loop's connections once it has stopped,
+/// and `serve` returns the panic. No loop is ever left half-dead.
 ///
 /// ```
 /// use revio::{Action, Conn, Handler};
@@ -160,7 +169,9 @@ pub trait Handler {
 
     /// The connection left the loop after [`Action::Detach`]. `stream` is a
     /// blocking std stream that first yields the bytes the loop had read but the
-    /// handler had not consumed. No `closed` follows.
+    /// handler had not consumed. No `closed` follows. The connection's id is
+    /// already dead here: [`Server::is_live`] and [`Server::wake`] answer
+    /// `false` for it, from any thread.
     fn detached(&mut self, conn: &mut Conn<'_, Self::State>, stream: Detached) {
         let _ = (conn, stream);
     }

@@ -216,7 +216,12 @@ impl Server {
     }
 
     /// Whether `id` names a connection that is still open (or still
-    /// connecting). False once its loop has stopped.
+    /// connecting). It stays true while its `closed` runs (the socket is
+    /// still open then, for its addresses), and is false once that returns;
+    /// after [`Action::Detach`](crate::Action::Detach) it is false as soon as
+    /// the connection has left the loop, already when
+    /// [`Handler::detached`](crate::Handler::detached) is called. False once
+    /// its loop has stopped.
     pub fn is_live(&self, id: ConnId) -> bool {
         self.mailbox(id).is_some_and(|m| m.is_live(id, false))
     }

@@ -4,7 +4,7 @@ mod common;
 
 use std::io::{self, Read, Write};
 use std::net::TcpListener;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
 use common::*;
@@ -336,6 +336,65 @@ fn detach_hands_over_a_blocking_stream_with_pending_input_first(b: Backend) {
     srv.stop().unwrap();
 }
 
+/// Detaches on its first bytes; `detached` says whether its own id is live,
+/// sends the id out and waits until the test has asked from its own thread.
+#[derive(Clone)]
+struct LiveProbe {
+    log: Log,
+    ids: mpsc::Sender<ConnId>,
+    asked: Arc<Mutex<mpsc::Receiver<()>>>,
+}
+
+impl Handler for LiveProbe {
+    type State = ();
+    fn data(&mut self, _: &mut Conn<'_, ()>, _: &[u8]) -> Action {
+        Action::Detach
+    }
+    fn detached(&mut self, c: &mut Conn<'_, ()>, _: Detached) {
+        let id = c.id();
+        let server = c.server();
+        self.log.push(format!(
+            "inside: live {} woken {}",
+            server.is_live(id),
+            server.wake(id)
+        ));
+        let _ = self.ids.send(id);
+        let _ = self.asked.lock().unwrap().recv_timeout(LIMIT);
+        self.log.push("detached returned");
+    }
+}
+
+/// A detached connection has left the loop: its id is dead as soon as
+/// `detached` is called, seen from inside it and from another thread while
+/// it runs.
+///
+/// Checked to fail without the fix: the id was freed only after `detached`
+/// returned, so both said live (and `wake` answered true).
+fn a_detached_id_is_dead_when_detached_runs(b: Backend) {
+    let (ids_tx, ids) = mpsc::channel();
+    let (asked, asked_rx) = mpsc::channel();
+    let h = LiveProbe {
+        log: Log::default(),
+        ids: ids_tx,
+        asked: Arc::new(Mutex::new(asked_rx)),
+    };
+    let log = h.log.clone();
+    let srv = start(b, h, &["tcp://127.0.0.1:0"]);
+    let mut c = srv.connect(0);
+    c.write_all(b"leave").unwrap();
+    let id = ids.recv_timeout(LIMIT).expect("detached called");
+    let outside = srv.server.is_live(id);
+    asked.send(()).unwrap();
+    log.wait_count("detached returned", 1);
+    assert_eq!(
+        log.snapshot(),
+        ["inside: live false woken false", "detached returned"]
+    );
+    assert!(!outside, "is_live from another thread while detached runs");
+    assert!(!srv.server.is_live(id));
+    srv.stop().unwrap();
+}
+
 fn serving_sees_the_server_handle(b: Backend) {
     #[derive(Clone, Default)]
     struct S(Arc<Mutex<Option<Server>>>);
@@ -366,5 +425,6 @@ per_backend!(
     dial_unix_path_and_missing_path,
     dial_timeout_to_a_listener_that_never_accepts,
     detach_hands_over_a_blocking_stream_with_pending_input_first,
+    a_detached_id_is_dead_when_detached_runs,
     serving_sees_the_server_handle,
 );

@@ -392,13 +392,38 @@ impl<H: Handler, D: Driver> Loop<H, D> {
         }
     }
 
-    /// Records `e` as the error `serve` returns and shuts the server down.
+    /// A handler panicked outside the events of one connection (in
+    /// `serving`, `tick`, `closed` or `detached`): this loop's handler may be
+    /// left inconsistent, so it serves nothing more. Records `e` as the
+    /// error `serve` returns, shuts the other loops down (gracefully, as
+    /// `Server::shutdown` does: their handlers did not panic), and closes
+    /// every connection of this loop at once, reset, with the panic as the
+    /// error in its `closed`; a dial in progress fails with it.
     fn fail(&mut self, e: io::Error) {
         log::error!("revio loop {}: stopping: {e}", self.index);
+        let why = e.to_string();
+        let copy = move || match crate::Error::of(&e) {
+            Some(crate::Error::Panic(msg)) => crate::Error::Panic(msg.clone()).into(),
+            _ => io::Error::new(e.kind(), why.clone()),
+        };
         if self.error.is_none() {
-            self.error = Some(e);
+            self.error = Some(copy());
         }
-        self.begin_shutdown();
+        if self.phase == Phase::Done {
+            // Already stopping (a `closed` that panicked while this closes
+            // the rest): the close in progress goes on.
+            return;
+        }
+        self.phase = Phase::Done;
+        self.server.shutdown();
+        for t in 0..self.conns.len() {
+            let flags = self.conns[t].flags;
+            if flags & (OPEN | CONNECTING) == OPEN | CONNECTING {
+                self.dial_failed(t, copy());
+            } else if flags & OPEN != 0 {
+                self.close_as(t, Some(copy()), true);
+            }
+        }
     }
 
     /// The part of the read buffer to read into next. It starts half a page

@@ -54,8 +54,14 @@ impl<H: Handler, D: Driver> Loop<H, D> {
         }
     }
 
-    /// Resets a slot after close or detach and frees its id.
+    /// Resets a slot after close and frees its id.
     pub(super) fn free_slot(&mut self, t: Token) {
+        self.mailbox().kill(t);
+        self.forget_slot(t);
+    }
+
+    /// Resets a slot whose id is already freed (`Mailbox::kill`).
+    fn forget_slot(&mut self, t: Token) {
         self.clear_timer(t);
         if self.conns[t].is(PROXIED) {
             self.forget_proxied(t);
@@ -74,7 +80,6 @@ impl<H: Handler, D: Driver> Loop<H, D> {
         slot.out.head = 0;
         self.pool.give(input);
         self.pool.give(output);
-        self.mailbox().kill(t);
         self.freed.push(t);
         if self.accept_paused.iter().any(|&p| p) {
             // A descriptor just came free: try the paused listeners soon.
@@ -85,6 +90,9 @@ impl<H: Handler, D: Driver> Loop<H, D> {
     pub(super) fn detach(&mut self, t: Token) {
         match self.driver.detach(t) {
             Ok((stream, held)) => {
+                // It has left the loop: its id is dead (`is_live`, `wake`
+                // answer false) before `detached` runs.
+                self.mailbox().kill(t);
                 let mut pending = mem::take(&mut self.conns[t].input);
                 pending.extend_from_slice(&held);
                 let detached = Detached::new(pending, stream);
@@ -92,7 +100,7 @@ impl<H: Handler, D: Driver> Loop<H, D> {
                     h.detached(c, detached);
                     Action::None
                 });
-                self.free_slot(t);
+                self.forget_slot(t);
                 if let Err(e) = r {
                     self.fail(e);
                 }
@@ -248,7 +256,10 @@ impl<H: Handler, D: Driver> Loop<H, D> {
     /// the panic as its error) and is reset, the server stops, and the
     /// mailbox answers no more.
     pub(super) fn abandon(&mut self, e: io::Error) {
-        let msg = e.to_string();
+        let msg = match crate::Error::of(&e) {
+            Some(crate::Error::Panic(msg)) => msg.clone(),
+            _ => e.to_string(),
+        };
         if self.error.is_none() {
             self.error = Some(e);
         }

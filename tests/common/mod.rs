@@ -162,13 +162,38 @@ pub fn start_with<H>(backend: Backend, config: Config, handler: H, addrs: &[&str
 where
     H: Handler + Send + 'static,
 {
+    spawn_serve(addrs, move |addrs, tx| {
+        config
+            .backend(backend)
+            .serve(Capture { inner: handler, tx }, addrs)
+    })
+}
+
+/// [`start_with`] on `loops` loops, each serving a clone of `handler`
+/// (through `serve_with`).
+pub fn start_loops<H>(backend: Backend, config: Config, loops: usize, handler: H, addrs: &[&str]) -> Running
+where
+    H: Handler + Clone + Send + Sync + 'static,
+{
+    spawn_serve(addrs, move |addrs, tx| {
+        let factory = |_| Capture {
+            inner: handler.clone(),
+            tx: tx.clone(),
+        };
+        config.backend(backend).loops(loops).serve_with(factory, addrs)
+    })
+}
+
+/// Runs `serve` on a new thread and waits for its first `serving`.
+fn spawn_serve<F>(addrs: &[&str], serve: F) -> Running
+where
+    F: FnOnce(&[String], mpsc::Sender<Server>) -> io::Result<()> + Send + 'static,
+{
     let (tx, rx) = mpsc::channel();
     let (etx, erx) = mpsc::channel();
     let addrs: Vec<String> = addrs.iter().map(|s| s.to_string()).collect();
     let thread = std::thread::spawn(move || {
-        let r = config
-            .backend(backend)
-            .serve(Capture { inner: handler, tx }, &addrs);
+        let r = serve(&addrs, tx);
         if let Err(e) = &r {
             let _ = etx.send(io::Error::new(e.kind(), e.to_string()));
         }
