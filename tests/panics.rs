@@ -50,7 +50,7 @@ impl Handler for Bomb {
         self.log
             .push(format!("closed {} {}", c.id().loop_index(), describe(&e)));
     }
-    fn tick(&mut self) -> (Option<Duration>, Action) {
+    fn tick(&mut self, _: &revio::Tick<'_>) -> (Option<Duration>, Action) {
         if let Some(i) = self.loop_index {
             if self.armed.swap(false, Ordering::SeqCst) {
                 self.log.push(format!("panic {i}"));
