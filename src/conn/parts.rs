@@ -5,12 +5,12 @@ use super::Requests;
 use crate::output::Output;
 
 /// A connection's state, output and input controls, borrowed at once: see
-/// [`Conn::parts`].
+/// [`Conn::parts`](crate::Conn::parts).
 #[non_exhaustive]
 pub struct Parts<'c, 'a, S> {
-    /// The connection's user state, as [`Conn::state`].
+    /// The connection's user state, as [`Conn::state`](crate::Conn::state).
     pub state: &'c mut S,
-    /// The connection's queued output, as [`Conn::output`].
+    /// The connection's queued output, as [`Conn::output`](crate::Conn::output).
     pub output: &'c mut Output<'a>,
     /// What the handler asks of the input side.
     pub input: InputControl<'c, S>,
@@ -24,8 +24,8 @@ impl<S> std::fmt::Debug for Parts<'_, '_, S> {
     }
 }
 
-/// The input side of [`Parts`]: the same requests as [`Conn::keep`],
-/// [`Conn::want`], [`Conn::pause_reading`] and [`Conn::resume_reading`].
+/// The input side of [`Parts`]: the same requests as [`Conn::keep`](crate::Conn::keep),
+/// [`Conn::want`](crate::Conn::want), [`Conn::pause_reading`](crate::Conn::pause_reading) and [`Conn::resume_reading`](crate::Conn::resume_reading).
 pub struct InputControl<'c, S> {
     pub(super) keep: &'c mut usize,
     pub(super) input_len: usize,
@@ -33,22 +33,22 @@ pub struct InputControl<'c, S> {
 }
 
 impl<S> InputControl<'_, S> {
-    /// As [`Conn::keep`].
+    /// As [`Conn::keep`](crate::Conn::keep).
     pub fn keep(&mut self, n: usize) {
         *self.keep = n.min(self.input_len);
     }
 
-    /// As [`Conn::want`].
+    /// As [`Conn::want`](crate::Conn::want).
     pub fn want(&mut self, n: usize) {
         self.req.want = Some(n);
     }
 
-    /// As [`Conn::pause_reading`].
+    /// As [`Conn::pause_reading`](crate::Conn::pause_reading).
     pub fn pause_reading(&mut self) {
         self.req.reading = Some(false);
     }
 
-    /// As [`Conn::resume_reading`].
+    /// As [`Conn::resume_reading`](crate::Conn::resume_reading).
     pub fn resume_reading(&mut self) {
         self.req.reading = Some(true);
     }
