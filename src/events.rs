@@ -149,8 +149,13 @@ pub trait Handler {
         Action::None
     }
 
-    /// Fires right after each write attempt: `amount` bytes went to the socket
-    /// and `remaining` are still queued.
+    /// Fires right after each write attempt, once for each `prewrite`
+    /// (unless the connection closes first, as when the write fails):
+    /// `amount` bytes went to the socket and `remaining` are still queued.
+    /// A backend that sends in the background (io_uring, the std backend's
+    /// writer thread) may hand one attempt to the kernel in several steps,
+    /// when the socket buffer fills; the attempt ends, and `postwrite` fires,
+    /// once all of it is sent, with `amount` counting every step.
     fn postwrite(&mut self, conn: &mut Conn<'_, Self::State>, amount: usize, remaining: usize) -> Action {
         let _ = (conn, amount, remaining);
         Action::None

@@ -37,7 +37,12 @@
 //! * [`Driver::held`]: output `send` took into a send still in flight. The
 //!   loop counts it as queued (for `Conn::queued`, the high-water mark and
 //!   the loop's budget), sends nothing more meanwhile, and hears of progress
-//!   from `writable` and [`Driver::take_sent`], when it calls `postwrite`.
+//!   from `writable` and [`Driver::take_sent`]. A send is one write attempt,
+//!   with one `prewrite` and one `postwrite`: the loop calls the `postwrite`
+//!   once the backend holds none of it, however many steps that took. A
+//!   backend that would need another attempt (io_uring after a short send)
+//!   gives the rest back through `take_sent`, and the loop's next attempt
+//!   sends it.
 //!   A send that fails in flight is reported by [`Driver::sent_all`] (and
 //!   the next `send` or `recv`).
 //! * [`Driver::set_reading`] is also called when a connection's output goes
@@ -224,8 +229,11 @@ pub(crate) trait Driver: Sized {
     /// of those bytes the kernel has taken since the loop last asked, which
     /// no longer count in `held` from now on. Progress is reported only
     /// through here, so that what handlers see as queued changes only when
-    /// the loop hears of it (in `postwrite`).
-    fn take_sent(&mut self, _token: Token) -> usize {
+    /// the loop hears of it. A backend whose send ended short, leaving
+    /// bytes it will not send on its own, gives them back here, in front of
+    /// `out` (they no longer count in `held` either): the loop sends them
+    /// in its next attempt.
+    fn take_sent(&mut self, _token: Token, _out: &mut OutBuf) -> usize {
         0
     }
 

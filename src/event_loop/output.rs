@@ -15,7 +15,9 @@ impl<H: Handler, D: Driver> Loop<H, D> {
     /// Sends queued output: one send, with `prewrite` and `postwrite` around
     /// it; what the socket does not take waits for the writable edge. A send
     /// the backend holds (a completion backend's, in flight) counts as
-    /// queued, and its `postwrite` comes when `writable` reports it done.
+    /// queued, and its `postwrite` comes when `writable` reports it done:
+    /// one `postwrite` for each `prewrite`, however many steps the kernel
+    /// takes it in.
     pub(super) fn flush(&mut self, t: Token) {
         loop {
             let slot = &self.conns[t];
@@ -55,6 +57,7 @@ impl<H: Handler, D: Driver> Loop<H, D> {
                 if held > 0 {
                     // In flight: `postwrite` when it completes.
                     slot.flags |= BLOCKED | HELD;
+                    slot.sent = n - (held - held_before);
                     return;
                 }
             }
@@ -80,8 +83,11 @@ impl<H: Handler, D: Driver> Loop<H, D> {
     }
 
     /// The socket can take more, or a send the backend holds made progress:
-    /// its `postwrite` (with what is left, held or queued), and once the
-    /// backend holds nothing, the next send.
+    /// once the backend holds nothing, the send's one `postwrite` (with all
+    /// it sent, and what is queued now) and the next send. Progress before
+    /// that only moves what counts as queued (a send completes in several
+    /// steps when the socket buffer fills: io_uring sends the rest from the
+    /// same buffer, the std backend's writer thread in several writes).
     pub(super) fn on_writable(&mut self, t: Token) {
         let slot = &mut self.conns[t];
         if !slot.is(BLOCKED) {
@@ -93,7 +99,7 @@ impl<H: Handler, D: Driver> Loop<H, D> {
             self.settle(t);
             return;
         }
-        let sent = self.driver.take_sent(t);
+        let sent = self.driver.take_sent(t, &mut self.conns[t].out);
         let held = self.driver.held(t);
         self.queued_total -= sent;
         if sent == 0 {
@@ -106,19 +112,21 @@ impl<H: Handler, D: Driver> Loop<H, D> {
             }
         }
         let slot = &mut self.conns[t];
-        let remaining = slot.out.len() + held;
-        if held == 0 {
-            slot.flags &= !(HELD | BLOCKED);
-        }
         if sent > 0 {
             slot.active = self.timers.now32();
-            if !self.postwrite(t, sent, remaining) {
-                return;
-            }
+            slot.sent += sent;
         }
-        if held == 0 {
-            self.flush(t);
+        if held > 0 {
+            // Still in flight: reading may resume below the high-water mark.
+            self.settle(t);
+            return;
         }
+        slot.flags &= !(HELD | BLOCKED);
+        let (amount, remaining) = (mem::take(&mut slot.sent), slot.out.len());
+        if !self.postwrite(t, amount, remaining) {
+            return;
+        }
+        self.flush(t);
         self.settle(t);
     }
 

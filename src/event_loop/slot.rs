@@ -39,8 +39,9 @@ pub(super) const FINISHED: u32 = 1 << 18;
 pub(super) const PROXY_WAIT: u32 = 1 << 19;
 /// Came with a PROXY header (kept in `Loop::proxied`).
 pub(super) const PROXIED: u32 = 1 << 20;
-/// A send the backend holds is in flight (see `Driver::held`): its
-/// `postwrite` comes with the `writable` that reports its completion.
+/// A send the backend holds is in flight (see `Driver::held`): its one
+/// `postwrite` comes with the `writable` after which the backend holds
+/// none, however many steps the send took.
 pub(super) const HELD: u32 = 1 << 21;
 /// The handler wants more input before its next `data` (`Conn::want`); how
 /// much is in `Loop::wants`.
@@ -54,7 +55,7 @@ pub(super) const NOT_READING: u32 =
     CONNECTING | CONGESTED | PAUSED | CLOSE_AFTER_FLUSH | DETACH_AFTER_FLUSH | EOF_SEEN;
 
 /// One connection's entry in the table. Idle, it holds no buffer: with
-/// `State = ()` it is 72 bytes.
+/// `State = ()` it is 80 bytes.
 pub(super) struct Slot<S> {
     pub(super) generation: u32,
     pub(super) flags: u32,
@@ -65,6 +66,9 @@ pub(super) struct Slot<S> {
     pub(super) input: Vec<u8>,
     /// Output the socket has not taken yet.
     pub(super) out: OutBuf,
+    /// Of the send the backend holds (`HELD`), the bytes sent so far: its
+    /// one `postwrite` reports them all once the backend holds none.
+    pub(super) sent: usize,
     pub(super) state: S,
 }
 
@@ -77,6 +81,7 @@ impl<S: Default> Default for Slot<S> {
             addr_index: 0,
             input: Vec::new(),
             out: OutBuf::default(),
+            sent: 0,
             state: S::default(),
         }
     }

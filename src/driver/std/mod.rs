@@ -392,7 +392,7 @@ impl Driver for StdDriver {
             .map_or(0, |e| e.link.lock().held)
     }
 
-    fn take_sent(&mut self, token: Token) -> usize {
+    fn take_sent(&mut self, token: Token, _out: &mut OutBuf) -> usize {
         let Some(entry) = self.conns.get(token).and_then(Option::as_ref) else {
             return 0;
         };

@@ -9,7 +9,7 @@ use std::time::Instant;
 use revio_uring::{Completion, Event as Done};
 
 use super::conn::{Chunk, Dial, Recv};
-use super::{LISTENER, UringDriver, WAKE, tag};
+use super::{LISTENER, UringDriver, WAKE};
 use crate::driver::{Event, Token};
 
 impl UringDriver {
@@ -158,16 +158,13 @@ impl UringDriver {
         let c = self.conns[t].as_mut().expect("checked live");
         match result {
             Ok(n) if n > 0 && off + n < buf.len() => {
-                // Short (the socket buffer filled): the progress is reported,
-                // and the rest sent from the same buffer.
+                // Short (the socket buffer filled): the send is over, and
+                // the rest goes back to the loop (`take_sent`), whose next
+                // attempt sends it, with its own `prewrite`.
                 c.taken_by_kernel += n;
-                match self.ring.send(c.sock, buf, off + n, tag(t, c.generation)) {
-                    Ok(_) => self.post(t, false, true),
-                    Err((e, buf)) => {
-                        self.recycle(buf);
-                        self.send_failed(t, e);
-                    }
-                }
+                c.in_flight = false;
+                c.rest = Some((buf, off + n));
+                self.post(t, false, true);
             }
             Ok(n) if n == 0 && off < buf.len() => {
                 self.recycle(buf);

@@ -62,8 +62,11 @@ pub(super) struct Conn {
     pub(super) ring_held: usize,
     /// Bytes held in `Heap` chunks.
     pub(super) heap: usize,
-    /// A send is in flight; `writable` is posted at each of its completions.
+    /// A send is in flight; `writable` is posted at its completion.
     pub(super) in_flight: bool,
+    /// What a short send left unsent (its buffer and the offset of the
+    /// rest), given back to the loop by `Driver::take_sent`.
+    pub(super) rest: Option<(Vec<u8>, usize)>,
     /// Bytes given to `send` not yet reported taken (`Driver::held`).
     pub(super) held: usize,
     /// Of those, bytes the kernel took, for `Driver::take_sent`.
@@ -109,6 +112,7 @@ impl UringDriver {
             ring_held: 0,
             heap: 0,
             in_flight: false,
+            rest: None,
             held: 0,
             taken_by_kernel: 0,
             send_error: None,

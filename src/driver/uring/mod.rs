@@ -11,10 +11,13 @@
 //! * **Sending** takes the connection's output `Vec` whole (a pooled empty one
 //!   takes its place, so nothing allocates once warm) and sends it from
 //!   there; while that send is in flight `send` says `WouldBlock`, the
-//!   loop counts its bytes as queued ([`Driver::held`]), and each
-//!   completion is reported as `writable` with the bytes it carried (a
-//!   short one, when the socket buffer filled, is resubmitted here for the
-//!   rest at once).
+//!   loop counts its bytes as queued ([`Driver::held`]), and its
+//!   completion is reported as `writable` with the bytes it carried. A
+//!   short one (the socket buffer filled) ends the send as a short write
+//!   ends one on epoll: the rest goes back to the loop at
+//!   [`Driver::take_sent`] (its buffer becomes the connection's output
+//!   again; only what the loop queued meanwhile is copied behind it), and
+//!   the loop's next attempt, with its own `prewrite`, sends it.
 //! * **One `io_uring_enter` per turn**: everything the loop did during a turn
 //!   (sends, re-armed receives, cancels) is submitted by the next `poll`,
 //!   which also waits, with the loop's timeout, for completions.
@@ -397,7 +400,8 @@ impl Driver for UringDriver {
         if let Some(e) = c.send_error.take() {
             return Err(e);
         }
-        if c.in_flight {
+        if c.in_flight || c.rest.is_some() {
+            // A short send's rest goes first, once `take_sent` gave it back.
             return Err(would_block());
         }
         let n = out.len();
@@ -431,7 +435,7 @@ impl Driver for UringDriver {
         match self.conn(token) {
             Ok(c) => match c.send_error.take() {
                 Some(e) => Err(e),
-                None => Ok(!c.in_flight),
+                None => Ok(!c.in_flight && c.rest.is_none()),
             },
             Err(_) => Ok(true),
         }
@@ -444,15 +448,21 @@ impl Driver for UringDriver {
         }
     }
 
-    fn take_sent(&mut self, token: Token) -> usize {
-        match self.conn(token) {
-            Ok(c) => {
-                let n = mem::take(&mut c.taken_by_kernel);
-                c.held -= n;
-                n
-            }
-            Err(_) => 0,
+    fn take_sent(&mut self, token: Token, out: &mut OutBuf) -> usize {
+        let Ok(c) = self.conn(token) else {
+            return 0;
+        };
+        let n = mem::take(&mut c.taken_by_kernel);
+        c.held -= n;
+        if let Some((mut buf, off)) = c.rest.take() {
+            // The rest goes back in front of what the loop queued since.
+            c.held -= buf.len() - off;
+            buf.extend_from_slice(out.unsent());
+            let queued = mem::replace(&mut out.buf, buf);
+            out.head = off;
+            self.recycle(queued);
         }
+        n
     }
 
     fn set_reading(&mut self, token: Token, on: bool) {
