@@ -263,7 +263,7 @@
 //! [`Translator`]; the wrapped handler sees plaintext. With the `tls`
 //! feature, `Tls` makes rustls translators, with a handshake timeout and
 //! limit, ALPN, and the session (SNI, ALPN, peer certificates) reachable from
-//! the wrapped handler through [`Conn::translator`]. `examples/http-server.rs`
+//! the wrapped handler through [`Conn::translator`]. `examples/http-server/main.rs`
 //! serves HTTP and HTTPS side by side.
 //!
 //! ## Behind a load balancer

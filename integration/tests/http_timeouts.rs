@@ -9,7 +9,7 @@ mod http_support;
 mod tls_support;
 
 #[allow(dead_code)]
-#[path = "../../examples/http-server.rs"]
+#[path = "../../examples/http-server/main.rs"]
 mod http_server;
 
 use std::io::{Read, Write};
