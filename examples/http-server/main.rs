@@ -46,7 +46,7 @@ use std::time::Duration;
 
 use revio::{Config, Tls};
 
-pub use handler::{Http, Request, handler};
+pub use handler::{Http, handler};
 pub use protocol::*;
 
 const USAGE: &str = "http-server: Hello World over HTTP/1.1, plaintext and TLS

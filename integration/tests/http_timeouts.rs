@@ -8,7 +8,7 @@ mod common;
 mod http_support;
 mod tls_support;
 
-#[allow(dead_code)]
+#[allow(dead_code, unused_imports)]
 #[path = "../../examples/http-server/main.rs"]
 mod http_server;
 
