@@ -22,7 +22,7 @@ mod view;
 
 #[cfg(feature = "tls")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
-pub use tls::{Tls, TlsTranslator};
+pub use tls::{Tls, TlsClient, TlsTranslator};
 pub use translator::{Decoded, Translator};
 
 use std::io;
@@ -431,15 +431,32 @@ where
         let mut error = None;
         if !outer.closing {
             outer.on_shutdown(finish_translator::<H::State, T>);
+            // A dial brings its own translator (`Server::dial_translated`).
+            let dialed = match outer.handover.take().map(|h| h.downcast::<T>()) {
+                Some(Ok(t)) => Some(t),
+                Some(Err(other)) => {
+                    // Not ours: the loop closes the connection.
+                    outer.handover = Some(other);
+                    None
+                }
+                None => None,
+            };
             let (should, factory) = (&mut self.should, &mut self.factory);
             view::with_slot(outer, &mut self.plain_out, |translator, c| {
-                if should(c) {
+                if dialed.is_some() {
+                    *translator = dialed;
+                } else if should(c) {
                     match factory(c) {
                         Ok(t) => *translator = Some(Box::new(t)),
                         Err(e) => error = Some(e),
                     }
                 }
             });
+            if let Some(tr) = outer.state.translator.as_deref_mut() {
+                if let Err(e) = tr.start(outer.out.buf) {
+                    error = Some(e);
+                }
+            }
             view::start_handshake(outer);
         }
         match error {

@@ -66,6 +66,7 @@ pub(super) fn with_view<S, T: Translator + 'static, R>(
         paused: *paused,
         proxied: *proxied,
         translator: translator.map(|t| t as &dyn Any),
+        handover: None,
         req: Requests::default(),
     };
     let r = f(&mut view);
