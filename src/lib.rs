@@ -367,7 +367,7 @@ pub use addr::{Addr, Address, Network};
 pub use clock::{Clock, Tick};
 pub use config::{Backend, Balance, Config};
 pub use conn::{Conn, InputControl, Parts, ShutdownHook};
-pub use error::Error;
+pub use error::{CertificateCheck, Error};
 pub use events::{Action, Handler};
 pub use output::Output;
 pub use server::{ConnId, Server};

@@ -117,8 +117,16 @@ pub(super) fn invoke<H: Handler>(
         req: Requests::default(),
     };
     let r = catch_unwind(AssertUnwindSafe(|| f(handler, &mut conn, data)));
-    cx.handover.set(conn.handover.take());
+    let unclaimed = conn.handover.take();
     let (mut over, keep, req) = (conn.out.over, conn.keep, conn.req);
+    if unclaimed.is_some() {
+        // No translator took the dial's: what the call wrote is plaintext
+        // for a peer that expects a translated stream, and is never sent
+        // (the loop closes the connection).
+        out.buf.truncate(before);
+        over = false;
+        cx.handover.set(unclaimed);
+    }
     if r.is_err() {
         // The connection closes without flushing: what the panicking call
         // wrote is never sent, and never counted in the loop's total (so

@@ -46,12 +46,35 @@ const RECORD_OVERHEAD: usize = 32;
 const MAX_FRAGMENT: usize = 16 * 1024;
 
 pub(super) fn tls_error(e: rustls::Error, handshaking: bool) -> io::Error {
+    if let rustls::Error::InvalidCertificate(c) = &e {
+        let check = certificate_check(c);
+        return crate::Error::Certificate {
+            check,
+            detail: e.to_string(),
+        }
+        .into();
+    }
     let what = if handshaking {
         "TLS handshake failed"
     } else {
         "TLS error"
     };
     io::Error::new(io::ErrorKind::InvalidData, format!("{what}: {e}"))
+}
+
+/// Which check a certificate rustls refused failed.
+fn certificate_check(e: &rustls::CertificateError) -> crate::CertificateCheck {
+    use crate::CertificateCheck as Check;
+    use rustls::CertificateError as E;
+    match e {
+        E::NotValidForName | E::NotValidForNameContext { .. } => Check::Name,
+        E::UnknownIssuer | E::BadSignature => Check::Trust,
+        E::Expired | E::ExpiredContext { .. } => Check::Expired,
+        E::NotValidYet | E::NotValidYetContext { .. } => Check::NotYetValid,
+        E::Revoked => Check::Revoked,
+        E::InvalidPurpose | E::InvalidPurposeContext { .. } => Check::Purpose,
+        _ => Check::Other,
+    }
 }
 
 pub(super) fn internal(what: &str) -> rustls::Error {
