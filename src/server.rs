@@ -248,9 +248,9 @@ impl Server {
     /// [`start`](crate::Translator::start) says its first words (a TLS
     /// client's hello) when the connection opens; its handshake timeout
     /// starts then too. If the handler takes no translator of type `T`, the
-    /// connection is closed after `opened` with an
+    /// connection is closed after `opened` (what it wrote is not sent) with an
     /// [`io::ErrorKind::Unsupported`] error in `closed`: the peer expects a
-    /// translated stream. [`Server::dial_tls`](crate::Server::dial_tls)
+    /// translated stream. `Server::dial_tls`
     /// (feature `tls`) makes the translator for TLS.
     pub fn dial_translated<T>(
         &self,

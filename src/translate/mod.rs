@@ -218,7 +218,7 @@ impl<S, T> Translated<S, T> {
         self.translator.is_some()
     }
 
-    /// The connection's translator, if it has one (a [`TlsTranslator`]
+    /// The connection's translator, if it has one (a `TlsTranslator`
     /// gives the TLS session: SNI, ALPN, peer certificates).
     pub fn translator(&self) -> Option<&T> {
         self.translator.as_deref()

@@ -65,7 +65,7 @@ use crate::server::{ConnId, Server};
 ///         if let Some(e) = error {
 ///             eprintln!("{:?}", revio::Error::of(&e));
 ///         }
-///         let _ = c.server().shutdown();
+///         c.server().shutdown();
 ///     }
 /// }
 ///
