@@ -87,6 +87,31 @@ pub enum Error {
     /// remotes and a new one arrived: this, the least recently active, was
     /// closed. Kind: `Other`.
     UdpRemoteEvicted,
+    /// The peer's certificate failed verification (a TLS client's check of
+    /// the server it dialed, with the `tls` feature's `TlsClient`, or a
+    /// server's check of a client certificate): `check` says which check,
+    /// `detail` is rustls's account. Kind: `InvalidData`.
+    ///
+    /// ```
+    /// use revio::{CertificateCheck, Error};
+    ///
+    /// fn advice(e: &std::io::Error) -> &'static str {
+    ///     match Error::of(e) {
+    ///         Some(Error::Certificate { check: CertificateCheck::Name, .. }) => "dialed the wrong host?",
+    ///         Some(Error::Certificate { check: CertificateCheck::Expired, .. }) => "renew the certificate",
+    ///         Some(Error::Certificate { check: CertificateCheck::Trust, .. }) => "add its CA to the roots",
+    ///         _ => "",
+    ///     }
+    /// }
+    /// # let e: std::io::Error = Error::Certificate { check: CertificateCheck::Expired, detail: String::new() }.into();
+    /// # assert_eq!(advice(&e), "renew the certificate");
+    /// ```
+    Certificate {
+        /// The check that failed.
+        check: CertificateCheck,
+        /// What rustls said about it.
+        detail: String,
+    },
     /// The connection was aborted by code ([`Action::Abort`](crate::Action::Abort),
     /// [`Conn::abort`](crate::Conn::abort) or [`Server::abort`](crate::Server::abort)):
     /// its queued output was dropped and the peer was reset. Kind:
@@ -104,7 +129,9 @@ impl Error {
     pub fn kind(&self) -> io::ErrorKind {
         match self {
             Error::OutputLimit { .. } | Error::LoopOutputBudget { .. } => io::ErrorKind::OutOfMemory,
-            Error::InputLimit { .. } | Error::HandshakeTooLarge { .. } => io::ErrorKind::InvalidData,
+            Error::InputLimit { .. } | Error::HandshakeTooLarge { .. } | Error::Certificate { .. } => {
+                io::ErrorKind::InvalidData
+            }
             Error::IdleTimeout(_)
             | Error::Deadline
             | Error::HandshakeTimeout(_)
@@ -152,12 +179,53 @@ impl fmt::Display for Error {
             Error::UdpRemoteEvicted => f.write_str(
                 "too many UDP remotes on this listener (Config::max_udp_remotes): the least recently active was closed",
             ),
+            Error::Certificate { check, detail } => {
+                write!(f, "the peer's TLS certificate failed verification ({check}): {detail}; closed")
+            }
             Error::Aborted => f.write_str("aborted by the server's code: queued output dropped, the peer reset"),
         }
     }
 }
 
 impl std::error::Error for Error {}
+
+/// Which check a peer's certificate failed: see [`Error::Certificate`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum CertificateCheck {
+    /// The certificate is not valid for the server name verified (the host
+    /// dialed, or the name given): a wrong name.
+    Name,
+    /// It does not chain to a trusted root: an unknown issuer (a
+    /// self-signed certificate, a private CA not in the roots), or a
+    /// signature on the chain that does not verify.
+    Trust,
+    /// It has expired.
+    Expired,
+    /// It is not valid yet.
+    NotYetValid,
+    /// It was revoked.
+    Revoked,
+    /// It is not for this use (a client certificate shown by a server).
+    Purpose,
+    /// Another check: a bad encoding, an unsupported algorithm, a custom
+    /// verifier's refusal.
+    Other,
+}
+
+impl fmt::Display for CertificateCheck {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            CertificateCheck::Name => "not valid for the name",
+            CertificateCheck::Trust => "not trusted: unknown issuer",
+            CertificateCheck::Expired => "expired",
+            CertificateCheck::NotYetValid => "not valid yet",
+            CertificateCheck::Revoked => "revoked",
+            CertificateCheck::Purpose => "not for this purpose",
+            CertificateCheck::Other => "invalid",
+        })
+    }
+}
 
 impl From<Error> for io::Error {
     fn from(e: Error) -> io::Error {

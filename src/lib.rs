@@ -264,7 +264,11 @@
 //! feature, `Tls` makes rustls translators, with a handshake timeout and
 //! limit, ALPN, and the session (SNI, ALPN, peer certificates) reachable from
 //! the wrapped handler through [`Conn::translator`]. `examples/http-server/main.rs`
-//! serves HTTP and HTTPS side by side.
+//! serves HTTP and HTTPS side by side. Dialed connections speak TLS as
+//! clients: `TlsClient` verifies the server against the roots given, for the
+//! dial address's host, with ALPN and session resumption
+//! (`Server::dial_tls`); any translator can start a dial
+//! ([`Server::dial_translated`]).
 //!
 //! ## Behind a load balancer
 //! A listener address with `?proxy=v2` (or `v1`, `any`) reads the
@@ -284,7 +288,7 @@
 //! backend (see [Portability](#portability)).
 //!
 //! ## Feature flags
-//! * `tls`: TLS through rustls (`Tls`, `TlsTranslator`).
+//! * `tls`: TLS through rustls (`Tls`, `TlsClient`, `TlsTranslator`).
 //! * `test-hooks`: hidden hooks for revio's own test suite (fault injection);
 //!   not for applications.
 //!
@@ -363,7 +367,7 @@ pub use addr::{Addr, Address, Network};
 pub use clock::{Clock, Tick};
 pub use config::{Backend, Balance, Config};
 pub use conn::{Conn, InputControl, Parts, ShutdownHook};
-pub use error::Error;
+pub use error::{CertificateCheck, Error};
 pub use events::{Action, Handler};
 pub use output::Output;
 pub use server::{ConnId, Server};

@@ -27,12 +27,18 @@ pub(crate) trait Notify: Send + Sync {
     fn notify(&self);
 }
 
+/// A dialed connection's translator, on its way to the `Translate` layer
+/// of the loop that dials (see `Conn::handover`).
+pub(crate) type Handover = Box<dyn std::any::Any + Send>;
+
 /// A request that carries data, for a slot already allocated.
 pub(crate) enum Command {
     Dial {
         id: ConnId,
         address: Address,
         timeout: Option<Duration>,
+        /// The translator the connection starts with (`Server::dial_translated`).
+        translator: Option<Handover>,
     },
     /// A connection accepted by another loop, assigned to this one by the
     /// balancing policy.

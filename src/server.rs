@@ -237,6 +237,39 @@ impl Server {
     /// loops take turns. Errors: a malformed address, a UDP address (UDP has
     /// no connections to dial), or a server that has stopped.
     pub fn dial(&self, address: &str, timeout: Option<Duration>) -> io::Result<ConnId> {
+        self.dial_with(address, timeout, None)
+    }
+
+    /// Dials `address` as [`Server::dial`] does, and passes the new
+    /// connection's bytes through `translator` from its first byte: the
+    /// handler must be a [`Translate`](crate::Translate) over translators of
+    /// type `T`, which uses this one for the connection, whatever its
+    /// factory and predicate say. The translator's
+    /// [`start`](crate::Translator::start) says its first words (a TLS
+    /// client's hello) when the connection opens; its handshake timeout
+    /// starts then too. If the handler takes no translator of type `T`, the
+    /// connection is closed after `opened` (what it wrote is not sent) with an
+    /// [`io::ErrorKind::Unsupported`] error in `closed`: the peer expects a
+    /// translated stream. `Server::dial_tls`
+    /// (feature `tls`) makes the translator for TLS.
+    pub fn dial_translated<T>(
+        &self,
+        address: &str,
+        timeout: Option<Duration>,
+        translator: T,
+    ) -> io::Result<ConnId>
+    where
+        T: crate::Translator + Send + 'static,
+    {
+        self.dial_with(address, timeout, Some(Box::new(translator)))
+    }
+
+    fn dial_with(
+        &self,
+        address: &str,
+        timeout: Option<Duration>,
+        translator: Option<crate::mailbox::Handover>,
+    ) -> io::Result<ConnId> {
         let address: Address = address.parse()?;
         if address.network().is_udp() {
             return Err(io::Error::new(
@@ -260,7 +293,15 @@ impl Server {
             ));
         };
         let id = ConnId::new(index, slot, generation);
-        mailbox.send(inbox, Command::Dial { id, address, timeout });
+        mailbox.send(
+            inbox,
+            Command::Dial {
+                id,
+                address,
+                timeout,
+                translator,
+            },
+        );
         Ok(id)
     }
 

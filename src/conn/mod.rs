@@ -84,6 +84,9 @@ pub struct Conn<'a, S> {
     pub(crate) proxied: Option<&'a crate::proxy_protocol::Header>,
     /// Behind a `Translate`: the connection's translator.
     pub(crate) translator: Option<&'a dyn std::any::Any>,
+    /// In a dialed connection's `opened`: the translator it was dialed with
+    /// (`Server::dial_translated`), for the `Translate` layer to take.
+    pub(crate) handover: Option<crate::mailbox::Handover>,
     pub(crate) req: Requests<S>,
 }
 

@@ -2,6 +2,7 @@
 //! panic caught, and what the call wrote and asked reported back.
 
 use std::any::Any;
+use std::cell::Cell;
 use std::io;
 use std::mem;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -10,6 +11,7 @@ use super::Limits;
 use super::slot::{DIALED, PAUSED, Slot, UDP, WRITE_SHUT};
 use crate::conn::{Conn, Endpoint, Requests};
 use crate::events::{Action, Handler};
+use crate::mailbox::Handover;
 use crate::output::Output;
 use crate::server::{ConnId, Server};
 
@@ -42,6 +44,9 @@ pub(super) struct Cx<'a> {
     pub(super) clock: &'a crate::clock::Clock,
     /// The PROXY header of the connection called, if it has one.
     pub(super) proxied: Option<&'a crate::proxy_protocol::Header>,
+    /// A dialed connection's translator, offered in its `opened`; what the
+    /// handler leaves there comes back here.
+    pub(super) handover: Cell<Option<Handover>>,
 }
 
 pub(crate) fn panic_error(p: Box<dyn Any + Send>) -> io::Error {
@@ -108,10 +113,20 @@ pub(super) fn invoke<H: Handler>(
         paused: *flags & PAUSED != 0,
         proxied: cx.proxied,
         translator: None,
+        handover: cx.handover.take(),
         req: Requests::default(),
     };
     let r = catch_unwind(AssertUnwindSafe(|| f(handler, &mut conn, data)));
+    let unclaimed = conn.handover.take();
     let (mut over, keep, req) = (conn.out.over, conn.keep, conn.req);
+    if unclaimed.is_some() {
+        // No translator took the dial's: what the call wrote is plaintext
+        // for a peer that expects a translated stream, and is never sent
+        // (the loop closes the connection).
+        out.buf.truncate(before);
+        over = false;
+        cx.handover.set(unclaimed);
+    }
     if r.is_err() {
         // The connection closes without flushing: what the panicking call
         // wrote is never sent, and never counted in the loop's total (so

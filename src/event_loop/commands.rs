@@ -50,9 +50,14 @@ impl<H: Handler, D: Driver> Loop<H, D> {
 
     fn on_command(&mut self, cmd: Command) {
         match cmd {
-            Command::Dial { id, address, timeout } => {
+            Command::Dial {
+                id,
+                address,
+                timeout,
+                translator,
+            } => {
                 if self.phase == Phase::Serving {
-                    self.start_dial(id, address, timeout);
+                    self.start_dial(id, address, timeout, translator);
                 } else {
                     self.never_dialed(id, &address);
                 }

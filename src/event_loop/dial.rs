@@ -11,7 +11,7 @@ use super::slot::*;
 use crate::addr::{Address, Network};
 use crate::driver::{Driver, Target, Token};
 use crate::events::{Action, Handler};
-use crate::mailbox::Command;
+use crate::mailbox::{Command, Handover};
 use crate::server::ConnId;
 
 pub(super) fn shutdown_before_dial() -> io::Error {
@@ -28,10 +28,27 @@ pub(super) fn dial_timed_out() -> io::Error {
     )
 }
 
+fn unclaimed_translator() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::Unsupported,
+        "dialed with a translator (Server::dial_translated, dial_tls), but the handler is not a Translate \
+         of that translator's type: closed rather than speak plaintext",
+    )
+}
+
 impl<H: Handler, D: Driver> Loop<H, D> {
     /// Takes a dial's slot (allocated by `Server::dial`) and starts it.
-    pub(super) fn start_dial(&mut self, id: ConnId, address: Address, timeout: Option<Duration>) {
+    pub(super) fn start_dial(
+        &mut self,
+        id: ConnId,
+        address: Address,
+        timeout: Option<Duration>,
+        translator: Option<Handover>,
+    ) {
         let t = id.slot();
+        if let Some(tr) = translator {
+            self.handovers.insert(t, tr);
+        }
         let kind = if address.network() == Network::Unix {
             UNIX
         } else {
@@ -95,7 +112,14 @@ impl<H: Handler, D: Driver> Loop<H, D> {
                 let wake = slot.is(WAKE_AFTER_OPEN);
                 slot.flags &= !WAKE_AFTER_OPEN;
                 self.timers.disarm_conn(t);
+                self.handing = self.handovers.remove(&t);
                 self.opened(t);
+                if self.handing.take().is_some() && self.conns[t].is_open() {
+                    // No `Translate` took it: the peer expects a translated
+                    // stream (TLS), and would get plaintext.
+                    self.cut_conn(t, unclaimed_translator());
+                    return;
+                }
                 if wake && self.conns[t].is_open() {
                     self.event(t, |h, c| h.woken(c));
                 }

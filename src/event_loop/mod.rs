@@ -164,6 +164,12 @@ pub(crate) struct Loop<H: Handler, D: Driver> {
     wants: std::collections::HashMap<Token, usize>,
     shutdown_hook: Option<ShutdownHook<H::State>>,
     sends: u64,
+    /// Per dial still connecting: the translator it starts with
+    /// (`Server::dial_translated`), until its `opened`.
+    handovers: std::collections::HashMap<Token, crate::mailbox::Handover>,
+    /// The translator offered to the handler call being made (see
+    /// `Conn::handover`), and what it left.
+    handing: Option<crate::mailbox::Handover>,
 }
 
 /// The PROXY header connection `t` came with, if it came with one.
@@ -243,6 +249,8 @@ impl<H: Handler, D: Driver> Loop<H, D> {
             wants: std::collections::HashMap::new(),
             shutdown_hook: None,
             sends: 0,
+            handovers: std::collections::HashMap::new(),
+            handing: None,
         }
     }
 
@@ -466,8 +474,9 @@ impl<H: Handler, D: Driver> Loop<H, D> {
             limits: &self.limits,
             clock: &self.timers.clock,
             proxied: proxied(&self.proxied, self.conns[t].flags, t),
+            handover: std::cell::Cell::new(self.handing.take()),
         };
-        call::invoke(
+        let r = call::invoke(
             &mut self.handler,
             &mut self.conns[t],
             t,
@@ -478,7 +487,9 @@ impl<H: Handler, D: Driver> Loop<H, D> {
             feed,
             closing,
             f,
-        )
+        );
+        self.handing = cx.handover.take();
+        r
     }
 
     /// Takes a call's outcome: a panic or an output over the limit closes the

@@ -128,6 +128,7 @@ impl<H: Handler, D: Driver> Loop<H, D> {
             limits,
             clock: &timers.clock,
             proxied: super::proxied(proxied, slot.flags, t),
+            handover: Default::default(),
         };
         let r = call::invoke(
             handler,

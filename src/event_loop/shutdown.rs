@@ -72,6 +72,9 @@ impl<H: Handler, D: Driver> Loop<H, D> {
         if self.conns[t].is(WANT) {
             self.wants.remove(&t);
         }
+        if !self.handovers.is_empty() {
+            self.handovers.remove(&t);
+        }
         let slot = &mut self.conns[t];
         slot.flags = 0;
         slot.state = Default::default();

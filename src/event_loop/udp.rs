@@ -173,6 +173,7 @@ impl<H: Handler, D: Driver> Loop<H, D> {
             limits,
             clock: &timers.clock,
             proxied: None,
+            handover: Default::default(),
         };
         let r = call::invoke(
             handler,

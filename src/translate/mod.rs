@@ -22,7 +22,7 @@ mod view;
 
 #[cfg(feature = "tls")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
-pub use tls::{Tls, TlsTranslator};
+pub use tls::{Tls, TlsClient, TlsTranslator};
 pub use translator::{Decoded, Translator};
 
 use std::io;
@@ -69,7 +69,11 @@ const MAX_SPARE_CAPACITY: usize = 256 * 1024;
 /// [`Action::Close`], [`Conn::close_write`] and the server's shutdown let the
 /// translator add its final bytes (a TLS `close_notify`) first; at shutdown
 /// that happens even when a handler wrapped around this one does not forward
-/// [`Handler::stopping`] (see [`Conn::on_shutdown`]). A translator error (a
+/// [`Handler::stopping`] (see [`Conn::on_shutdown`]). An [`Action::Close`]
+/// or a [`Conn::close_write`] during the handshake waits for its end, so
+/// that the plaintext written before it is sent first (a client that writes
+/// its request and shuts its side in `opened`); the handshake timeout bounds
+/// the wait. A translator error (a
 /// failed handshake, a bad record) closes that connection only, with the
 /// error in `closed`.
 ///
@@ -158,6 +162,18 @@ pub struct Translated<S, T> {
     /// The wrapped handler has had its `eof` (the protocol's end, say a
     /// TLS `close_notify`): the TCP end that follows is not another one.
     ended: bool,
+    /// The wrapped handler closed, or shut its writing side, during the
+    /// handshake: done once the handshake is (its plaintext first).
+    deferred_end: Option<End>,
+}
+
+/// An end the wrapped handler asked for during the handshake.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum End {
+    /// [`Conn::close_write`].
+    Write,
+    /// [`Action::Close`].
+    Close,
 }
 
 impl<S: Default, T> Default for Translated<S, T> {
@@ -173,6 +189,7 @@ impl<S: Default, T> Default for Translated<S, T> {
             inner_deadline: false,
             record_deadline: false,
             ended: false,
+            deferred_end: None,
         }
     }
 }
@@ -201,11 +218,19 @@ impl<S, T> Translated<S, T> {
         self.translator.is_some()
     }
 
-    /// The connection's translator, if it has one (a [`TlsTranslator`]
+    /// The connection's translator, if it has one (a `TlsTranslator`
     /// gives the TLS session: SNI, ALPN, peer certificates).
     pub fn translator(&self) -> Option<&T> {
         self.translator.as_deref()
     }
+}
+
+fn handshaking_now<S, T: Translator>(outer: &Conn<'_, Translated<S, T>>) -> bool {
+    outer
+        .state
+        .translator
+        .as_deref()
+        .is_some_and(|t| t.is_handshaking())
 }
 
 /// At shutdown, even if no handler forwarded `stopping`: the translator's
@@ -327,6 +352,19 @@ where
         {
             view::handshake_done(outer);
         }
+        // An end asked for during the handshake: its plaintext went first
+        // (rustls flushed it as the handshake completed), now the end.
+        let deferred = match outer.state.deferred_end {
+            Some(end) if !handshaking_now(outer) => outer.state.deferred_end.take().map(|_| end),
+            _ => None,
+        };
+        if let Some(end) = deferred {
+            if let Some(tr) = outer.state.translator.as_deref_mut() {
+                tr.close(outer.out.buf);
+            }
+            outer.req.close_write |= end == End::Write;
+        }
+        let closing = deferred == Some(End::Close);
         // Within what was lent, whatever the translator says.
         let used = decoded.used.min(input.len() - kept);
         let plain = kept + decoded.plain.min(used);
@@ -340,7 +378,7 @@ where
         let mut keep = plain;
         // New plaintext, or the loop calling again (no wire bytes) for
         // plaintext the wrapped handler left when it stopped early.
-        let waiting = plain < outer.state.want && !decoded.ended;
+        let waiting = (plain < outer.state.want && !decoded.ended) || closing;
         if !waiting && (plain > kept || (wire.is_empty() && plain > 0)) {
             let c = view::call(&mut self.inner, outer, &mut self.plain_out, plain, |h, c| {
                 h.data(c, &input[..plain])
@@ -384,6 +422,9 @@ where
         } else {
             outer.state.input = input;
             outer.state.kept = keep;
+        }
+        if closing && action == Action::None {
+            action = Action::Close;
         }
         action
     }
@@ -431,15 +472,32 @@ where
         let mut error = None;
         if !outer.closing {
             outer.on_shutdown(finish_translator::<H::State, T>);
+            // A dial brings its own translator (`Server::dial_translated`).
+            let dialed = match outer.handover.take().map(|h| h.downcast::<T>()) {
+                Some(Ok(t)) => Some(t),
+                Some(Err(other)) => {
+                    // Not ours: the loop closes the connection.
+                    outer.handover = Some(other);
+                    None
+                }
+                None => None,
+            };
             let (should, factory) = (&mut self.should, &mut self.factory);
             view::with_slot(outer, &mut self.plain_out, |translator, c| {
-                if should(c) {
+                if dialed.is_some() {
+                    *translator = dialed;
+                } else if should(c) {
                     match factory(c) {
                         Ok(t) => *translator = Some(Box::new(t)),
                         Err(e) => error = Some(e),
                     }
                 }
             });
+            if let Some(tr) = outer.state.translator.as_deref_mut() {
+                if let Err(e) = tr.start(outer.out.buf) {
+                    error = Some(e);
+                }
+            }
             view::start_handshake(outer);
         }
         match error {

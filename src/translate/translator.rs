@@ -36,6 +36,15 @@ use std::time::Duration;
 /// }
 /// ```
 pub trait Translator {
+    /// The connection opened: append the wire bytes this side sends before
+    /// it hears from the peer (a TLS client's hello) to `wire`. Called once,
+    /// before any other method. An error closes the connection, as for
+    /// `read`. The default appends nothing.
+    fn start(&mut self, wire: &mut Vec<u8>) -> io::Result<()> {
+        let _ = wire;
+        Ok(())
+    }
+
     /// Wire bytes arrived from the peer: `wire` holds the bytes this
     /// translator left unused in the previous call (exactly as it left them:
     /// it may have changed them in place), followed by those just received.

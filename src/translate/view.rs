@@ -5,7 +5,7 @@ use std::any::Any;
 use std::io;
 use std::mem;
 
-use super::{Translated, Translator};
+use super::{End, Translated, Translator};
 use crate::conn::{Conn, Requests};
 use crate::events::{Action, Handler};
 use crate::output::Output;
@@ -66,6 +66,7 @@ pub(super) fn with_view<S, T: Translator + 'static, R>(
         paused: *paused,
         proxied: *proxied,
         translator: translator.map(|t| t as &dyn Any),
+        handover: None,
         req: Requests::default(),
     };
     let r = f(&mut view);
@@ -103,7 +104,7 @@ pub(super) fn call<H: Handler, T: Translator + 'static>(
     // Left over only if the wrapped handler panicked mid-call (the loop
     // caught it): never let it reach another connection.
     scratch.clear();
-    let (mut action, keep, req) = with_view(outer, scratch, |c| {
+    let (mut action, keep, mut req) = with_view(outer, scratch, |c| {
         c.input_len = input_len;
         let a = f(inner, c);
         (a, c.keep, mem::take(&mut c.req))
@@ -119,7 +120,22 @@ pub(super) fn call<H: Handler, T: Translator + 'static>(
         if action == Action::Detach {
             error = error.or_else(|| Some(cannot_detach()));
         }
-        if error.is_some()
+        let ending = req.close_write || action == Action::Close;
+        if error.is_none() && ending && tr.is_handshaking() && !matches!(action, Action::Shutdown) {
+            // Not yet: the plaintext written so far waits for the
+            // handshake, and the end must follow it.
+            let end = if action == Action::Close {
+                End::Close
+            } else {
+                End::Write
+            };
+            let deferred = &mut outer.state.deferred_end;
+            *deferred = Some(deferred.map_or(end, |e| e.max(end)));
+            req.close_write = false;
+            if action == Action::Close {
+                action = Action::None;
+            }
+        } else if error.is_some()
             || req.close_write
             || matches!(action, Action::Close | Action::Shutdown | Action::Detach)
         {

@@ -1,20 +1,27 @@
 //! TLS through rustls (the `tls` feature): [`Tls`], the server
-//! configuration, and [`TlsTranslator`], one connection's session as a
-//! [`Translator`] (in `session`).
+//! configuration, [`TlsClient`] (in `client`), the client configuration
+//! for dialed connections, and [`TlsTranslator`] (in `translator`), one
+//! connection's session as a [`Translator`](crate::Translator), either side.
+//! The session itself (`session`) is the same for both sides; `side` holds
+//! the little that differs.
 //!
-//! The session is rustls's *unbuffered* server connection: it does no I/O
+//! The session is rustls's *unbuffered* connection: it does no I/O
 //! and holds no I/O buffers. It decrypts records in place, in the buffer the
 //! translate layer lends (from a pool shared by the loop's connections), and
 //! encodes records straight into the connection's outgoing wire bytes. So
 //! between reads an idle TLS connection holds its keys and session state
 //! only, no buffer.
 
+mod client;
 mod server_name;
 mod session;
+mod side;
 #[cfg(test)]
 mod tests;
+mod translator;
 
-pub use session::TlsTranslator;
+pub use client::TlsClient;
+pub use translator::TlsTranslator;
 
 use std::fmt;
 use std::io;
@@ -26,6 +33,8 @@ use rustls::ServerConfig;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::UnbufferedServerConnection;
+
+use session::Limits;
 
 /// A TLS server configuration: certificate chain, private key and rustls
 /// settings (the `ring` provider, TLS 1.2 and 1.3). Cheap to clone. Make one
@@ -62,21 +71,18 @@ use rustls::server::UnbufferedServerConnection;
 #[derive(Clone)]
 pub struct Tls {
     config: Arc<ServerConfig>,
-    handshake_timeout: Option<Duration>,
-    record_timeout: Option<Duration>,
-    max_handshake_bytes: usize,
+    limits: Limits,
 }
 
 impl fmt::Debug for Tls {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Tls")
-            .field("handshake_timeout", &self.handshake_timeout)
-            .field("max_handshake_bytes", &self.max_handshake_bytes)
+            .field("limits", &self.limits)
             .finish_non_exhaustive()
     }
 }
 
-fn invalid(what: &str, e: impl fmt::Display) -> io::Error {
+pub(super) fn invalid(what: &str, e: impl fmt::Display) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidInput, format!("{what}: {e}"))
 }
 
@@ -122,9 +128,7 @@ impl Tls {
     pub fn from_config(config: Arc<ServerConfig>) -> Tls {
         Tls {
             config: server_name::noting(config),
-            handshake_timeout: Some(Duration::from_secs(10)),
-            record_timeout: Some(Duration::from_secs(10)),
-            max_handshake_bytes: session::RUSTLS_MESSAGE_LIMIT,
+            limits: Limits::default(),
         }
     }
 
@@ -132,7 +136,7 @@ impl Tls {
     /// limit). Default 10 s. Past it the connection is closed and `closed`
     /// gets an [`Error::HandshakeTimeout`](crate::Error::HandshakeTimeout).
     pub fn handshake_timeout(mut self, timeout: Option<Duration>) -> Tls {
-        self.handshake_timeout = timeout;
+        self.limits.handshake_timeout = timeout;
         self
     }
 
@@ -143,7 +147,7 @@ impl Tls {
     /// [`Error::RecordTimeout`](crate::Error::RecordTimeout): a peer that
     /// trickles a record a byte at a time is not held forever.
     pub fn record_timeout(mut self, timeout: Option<Duration>) -> Tls {
-        self.record_timeout = timeout;
+        self.limits.record_timeout = timeout;
         self
     }
 
@@ -167,7 +171,7 @@ impl Tls {
     /// certificate chain is one message): a peer that announces a longer one
     /// is closed with the same error, whatever this is set to.
     pub fn max_handshake_bytes(mut self, bytes: usize) -> Tls {
-        self.max_handshake_bytes = bytes;
+        self.limits.max_handshake_bytes = bytes;
         self
     }
 
@@ -181,6 +185,6 @@ impl Tls {
     pub fn accept(&self) -> io::Result<TlsTranslator> {
         let conn =
             UnbufferedServerConnection::new(self.config.clone()).map_err(|e| session::tls_error(e, true))?;
-        Ok(TlsTranslator::new(conn, self))
+        Ok(TlsTranslator::server(conn, self.limits))
     }
 }

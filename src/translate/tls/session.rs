@@ -1,5 +1,8 @@
-//! One connection's TLS session: rustls's unbuffered server connection,
-//! driven as a [`Translator`].
+//! One connection's TLS session, either side: rustls's unbuffered server or
+//! client connection (a [`Side`], in `side`), driven as a [`Translator`].
+//! Everything here is the same for both sides: the two differ only in how
+//! rustls is called (`Side::process`) and in early data, which only a
+//! server reads.
 //!
 //! rustls says what it needs through a state per call of
 //! `process_tls_records`: a record to encode (handshake messages, alerts,
@@ -23,14 +26,13 @@ use std::io;
 use std::mem;
 use std::time::Duration;
 
-use rustls::server::{ServerConnectionData, UnbufferedServerConnection};
 use rustls::unbuffered::{
-    AppDataRecord, ConnectionState, EncodeError, EncodeTlsData, EncryptError, ReadEarlyData, ReadTraffic,
-    UnbufferedStatus, WriteTraffic,
+    AppDataRecord, ConnectionState, EncodeError, EncodeTlsData, EncryptError, ReadTraffic, UnbufferedStatus,
+    WriteTraffic,
 };
 
-use super::server_name::Noted;
-use crate::translate::{Decoded, Translator};
+pub(super) use super::side::Side;
+use crate::translate::Decoded;
 
 /// The largest handshake message rustls takes (a longer one is refused when
 /// its header is read), reported as the limit when it refuses one.
@@ -44,6 +46,14 @@ const RECORD_OVERHEAD: usize = 32;
 const MAX_FRAGMENT: usize = 16 * 1024;
 
 pub(super) fn tls_error(e: rustls::Error, handshaking: bool) -> io::Error {
+    if let rustls::Error::InvalidCertificate(c) = &e {
+        let check = certificate_check(c);
+        return crate::Error::Certificate {
+            check,
+            detail: e.to_string(),
+        }
+        .into();
+    }
     let what = if handshaking {
         "TLS handshake failed"
     } else {
@@ -52,20 +62,35 @@ pub(super) fn tls_error(e: rustls::Error, handshaking: bool) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, format!("{what}: {e}"))
 }
 
-fn internal(what: &str) -> rustls::Error {
+/// Which check a certificate rustls refused failed.
+fn certificate_check(e: &rustls::CertificateError) -> crate::CertificateCheck {
+    use crate::CertificateCheck as Check;
+    use rustls::CertificateError as E;
+    match e {
+        E::NotValidForName | E::NotValidForNameContext { .. } => Check::Name,
+        E::UnknownIssuer | E::BadSignature => Check::Trust,
+        E::Expired | E::ExpiredContext { .. } => Check::Expired,
+        E::NotValidYet | E::NotValidYetContext { .. } => Check::NotYetValid,
+        E::Revoked => Check::Revoked,
+        E::InvalidPurpose | E::InvalidPurposeContext { .. } => Check::Purpose,
+        _ => Check::Other,
+    }
+}
+
+pub(super) fn internal(what: &str) -> rustls::Error {
     rustls::Error::General(what.to_string())
 }
 
-type State<'c, 'i> = ConnectionState<'c, 'i, ServerConnectionData>;
+type State<'c, 'i, D> = ConnectionState<'c, 'i, D>;
 
-/// One connection's TLS session, as a [`Translator`]: wire records in,
-/// plaintext out and back. Made by [`Tls::accept`](super::Tls::accept).
-pub struct TlsTranslator {
-    conn: UnbufferedServerConnection,
-    server_name: Noted,
+/// One connection's TLS session on side `C`: wire records in, plaintext out
+/// and back. [`TlsTranslator`](super::TlsTranslator) holds one, of either
+/// side, and implements [`Translator`](crate::Translator) with it.
+pub(super) struct Session<C> {
+    pub(super) conn: C,
     /// Plaintext written while rustls could not encrypt it yet: during the
     /// handshake, or while `joining`. Sent once it can be.
-    unsent: Vec<u8>,
+    pub(super) unsent: Vec<u8>,
     /// The input left unused holds more than one incomplete record: rustls
     /// is joining the fragments of a handshake message there, so it cannot
     /// be driven without that input, and writes wait for the next read.
@@ -75,66 +100,57 @@ pub struct TlsTranslator {
     closed: bool,
     /// rustls failed, or a limit was passed: it is not driven again.
     failed: bool,
-    handshake_timeout: Option<Duration>,
-    record_timeout: Option<Duration>,
-    max_handshake_bytes: usize,
+    pub(super) limits: Limits,
     /// Input consumed before the handshake completed.
     handshake_bytes: usize,
 }
 
-impl fmt::Debug for TlsTranslator {
+impl<C: Side> fmt::Debug for Session<C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TlsTranslator")
-            .field("handshaking", &self.conn.is_handshaking())
+        f.debug_struct("Session")
+            .field("handshaking", &self.conn.common().is_handshaking())
             .field("closed", &self.closed)
             .field("unsent", &self.unsent.len())
             .finish_non_exhaustive()
     }
 }
 
-impl TlsTranslator {
-    pub(super) fn new(conn: UnbufferedServerConnection, limits: &super::Tls) -> TlsTranslator {
-        TlsTranslator {
+/// The limits a session runs under, from [`Tls`](super::Tls) or
+/// [`TlsClient`](super::TlsClient).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Limits {
+    pub(super) handshake_timeout: Option<Duration>,
+    pub(super) record_timeout: Option<Duration>,
+    pub(super) max_handshake_bytes: usize,
+}
+
+impl Default for Limits {
+    /// 10 s for the handshake and for an incomplete record, 64 KiB of
+    /// handshake.
+    fn default() -> Limits {
+        Limits {
+            handshake_timeout: Some(Duration::from_secs(10)),
+            record_timeout: Some(Duration::from_secs(10)),
+            max_handshake_bytes: RUSTLS_MESSAGE_LIMIT,
+        }
+    }
+}
+
+impl<C: Side> Session<C> {
+    pub(super) fn new(conn: C, limits: Limits) -> Session<C> {
+        Session {
             conn,
-            server_name: Noted::default(),
             unsent: Vec::new(),
             joining: false,
             closed: false,
             failed: false,
-            handshake_timeout: limits.handshake_timeout,
-            record_timeout: limits.record_timeout,
-            max_handshake_bytes: limits.max_handshake_bytes,
+            limits,
             handshake_bytes: 0,
         }
     }
 
-    /// The rustls session (ALPN, protocol version, cipher suite, peer
-    /// certificates, through its `CommonState`).
-    pub fn session(&self) -> &UnbufferedServerConnection {
-        &self.conn
-    }
-
-    /// The server name the client asked for (SNI), once its hello is read.
-    pub fn server_name(&self) -> Option<&str> {
-        self.server_name.get()
-    }
-
-    /// The ALPN protocol agreed in the handshake (see
-    /// [`Tls::alpn`](super::Tls::alpn)).
-    pub fn alpn_protocol(&self) -> Option<&[u8]> {
-        self.conn.alpn_protocol()
-    }
-
-    /// The client's certificate chain, if the configuration asks for one
-    /// (client authentication, through
-    /// [`Tls::from_config`](super::Tls::from_config)).
-    pub fn peer_certificates(&self) -> Option<&[rustls::pki_types::CertificateDer<'static>]> {
-        self.conn.peer_certificates()
-    }
-
-    /// Whether the handshake is still in progress.
-    pub fn is_handshaking(&self) -> bool {
-        self.conn.is_handshaking()
+    pub(super) fn is_handshaking(&self) -> bool {
+        self.conn.common().is_handshaking()
     }
 
     /// Fails the session with `e`: it is not driven again.
@@ -148,7 +164,7 @@ impl TlsTranslator {
     fn rustls_failed(&mut self, e: rustls::Error, handshaking: bool) -> io::Error {
         let e = match e {
             rustls::Error::InvalidMessage(rustls::InvalidMessage::HandshakePayloadTooLarge) => {
-                let limit = self.max_handshake_bytes.min(RUSTLS_MESSAGE_LIMIT);
+                let limit = self.limits.max_handshake_bytes.min(RUSTLS_MESSAGE_LIMIT);
                 crate::Error::HandshakeTooLarge { limit }.into()
             }
             e => tls_error(e, handshaking),
@@ -164,24 +180,20 @@ impl TlsTranslator {
     fn at_write_traffic(
         &mut self,
         wire: &mut Vec<u8>,
-        f: impl FnOnce(
-            &mut WriteTraffic<'_, ServerConnectionData>,
-            &mut Vec<u8>,
-            &mut Vec<u8>,
-        ) -> Result<(), rustls::Error>,
+        f: impl FnOnce(&mut WriteTraffic<'_, C::Data>, &mut Vec<u8>, &mut Vec<u8>) -> Result<(), rustls::Error>,
     ) -> io::Result<bool> {
         debug_assert!(!self.joining && !self.failed);
         let mut f = Some(f);
         loop {
-            let UnbufferedStatus { state, .. } = self.conn.process_tls_records(&mut []);
+            let UnbufferedStatus { state, .. } = self.conn.process(&mut []);
             let done = match state {
-                Ok(State::EncodeTlsData(e)) => encode(e, wire).map(|()| None),
-                Ok(State::TransmitTlsData(t)) => {
+                Ok(ConnectionState::EncodeTlsData(e)) => encode(e, wire).map(|()| None),
+                Ok(ConnectionState::TransmitTlsData(t)) => {
                     // Already in `wire`: the loop sends it.
                     t.done();
                     Ok(None)
                 }
-                Ok(State::WriteTraffic(mut w)) => match f.take() {
+                Ok(ConnectionState::WriteTraffic(mut w)) => match f.take() {
                     Some(f) => f(&mut w, &mut self.unsent, wire).map(|()| Some(true)),
                     None => Ok(Some(true)),
                 },
@@ -213,7 +225,7 @@ fn append<E>(
 
 /// Encodes the record rustls has ready (a handshake message, an alert, a
 /// ticket) at the end of `wire`.
-fn encode(mut e: EncodeTlsData<'_, ServerConnectionData>, wire: &mut Vec<u8>) -> Result<(), rustls::Error> {
+fn encode<D>(mut e: EncodeTlsData<'_, D>, wire: &mut Vec<u8>) -> Result<(), rustls::Error> {
     // Asked with no room, rustls says how much it needs.
     let need = match e.encode(&mut []) {
         Ok(_) => return Ok(()),
@@ -242,11 +254,7 @@ fn encrypt_with(
 }
 
 /// Encrypts `plain` into records at the end of `wire`.
-fn encrypt(
-    w: &mut WriteTraffic<'_, ServerConnectionData>,
-    plain: &[u8],
-    wire: &mut Vec<u8>,
-) -> Result<(), rustls::Error> {
+fn encrypt<D>(w: &mut WriteTraffic<'_, D>, plain: &[u8], wire: &mut Vec<u8>) -> Result<(), rustls::Error> {
     if plain.is_empty() {
         return Ok(());
     }
@@ -256,8 +264,8 @@ fn encrypt(
 
 /// Sends the plaintext that waited for the handshake (or for a handshake
 /// message to be whole).
-fn flush(
-    w: &mut WriteTraffic<'_, ServerConnectionData>,
+fn flush<D>(
+    w: &mut WriteTraffic<'_, D>,
     unsent: &mut Vec<u8>,
     wire: &mut Vec<u8>,
 ) -> Result<(), rustls::Error> {
@@ -270,21 +278,18 @@ fn flush(
 }
 
 /// Encrypts a `close_notify` alert at the end of `wire`.
-fn close_notify(
-    w: &mut WriteTraffic<'_, ServerConnectionData>,
-    wire: &mut Vec<u8>,
-) -> Result<(), rustls::Error> {
+fn close_notify<D>(w: &mut WriteTraffic<'_, D>, wire: &mut Vec<u8>) -> Result<(), rustls::Error> {
     encrypt_with(wire, RECORD_OVERHEAD, |b| w.queue_close_notify(b))
 }
 
 /// The application data records rustls has decrypted, the ordinary ones
 /// and early (0-RTT) ones alike.
-trait Records {
+pub(super) trait Records {
     fn peek_len(&self) -> Option<usize>;
     fn next_record(&mut self) -> Option<Result<AppDataRecord<'_>, rustls::Error>>;
 }
 
-impl Records for ReadTraffic<'_, '_, ServerConnectionData> {
+impl<D> Records for ReadTraffic<'_, '_, D> {
     fn peek_len(&self) -> Option<usize> {
         ReadTraffic::peek_len(self).map(|n| n.get())
     }
@@ -293,20 +298,11 @@ impl Records for ReadTraffic<'_, '_, ServerConnectionData> {
     }
 }
 
-impl Records for ReadEarlyData<'_, '_, ServerConnectionData> {
-    fn peek_len(&self) -> Option<usize> {
-        ReadEarlyData::peek_len(self).map(|n| n.get())
-    }
-    fn next_record(&mut self) -> Option<Result<AppDataRecord<'_>, rustls::Error>> {
-        ReadEarlyData::next_record(self)
-    }
-}
-
 /// Copies the plaintext of decrypted records to `front[*plain..]`, while
 /// they fit: `front` is input already consumed, so once the records' own
 /// bytes are discarded there is room. Returns how many more bytes to
 /// discard, and whether all records were taken.
-fn take_records(
+pub(super) fn take_records(
     r: &mut impl Records,
     front: &mut [u8],
     plain: &mut usize,
@@ -351,8 +347,8 @@ pub(super) fn one_incomplete_record(unused: &[u8]) -> bool {
 
 /// Handles one state met while reading: plaintext to `front[*plain..]`,
 /// records to send to `out`.
-fn read_step(
-    state: State<'_, '_>,
+fn read_step<C: Side>(
+    state: State<'_, '_, C::Data>,
     front: &mut [u8],
     d: &mut Decoded,
     unsent: &mut Vec<u8>,
@@ -365,7 +361,7 @@ fn read_step(
     };
     Ok(match state {
         State::ReadTraffic(mut r) => taken(take_records(&mut r, front, &mut d.plain)?),
-        State::ReadEarlyData(mut r) => taken(take_records(&mut r, front, &mut d.plain)?),
+        State::ReadEarlyData(mut r) => taken(C::read_early(&mut r, front, &mut d.plain)?),
         State::EncodeTlsData(e) => {
             encode(e, out)?;
             Step::Again { discard: 0 }
@@ -392,20 +388,43 @@ fn read_step(
     })
 }
 
-impl TlsTranslator {
+impl<C: Side> Session<C> {
     /// After rustls failed: sends the alert it queued for the peer (one
     /// record). Only one call: the next would deframe `input` again, and
     /// meet the same error.
     fn send_alert(&mut self, input: &mut [u8], out: &mut Vec<u8>) {
-        let UnbufferedStatus { state, .. } = self.conn.process_tls_records(input);
-        if let Ok(State::EncodeTlsData(e)) = state {
+        let UnbufferedStatus { state, .. } = self.conn.process(input);
+        if let Ok(ConnectionState::EncodeTlsData(e)) = state {
             let _ = encode(e, out);
+        }
+    }
+
+    /// Sends what the side says first, before any input: a client's hello
+    /// (a server has nothing to say yet).
+    pub(super) fn start(&mut self, wire: &mut Vec<u8>) -> io::Result<()> {
+        loop {
+            let UnbufferedStatus { state, .. } = self.conn.process(&mut []);
+            let done = match state {
+                Ok(ConnectionState::EncodeTlsData(e)) => encode(e, wire).map(|()| false),
+                Ok(ConnectionState::TransmitTlsData(t)) => {
+                    t.done();
+                    Ok(false)
+                }
+                Ok(_) => Ok(true),
+                Err(e) => Err(e),
+            };
+            match done {
+                Ok(false) => {}
+                Ok(true) => return Ok(()),
+                Err(e) => return Err(self.rustls_failed(e, true)),
+            }
         }
     }
 }
 
-impl Translator for TlsTranslator {
-    fn read(&mut self, wire: &mut [u8], out: &mut Vec<u8>) -> io::Result<Decoded> {
+/// The [`Translator`](crate::Translator) methods, for either side.
+impl<C: Side> Session<C> {
+    pub(super) fn read(&mut self, wire: &mut [u8], out: &mut Vec<u8>) -> io::Result<Decoded> {
         if self.failed {
             // Closing: nothing more is read.
             return Ok(Decoded {
@@ -415,21 +434,24 @@ impl Translator for TlsTranslator {
         }
         let mut d = Decoded::default();
         loop {
-            let handshaking = self.conn.is_handshaking();
+            let handshaking = self.is_handshaking();
             // rustls sees no more of a handshake than the limit allows: it
             // must not complete (and act on) a message past it.
             let end = match handshaking {
-                true => wire
-                    .len()
-                    .min(d.used + self.max_handshake_bytes.saturating_sub(self.handshake_bytes)),
+                true => wire.len().min(
+                    d.used
+                        + self
+                            .limits
+                            .max_handshake_bytes
+                            .saturating_sub(self.handshake_bytes),
+                ),
                 false => wire.len(),
             };
             // Plaintext goes to the front, over input already consumed.
             let (front, rest) = wire[..end].split_at_mut(d.used);
-            let conn = &mut self.conn;
-            let UnbufferedStatus { discard, state } =
-                self.server_name.around(move || conn.process_tls_records(rest));
-            let step = state.and_then(|s| read_step(s, front, &mut d, &mut self.unsent, self.closed, out));
+            let UnbufferedStatus { discard, state } = self.conn.process(rest);
+            let step =
+                state.and_then(|s| read_step::<C>(s, front, &mut d, &mut self.unsent, self.closed, out));
             d.used += discard;
             if handshaking {
                 self.handshake_bytes += discard;
@@ -442,7 +464,7 @@ impl Translator for TlsTranslator {
                     return Err(self.fail(e));
                 }
                 // The handshake completed within the limit: on with the rest.
-                Ok(Step::Done) if end < wire.len() && !self.conn.is_handshaking() => {}
+                Ok(Step::Done) if end < wire.len() && !self.is_handshaking() => {}
                 Ok(Step::Done) => break,
                 Err(e) => {
                     let e = self.rustls_failed(e, handshaking);
@@ -452,15 +474,15 @@ impl Translator for TlsTranslator {
             }
         }
         let unused = &wire[d.used..];
-        if self.conn.is_handshaking() && self.handshake_bytes + unused.len() > self.max_handshake_bytes {
-            let limit = self.max_handshake_bytes;
+        if self.is_handshaking() && self.handshake_bytes + unused.len() > self.limits.max_handshake_bytes {
+            let limit = self.limits.max_handshake_bytes;
             return Err(self.fail(crate::Error::HandshakeTooLarge { limit }.into()));
         }
         self.joining = !d.ended && !one_incomplete_record(unused);
         Ok(d)
     }
 
-    fn write(&mut self, plain: &[u8], wire: &mut Vec<u8>) -> io::Result<()> {
+    pub(super) fn write(&mut self, plain: &[u8], wire: &mut Vec<u8>) -> io::Result<()> {
         if self.closed {
             log::debug!(
                 "revio: {} bytes written after TLS close_notify dropped",
@@ -468,7 +490,7 @@ impl Translator for TlsTranslator {
             );
             return Ok(());
         }
-        if self.conn.is_handshaking() || self.joining {
+        if self.is_handshaking() || self.joining {
             self.unsent.extend_from_slice(plain);
             return Ok(());
         }
@@ -482,11 +504,11 @@ impl Translator for TlsTranslator {
         Ok(())
     }
 
-    fn close(&mut self, wire: &mut Vec<u8>) {
+    pub(super) fn close(&mut self, wire: &mut Vec<u8>) {
         if mem::replace(&mut self.closed, true) || self.failed {
             return;
         }
-        if self.conn.is_handshaking() || self.joining {
+        if self.is_handshaking() || self.joining {
             // rustls sends alerts only once it can encrypt them.
             log::debug!("revio: TLS closed before it could send close_notify");
             return;
@@ -498,21 +520,5 @@ impl Translator for TlsTranslator {
         if let Err(e) = sent {
             log::debug!("revio: TLS close_notify not sent: {e}");
         }
-    }
-
-    fn is_handshaking(&self) -> bool {
-        self.conn.is_handshaking()
-    }
-
-    fn handshake_timeout(&self) -> Option<Duration> {
-        self.handshake_timeout
-    }
-
-    fn record_timeout(&self) -> Option<Duration> {
-        self.record_timeout
-    }
-
-    fn buffered(&self) -> usize {
-        self.unsent.len()
     }
 }

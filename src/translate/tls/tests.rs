@@ -229,3 +229,136 @@ fn unused_input_is_one_incomplete_record_or_fragments_being_joined() {
     assert!(!one_incomplete_record(&[22, 3, 3, 0, 2, 1, 2]));
     assert!(!one_incomplete_record(&[22, 3, 3, 0, 1, 1, 22, 3]));
 }
+
+/// A revio client session and a revio server session, joined in memory.
+struct Duo {
+    sides: [TlsTranslator; 2],
+    /// Per side: its unused input, lent again with the next bytes.
+    unused: [Vec<u8>; 2],
+    /// Per side: the plaintext it decoded.
+    plain: [Vec<u8>; 2],
+    ended: [bool; 2],
+}
+
+impl Duo {
+    fn new(client: &super::TlsClient, tls: &Tls) -> Duo {
+        Duo {
+            sides: [client.connect("localhost").unwrap(), tls.accept().unwrap()],
+            unused: Default::default(),
+            plain: Default::default(),
+            ended: [false; 2],
+        }
+    }
+
+    /// Moves `wire`, `piece` bytes per read, to side `to`, and what it
+    /// answers back, until neither has anything to say.
+    fn deliver(&mut self, mut to: usize, mut wire: Vec<u8>, piece: usize) -> std::io::Result<()> {
+        while !wire.is_empty() {
+            let mut out = Vec::new();
+            for chunk in wire.chunks(piece) {
+                self.unused[to].extend_from_slice(chunk);
+                let d = self.sides[to].read(&mut self.unused[to], &mut out)?;
+                self.plain[to].extend_from_slice(&self.unused[to][..d.plain]);
+                self.unused[to].drain(..d.used);
+                self.ended[to] |= d.ended;
+            }
+            wire = out;
+            to = 1 - to;
+        }
+        Ok(())
+    }
+
+    fn handshake(&mut self, piece: usize) -> std::io::Result<()> {
+        let mut hello = Vec::new();
+        self.sides[0].start(&mut hello)?;
+        assert!(!hello.is_empty(), "a client speaks first");
+        let mut none = Vec::new();
+        self.sides[1].start(&mut none)?;
+        assert!(none.is_empty(), "a server waits for the hello");
+        self.deliver(1, hello, piece)
+    }
+
+    fn send(&mut self, from: usize, plain: &[u8], piece: usize) {
+        let mut wire = Vec::new();
+        self.sides[from].write(plain, &mut wire).unwrap();
+        self.deliver(1 - from, wire, piece).unwrap();
+    }
+}
+
+fn tls_client(v: &'static rustls::SupportedProtocolVersion) -> super::TlsClient {
+    super::TlsClient::new(client_config(v))
+}
+
+#[test]
+fn a_revio_client_and_server_agree_in_pieces_of_any_size() {
+    let tls = tls();
+    let data: Vec<u8> = (0..40_000u32).map(|i| (i % 251) as u8).collect();
+    for v in VERSIONS {
+        let client = tls_client(v);
+        for piece in [1, 7, 16 * 1024 + 5, 1 << 20] {
+            let mut d = Duo::new(&client, &tls);
+            d.handshake(piece).unwrap();
+            assert!(!d.sides[0].is_handshaking() && !d.sides[1].is_handshaking());
+            assert!(d.sides[0].is_client() && !d.sides[1].is_client());
+            assert_eq!(d.sides[1].server_name(), Some("localhost"));
+            assert_eq!(d.sides[0].peer_certificates().map(|c| c.len()), Some(1));
+            d.send(0, &data, piece);
+            assert!(d.plain[1] == data, "{v:?}, pieces of {piece}");
+            d.send(1, &data, piece);
+            assert!(d.plain[0] == data, "{v:?}, pieces of {piece}");
+            assert!(d.unused.iter().all(|u| u.is_empty()));
+        }
+    }
+}
+
+#[test]
+fn a_client_writes_before_its_handshake_ends_and_the_bytes_wait() {
+    let tls = tls();
+    for v in VERSIONS {
+        let mut d = Duo::new(&tls_client(v), &tls);
+        let mut wire = Vec::new();
+        d.sides[0].write(b"early", &mut wire).unwrap();
+        assert!(wire.is_empty());
+        assert_eq!(d.sides[0].buffered(), 5);
+        d.handshake(usize::MAX).unwrap();
+        assert_eq!(d.sides[0].buffered(), 0);
+        assert_eq!(d.plain[1], b"early", "{v:?}");
+    }
+}
+
+#[test]
+fn a_client_resumes_on_its_second_connection() {
+    let tls = tls();
+    for v in VERSIONS {
+        let client = tls_client(v);
+        let mut kinds = Vec::new();
+        for _ in 0..2 {
+            let mut d = Duo::new(&client, &tls);
+            d.handshake(usize::MAX).unwrap();
+            // TLS 1.3 tickets come after the handshake, with the data.
+            d.send(1, b"hi", usize::MAX);
+            kinds.push(d.sides[0].handshake_kind().unwrap());
+        }
+        assert_eq!(kinds, [HandshakeKind::Full, HandshakeKind::Resumed], "{v:?}");
+    }
+}
+
+#[test]
+fn close_notify_ends_the_stream_both_ways() {
+    let tls = tls();
+    for v in VERSIONS {
+        for closer in [0, 1] {
+            let mut d = Duo::new(&tls_client(v), &tls);
+            d.handshake(usize::MAX).unwrap();
+            let mut wire = Vec::new();
+            d.sides[closer].write(b"bye", &mut wire).unwrap();
+            d.sides[closer].close(&mut wire);
+            d.deliver(1 - closer, wire, usize::MAX).unwrap();
+            assert_eq!(d.plain[1 - closer], b"bye");
+            assert!(d.ended[1 - closer], "{v:?}, {closer} closed");
+            // The other side may still write.
+            d.send(1 - closer, b"after", usize::MAX);
+            assert_eq!(d.plain[closer], b"after");
+        }
+    }
+}
