@@ -78,6 +78,16 @@ struct Ends {
     server_last_word: Option<&'static [u8]>,
 }
 
+impl Ends {
+    /// Ends whose dialer writes `greeting` once connected.
+    fn greeting(greeting: &'static [u8]) -> Ends {
+        Ends {
+            greeting,
+            ..Ends::default()
+        }
+    }
+}
+
 fn side(c: &Conn<'_, ()>) -> &'static str {
     if c.is_dialed() { "dialed" } else { "accepted" }
 }
@@ -132,12 +142,15 @@ impl Handler for Ends {
 }
 
 /// `ends` behind TLS: `tls` on accepted connections; a dial brings its own.
-fn serve_tls(b: Backend, ends: Ends, tls: Tls) -> Running {
-    start(
+/// Returns the server and the log `ends` write to.
+fn serve_tls(b: Backend, ends: Ends, tls: Tls) -> (Running, Log) {
+    let log = ends.log.clone();
+    let srv = start(
         b,
         Translate::new(ends, move |_| tls.accept()),
         &["tcp://127.0.0.1:0"],
-    )
+    );
+    (srv, log)
 }
 
 /// The bytes of `dialed data` log lines, joined (however the stream was
@@ -160,13 +173,9 @@ fn wait_line(log: &Log, prefix: &str) -> String {
 
 fn a_verified_dial_round_trips_data(b: Backend) {
     let ca = Ca::new();
-    let ends = Ends {
-        greeting: b"ping",
-        ..Ends::default()
-    };
-    let log = ends.log.clone();
+    let ends = Ends::greeting(b"ping");
     // The name to verify comes from the dial address: an IP address here.
-    let srv = serve_tls(b, ends, ca.tls(&["127.0.0.1"], false));
+    let (srv, log) = serve_tls(b, ends, ca.tls(&["127.0.0.1"], false));
     let id = srv
         .server
         .dial_tls(&srv.addr(0), Some(LIMIT), &ca.client())
@@ -181,12 +190,8 @@ fn a_verified_dial_round_trips_data(b: Backend) {
 
 fn a_server_name_given_is_verified_and_sent(b: Backend) {
     let ca = Ca::new();
-    let ends = Ends {
-        greeting: b"ping",
-        ..Ends::default()
-    };
-    let log = ends.log.clone();
-    let srv = serve_tls(b, ends, ca.tls(&["localhost"], false));
+    let ends = Ends::greeting(b"ping");
+    let (srv, log) = serve_tls(b, ends, ca.tls(&["localhost"], false));
     let client = ca.client().server_name("localhost").unwrap();
     srv.server.dial_tls(&srv.addr(0), Some(LIMIT), &client).unwrap();
     assert_eq!(wait_line(&log, "dialed data"), "dialed data ping alpn=None Full");
@@ -199,12 +204,8 @@ fn a_server_name_given_is_verified_and_sent(b: Backend) {
 
 /// Dials a server with certificate `tls`, trusting `ca`: the dialer's `closed`.
 fn failed_dial(b: Backend, tls: Tls, ca: &Ca) -> String {
-    let ends = Ends {
-        greeting: b"never sent",
-        ..Ends::default()
-    };
-    let log = ends.log.clone();
-    let srv = serve_tls(b, ends, tls);
+    let ends = Ends::greeting(b"never sent");
+    let (srv, log) = serve_tls(b, ends, tls);
     srv.server
         .dial_tls(&srv.addr(0), Some(LIMIT), &ca.client())
         .unwrap();
@@ -233,12 +234,8 @@ fn a_wrong_name_untrusted_or_expired_certificate_each_fail_their_own_way(b: Back
 
 fn alpn_is_negotiated(b: Backend) {
     let ca = Ca::new();
-    let ends = Ends {
-        greeting: b"GET",
-        ..Ends::default()
-    };
-    let log = ends.log.clone();
-    let srv = serve_tls(b, ends, ca.tls(&["127.0.0.1"], false).alpn(&["h2", "http/1.1"]));
+    let ends = Ends::greeting(b"GET");
+    let (srv, log) = serve_tls(b, ends, ca.tls(&["127.0.0.1"], false).alpn(&["h2", "http/1.1"]));
     let client = ca.client().alpn(&["http/1.1"]);
     srv.server.dial_tls(&srv.addr(0), Some(LIMIT), &client).unwrap();
     assert_eq!(
@@ -250,12 +247,8 @@ fn alpn_is_negotiated(b: Backend) {
 
 fn the_second_dial_resumes_the_session(b: Backend) {
     let ca = Ca::new();
-    let ends = Ends {
-        greeting: b"ping",
-        ..Ends::default()
-    };
-    let log = ends.log.clone();
-    let srv = serve_tls(b, ends, ca.tls(&["127.0.0.1"], false));
+    let ends = Ends::greeting(b"ping");
+    let (srv, log) = serve_tls(b, ends, ca.tls(&["127.0.0.1"], false));
     let client = ca.client();
     for n in 1..=2 {
         // One after the other: the first brings the ticket the second uses.
@@ -278,8 +271,7 @@ fn a_silent_server_is_left_at_the_handshake_timeout(b: Backend) {
     let ca = Ca::new();
     let silent = TcpListener::bind("127.0.0.1:0").unwrap();
     let ends = Ends::default();
-    let log = ends.log.clone();
-    let srv = serve_tls(b, ends, ca.tls(&["127.0.0.1"], false));
+    let (srv, log) = serve_tls(b, ends, ca.tls(&["127.0.0.1"], false));
     let client = ca.client().handshake_timeout(Some(Duration::from_millis(300)));
     let addr = silent.local_addr().unwrap().to_string();
     srv.server.dial_tls(&addr, Some(LIMIT), &client).unwrap();
@@ -297,8 +289,7 @@ fn close_notify_from_the_dialer_then_from_the_server(b: Backend) {
         server_last_word: Some(b"pong"),
         ..Ends::default()
     };
-    let log = ends.log.clone();
-    let srv = serve_tls(b, ends, ca.tls(&["127.0.0.1"], false));
+    let (srv, log) = serve_tls(b, ends, ca.tls(&["127.0.0.1"], false));
     srv.server
         .dial_tls(&srv.addr(0), Some(LIMIT), &ca.client())
         .unwrap();
@@ -355,8 +346,7 @@ fn a_rustls_server_ends_first_and_the_dialer_writes_on(b: Backend) {
         dialer_last_word: Some(b"goodbye"),
         ..Ends::default()
     };
-    let log = ends.log.clone();
-    let srv = serve_tls(b, ends, ca.tls(&["127.0.0.1"], false));
+    let (srv, log) = serve_tls(b, ends, ca.tls(&["127.0.0.1"], false));
     srv.server.dial_tls(&addr, Some(LIMIT), &ca.client()).unwrap();
     // The server's end reached the dialer after its bytes; the dialer's
     // last word and its close_notify reached the server.
@@ -376,10 +366,7 @@ fn a_rustls_server_ends_first_and_the_dialer_writes_on(b: Backend) {
 fn a_dial_with_tls_to_a_handler_without_translate_is_closed(b: Backend) {
     let ca = Ca::new();
     let upstream = TcpListener::bind("127.0.0.1:0").unwrap();
-    let ends = Ends {
-        greeting: b"plaintext",
-        ..Ends::default()
-    };
+    let ends = Ends::greeting(b"plaintext");
     let log = ends.log.clone();
     let srv = start(b, ends, &["tcp://127.0.0.1:0"]);
     let addr = upstream.local_addr().unwrap().to_string();
@@ -394,7 +381,7 @@ fn a_dial_with_tls_to_a_handler_without_translate_is_closed(b: Backend) {
 
 fn a_unix_address_needs_a_server_name(b: Backend) {
     let ca = Ca::new();
-    let srv = serve_tls(b, Ends::default(), ca.tls(&["localhost"], false));
+    let (srv, _) = serve_tls(b, Ends::default(), ca.tls(&["localhost"], false));
     let e = srv
         .server
         .dial_tls("unix:///nonexistent.sock", None, &ca.client())

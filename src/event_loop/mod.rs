@@ -18,7 +18,8 @@
 //! requests from other threads. What is left is served next turn.
 //!
 //! # Files
-//! `call` builds the handler's view of a connection; `read`, `output`,
+//! `call` builds the handler's view of a connection and `outcome` applies
+//! what the call asked; `read`, `output`,
 //! `accept`, `dial`, `udp`, `timers`, `commands` and `shutdown` each serve one
 //! kind of event; `slot` is the connection table's entry, `wheel` the timer
 //! wheel, `buffers` the pool of spare buffers, `bind` the listeners.
@@ -32,6 +33,7 @@ mod wheel;
 mod accept;
 mod commands;
 mod dial;
+mod outcome;
 mod output;
 mod proxy;
 mod read;
@@ -490,139 +492,5 @@ impl<H: Handler, D: Driver> Loop<H, D> {
         );
         self.handing = cx.handover.take();
         r
-    }
-
-    /// Takes a call's outcome: a panic or an output over the limit closes the
-    /// connection (returning `None`); otherwise what the handler asked is
-    /// applied and its action returned.
-    fn outcome(&mut self, t: Token, r: io::Result<Outcome<H::State>>) -> Option<(Action, usize)> {
-        let o = match r {
-            Ok(o) => o,
-            Err(e) => {
-                self.cut_conn(t, e);
-                return None;
-            }
-        };
-        self.queued_total += o.wrote;
-        if o.over {
-            let limit = self.limits.max_output;
-            self.cut_conn(t, crate::Error::OutputLimit { limit }.into());
-            return None;
-        }
-        if o.action == Action::Abort || o.req.abort {
-            self.cut_conn(t, crate::Error::Aborted.into());
-            return None;
-        }
-        let mut action = o.action;
-        if o.req.any() && self.apply_requests(t, o.req) && action == Action::None {
-            action = Action::Close;
-        }
-        Some((action, o.keep))
-    }
-
-    /// Closes `t` at once, dropping what is queued, with `e` in `closed`.
-    fn abort_conn(&mut self, t: Token, e: io::Error) {
-        self.close_errors.retain(|(c, _)| *c != t);
-        self.close(t, Some(e));
-    }
-
-    /// Closes `t` at once for a limit or a panic in its handler: what is
-    /// queued is dropped and the peer gets a reset even when nothing was
-    /// queued, since the call's own output was cut (the write over the
-    /// limit, or whatever the panicking call would have written).
-    fn cut_conn(&mut self, t: Token, e: io::Error) {
-        self.close_errors.retain(|(c, _)| *c != t);
-        self.close_as(t, Some(e), true);
-    }
-
-    /// Applies what a handler asked of the loop; returns whether it asked to
-    /// close (with an error).
-    fn apply_requests(&mut self, t: Token, req: crate::conn::Requests<H::State>) -> bool {
-        if let Some(hook) = req.shutdown_hook {
-            self.shutdown_hook = Some(hook);
-        }
-        if let Some(on) = req.reading {
-            self.set_paused(t, !on);
-        }
-        if let Some(d) = req.deadline {
-            self.set_deadline(t, d);
-        }
-        if req.close_write {
-            self.conns[t].flags |= SHUT_WRITE;
-        }
-        if let Some(n) = req.want {
-            if n > self.limits.max_input {
-                let limit = self.limits.max_input;
-                self.close_errors
-                    .push((t, crate::Error::InputLimit { limit }.into()));
-                return true;
-            }
-            if !self.conns[t].is(UDP) {
-                self.conns[t].flags |= WANT;
-                self.wants.insert(t, n);
-            }
-        }
-        if req.again && self.conns[t].out.len() + self.driver.held(t) > self.limits.high_water {
-            // Owed a `data` call once the output drains (see `represent`).
-            self.conns[t].flags |= REPRESENT;
-        }
-        match req.close_error {
-            Some(e) => {
-                self.close_errors.push((t, e));
-                true
-            }
-            None => false,
-        }
-    }
-
-    /// Applies an action's flags; the flush and `settle` do the rest.
-    fn apply(&mut self, t: Token, action: Action) {
-        match action {
-            Action::None => {}
-            Action::Close => self.conns[t].flags |= CLOSE_AFTER_FLUSH,
-            Action::Detach => self.conns[t].flags |= DETACH_AFTER_FLUSH,
-            Action::Shutdown => self.begin_shutdown(),
-            // Taken by `outcome`, which closes the connection at once.
-            Action::Abort => {}
-        }
-    }
-
-    /// After a handler call on a stream: apply its action, send its output,
-    /// close or detach if that was asked for and everything is sent, and keep
-    /// the loop's queued output within its budget.
-    fn after(&mut self, t: Token, action: Action) {
-        self.apply(t, action);
-        self.flush(t);
-        self.settle(t);
-        if self.queued_total > self.limits.loop_output_budget {
-            self.enforce_budget();
-        }
-    }
-
-    /// Calls a handler method that takes no input and acts on the result.
-    fn event(&mut self, t: Token, f: impl FnOnce(&mut H, &mut crate::Conn<'_, H::State>) -> Action) {
-        let r = self.call(t, Feed::Nothing, false, |h, c, _| f(h, c));
-        if let Some((action, _)) = self.outcome(t, r) {
-            self.after(t, action);
-        }
-    }
-
-    /// Pauses or resumes reading by code.
-    fn set_paused(&mut self, t: Token, paused: bool) {
-        let slot = &mut self.conns[t];
-        if !slot.is_open() || slot.is(UDP) || slot.is(PAUSED) == paused {
-            return;
-        }
-        if paused {
-            slot.flags |= PAUSED;
-            self.driver.set_reading(t, false);
-        } else {
-            slot.flags &= !PAUSED;
-            if !slot.is(CONGESTED) {
-                self.driver.set_reading(t, true);
-            }
-            // Bytes that came meanwhile brought their edge while paused.
-            self.read_again(t);
-        }
     }
 }
