@@ -35,8 +35,7 @@
 //! Layout: `resp/` (the protocol: parser, replies, numbers; pure),
 //! `store/` (the sharded keyspace, each shard a table of buckets that
 //! SCAN walks with Redis's reverse-binary cursor, and the value types),
-//! `commands/` (the
-//! dispatcher and one file per family), `session.rs` and `shared.rs`
+//! `commands/` (the dispatcher and one file per family), `session.rs` and `shared.rs`
 //! (per-connection and server-wide state), `handler.rs` (the revio
 //! handler), `wake.rs` (WAKE's helper thread), this file (flags).
 

@@ -12,7 +12,7 @@ pub const SAMPLES: usize = 5;
 /// `len` elements whose first few have the sizes `sizes`: their total, estimated.
 pub fn sampled(len: usize, sizes: impl Iterator<Item = usize>) -> usize {
     let (n, sum) = sizes.take(SAMPLES).fold((0, 0), |(n, s), x| (n + 1, s + x));
-    if n == 0 { 0 } else { sum * len / n }
+    (sum * len).checked_div(n).unwrap_or(0)
 }
 
 /// A key's value. Aggregates are never empty: the command that takes their
