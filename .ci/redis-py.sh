@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # redis-py (from PyPI) against the redis-server example, with the client's
 # defaults (it opens with HELLO 3): connect, a transaction pipeline, a
-# pipeline of 10,000 commands, and 50 threads doing INCR on one key 1,000
-# times each. Installs redis-py with pip when it is missing.
+# pipeline of 10,000 commands, 50 threads doing INCR on one key 1,000
+# times each, and the helpers on SCAN, ZREVRANGE and INFO. Installs redis-py with pip when it is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -65,6 +65,17 @@ for t in threads:
 for t in threads:
     t.join()
 assert int(r.get("py:counter")) == 50_000, r.get("py:counter")
+# scan_iter (SCAN with MATCH, COUNT and TYPE), zrange(desc=True) (ZREVRANGE), info().
+r.lpush("py:scan:list", "x")
+assert set(r.scan_iter(match="py:n:99*", count=100)) == {f"py:n:{i}".encode() for i in [99] + list(range(990, 1000)) + list(range(9900, 10000))}
+assert set(r.scan_iter(_type="list")) == {b"py:l", b"py:scan:list"}
+assert sum(1 for _ in r.scan_iter(count=50)) == r.dbsize()
+r.zadd("py:zr", {"a": 1, "b": 2, "c": 3})
+assert r.zrange("py:zr", 0, -1, desc=True) == [b"c", b"b", b"a"]
+assert r.zrange("py:zr", 0, 1, desc=True, withscores=True) == [(b"c", 3.0), (b"b", 2.0)]
+info = r.info()
+assert info["connected_clients"] >= 1 and info["used_memory"] > 0 and info["role"] == "master", info
+assert r.info("memory")["maxmemory_policy"] == "noeviction"
 print("redis-py", redis.__version__, "ok")
 PY
 echo "redis-py: ok"

@@ -17,20 +17,25 @@
 //! Commands: strings and keys (GET SET with NX XX GET EX PX EXAT PXAT
 //! KEEPTTL, SETNX SETEX PSETEX GETSET GETDEL GETEX STRLEN APPEND INCR DECR
 //! INCRBY DECRBY MSET MGET DEL UNLINK EXISTS TYPE RENAME RENAMENX KEYS
-//! EXPIRE PEXPIRE EXPIREAT PEXPIREAT with NX XX GT LT, TTL PTTL EXPIRETIME
+//! SCAN with MATCH COUNT TYPE, EXPIRE PEXPIRE EXPIREAT PEXPIREAT with NX
+//! XX GT LT, TTL PTTL EXPIRETIME
 //! PEXPIRETIME PERSIST DBSIZE FLUSHALL FLUSHDB), lists (LPUSH RPUSH LPOP
 //! RPOP LRANGE LLEN LINDEX), sets (SADD SREM SPOP SCARD SMEMBERS
 //! SISMEMBER), hashes (HSET HMSET HSETNX HGET HDEL HGETALL HLEN HEXISTS),
 //! sorted sets (ZADD with NX XX GT LT CH INCR, ZINCRBY ZPOPMIN ZRANGE
-//! ZSCORE ZCARD ZREM), transactions (MULTI EXEC DISCARD WATCH UNWATCH),
+//! ZREVRANGE ZSCORE ZCARD ZREM), transactions (MULTI EXEC DISCARD WATCH
+//! UNWATCH),
 //! connection and server (PING ECHO HELLO AUTH SELECT QUIT CLIENT
-//! ID/INFO/LIST/GETNAME/SETNAME/SETINFO INFO CONFIG GET COMMAND TIME
+//! ID/INFO/LIST/GETNAME/SETNAME/SETINFO, INFO with its server, clients,
+//! memory, replication and keyspace sections, CONFIG GET, COMMAND with
+//! INFO and COUNT in Redis 7.0's shape, LIST, and DOCS (empty), TIME
 //! SHUTDOWN), and WAKE: a helper thread wakes the connection through
 //! `Server::wake` and the reply, `+WOKE`, comes from the `woken` event.
 //!
 //! Layout: `resp/` (the protocol: parser, replies, numbers; pure),
-//! `store/` (the sharded keyspace and its value types), `commands/` (the
-//! dispatcher and one file per family), `session.rs` and `shared.rs`
+//! `store/` (the sharded keyspace, each shard a table of buckets that
+//! SCAN walks with Redis's reverse-binary cursor, and the value types),
+//! `commands/` (the dispatcher and one file per family), `session.rs` and `shared.rs`
 //! (per-connection and server-wide state), `handler.rs` (the revio
 //! handler), `wake.rs` (WAKE's helper thread), this file (flags).
 

@@ -22,6 +22,10 @@ pub struct Shared {
     pub loops: usize,
     /// The password AUTH wants (`--requirepass`), if any.
     pub requirepass: Option<Vec<u8>>,
+    /// INFO's `master_replid`: 40 hex digits drawn at start, as Redis's.
+    pub replid: String,
+    /// The highest `used_memory` INFO has computed.
+    pub memory_peak: AtomicUsize,
     tcp_port: AtomicU16,
     next_id: AtomicU64,
     clients: Mutex<BTreeMap<u64, Arc<ClientInfo>>>,
@@ -34,6 +38,8 @@ impl Shared {
             started: Instant::now(),
             loops,
             requirepass,
+            replid: random_hex(40),
+            memory_peak: AtomicUsize::new(0),
             tcp_port: AtomicU16::new(0),
             next_id: AtomicU64::new(1),
             clients: Mutex::default(),
@@ -78,6 +84,11 @@ impl Shared {
         self.list().remove(&id);
     }
 
+    /// The number of connected clients, on every loop.
+    pub fn client_count(&self) -> usize {
+        self.list().len()
+    }
+
     /// Every client's CLIENT LIST line, in id order, filtered by `keep`.
     pub fn client_lines(&self, keep: impl Fn(&ClientInfo) -> bool) -> Vec<u8> {
         let list: Vec<Arc<ClientInfo>> = self.list().values().filter(|c| keep(c)).cloned().collect();
@@ -92,6 +103,20 @@ impl Shared {
     fn list(&self) -> MutexGuard<'_, BTreeMap<u64, Arc<ClientInfo>>> {
         self.clients.lock().unwrap_or_else(|e| e.into_inner())
     }
+}
+
+/// `n` random hex digits, from std's randomly keyed hasher (the example
+/// has no other source of randomness, and needs no better).
+fn random_hex(n: usize) -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut out = String::new();
+    while out.len() < n {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_usize(out.len());
+        let _ = write!(out, "{:016x}", h.finish());
+    }
+    out.truncate(n);
+    out
 }
 
 /// One connection as CLIENT LIST shows it.

@@ -336,3 +336,123 @@ fn raw_input_is_read_as_redis_server_7_reads_it() {
     }
     srv.stop().unwrap();
 }
+
+/// SCAN, INFO and COMMAND INFO against redis-server: a full SCAN returns
+/// the same set of keys (with MATCH, TYPE and COUNT; cursors are compared
+/// only at the end, 0), INFO has the same fields in its clients, memory and
+/// replication sections, and COMMAND INFO answers alike, byte for byte, for
+/// commands the example has and for an unknown one.
+#[test]
+fn scan_info_and_command_info_agree_with_redis_server_7() {
+    let Some(reference) = redis_server() else {
+        assert!(
+            std::env::var("REVIO_REDIS_DIFF").as_deref() != Ok("required"),
+            "redis-server is not installed"
+        );
+        return;
+    };
+    let srv = common::start(
+        revio::Backend::Poll,
+        handler::Redis::standalone(8, None),
+        &["tcp://127.0.0.1:0"],
+    );
+    let a = |s: &str| s.split(' ').map(|w| w.as_bytes().to_vec()).collect::<Vec<_>>();
+    let (mut theirs, mut ours) = (
+        Conn::open(&reference.addr).unwrap(),
+        Conn::open(&srv.addr(0)).unwrap(),
+    );
+    let both = |t: &mut Conn, o: &mut Conn, cmd: &[Vec<u8>]| {
+        t.send(&[cmd]).unwrap();
+        o.send(&[cmd]).unwrap();
+        (t.read().unwrap(), o.read().unwrap())
+    };
+    both(&mut theirs, &mut ours, &a("FLUSHALL"));
+    let mut fill = a("MSET");
+    for i in 0..3000 {
+        fill.extend([format!("key:{i}").into_bytes(), b"v".to_vec()]);
+    }
+    both(&mut theirs, &mut ours, &fill);
+    both(&mut theirs, &mut ours, &a("LPUSH list:1 x"));
+    both(&mut theirs, &mut ours, &a("ZADD key:z 1 m"));
+    let full_scan = |c: &mut Conn, opts: &str| {
+        let (mut cursor, mut keys) = (b"0".to_vec(), std::collections::BTreeSet::new());
+        loop {
+            let mut cmd = vec![b"SCAN".to_vec(), cursor.clone()];
+            cmd.extend(a(opts));
+            c.send(&[&cmd]).unwrap();
+            let r = c.read().unwrap();
+            assert_eq!(r.items.len(), 2, "{:?}", String::from_utf8_lossy(&r.bytes()));
+            keys.extend(r.items[1].items.iter().map(|k| k.data.clone()));
+            cursor = r.items[0].data.clone();
+            if cursor == b"0" {
+                return keys;
+            }
+        }
+    };
+    for opts in [
+        "COUNT 10",
+        "COUNT 1000",
+        "MATCH key:1* COUNT 7",
+        "TYPE zset",
+        "TYPE list MATCH *",
+        "MATCH nothing*",
+    ] {
+        let (t, o) = (full_scan(&mut theirs, opts), full_scan(&mut ours, opts));
+        assert!(
+            t == o,
+            "SCAN {opts}: redis-server {} keys, example {}",
+            t.len(),
+            o.len()
+        );
+    }
+    for cmd in [
+        "SCAN x",
+        "SCAN 0 COUNT 0",
+        "SCAN 0 COUNT x",
+        "SCAN 0 MATCH",
+        "SCAN 0 TYPE",
+        "COMMAND INFO get set rename mset getex zrevrange scan info del nosuch",
+        "COMMAND INFO client|list client|id command|info GET Set",
+    ] {
+        let (t, o) = both(&mut theirs, &mut ours, &a(cmd));
+        assert!(
+            t == o,
+            "{cmd}\nredis-server: {:?}\nexample:      {:?}",
+            String::from_utf8_lossy(&t.bytes()),
+            String::from_utf8_lossy(&o.bytes())
+        );
+    }
+    // INFO: the fields of these sections that the example gives are Redis's,
+    // in Redis's order.
+    let fields = |r: &Reply| {
+        String::from_utf8_lossy(&r.data)
+            .lines()
+            .map(|l| l.split(':').next().unwrap_or_default().to_string())
+            .collect::<Vec<_>>()
+    };
+    for section in ["clients", "memory", "replication"] {
+        let (t, o) = both(&mut theirs, &mut ours, &a(&format!("INFO {section}")));
+        let (t, o) = (fields(&t), fields(&o));
+        let mut at = t.iter();
+        for f in &o {
+            assert!(
+                at.any(|x| x == f),
+                "INFO {section}: {f} is not Redis's, or out of order: {t:?}"
+            );
+        }
+        for f in [
+            "connected_clients",
+            "used_memory",
+            "role",
+            "maxmemory",
+            "master_replid",
+        ] {
+            assert_eq!(
+                t.contains(&f.to_string()),
+                o.contains(&f.to_string()),
+                "{section} {f}"
+            );
+        }
+    }
+    srv.stop().unwrap();
+}

@@ -8,11 +8,14 @@
 //! it returns (close, shut down, wake). Errors carry Redis's own texts, so
 //! clients that match on them behave as they do against Redis.
 
+mod command_info;
 mod connection;
 mod hashes;
+mod info;
 mod keys;
 mod lists;
 pub mod multi;
+mod scan;
 mod server;
 mod sets;
 mod strings;

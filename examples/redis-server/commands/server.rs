@@ -1,12 +1,12 @@
-//! Server commands: INFO, CONFIG GET, COMMAND and its subcommands, TIME,
+//! Server commands: CONFIG GET, COMMAND LIST and DOCS, TIME,
 //! SHUTDOWN, and WAKE (the example's own: the reply comes from another
 //! thread through `Server::wake`).
 
-use std::fmt::Write as _;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use super::command_info::top_level;
 use super::keys::glob;
-use super::{COMMANDS, Ctx, Effect, SYNTAX, error, int, is};
+use super::{Ctx, Effect, SYNTAX, error, is};
 use crate::resp::Args;
 
 /// SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT], read as Redis 7.0's
@@ -49,50 +49,6 @@ pub fn time(ctx: &mut Ctx<'_, '_>, _: Args<'_>) -> Effect {
     Effect::Reply
 }
 
-pub fn info(ctx: &mut Ctx<'_, '_>, args: Args<'_>) -> Effect {
-    let all = args.len() == 1
-        || args
-            .iter_from(1)
-            .any(|a| is(a, "all") || is(a, "default") || is(a, "everything"));
-    let wants = |section: &str| all || args.iter_from(1).any(|a| is(a, section));
-    let mut text = String::new();
-    let shared = ctx.shared;
-    if wants("server") {
-        let up = shared.started.elapsed().as_secs();
-        let _ = write!(
-            text,
-            "# Server\r\nredis_version:7.0.15\r\nrevio_example:redis-server\r\nredis_mode:standalone\r\n\
-             os:{} {}\r\narch_bits:{}\r\nprocess_id:{}\r\ntcp_port:{}\r\nevent_loops:{}\r\n\
-             uptime_in_seconds:{up}\r\nuptime_in_days:{}\r\n",
-            std::env::consts::OS,
-            std::env::consts::ARCH,
-            usize::BITS,
-            std::process::id(),
-            shared.tcp_port(),
-            shared.loops,
-            up / 86400,
-        );
-    }
-    if wants("keyspace") {
-        if !text.is_empty() {
-            text.push_str("\r\n");
-        }
-        text.push_str("# Keyspace\r\n");
-        let (mut keys, mut volatile) = (0, 0);
-        for shard in ctx.db.all() {
-            for (_, e) in shard.live() {
-                keys += 1;
-                volatile += usize::from(e.expires.is_some());
-            }
-        }
-        if keys > 0 {
-            let _ = write!(text, "db0:keys={keys},expires={volatile},avg_ttl=0\r\n");
-        }
-    }
-    ctx.reply.verbatim(text.as_bytes());
-    Effect::Reply
-}
-
 /// CONFIG GET parameter [parameter ...]: the few parameters tools ask for.
 pub fn config_get(ctx: &mut Ctx<'_, '_>, args: Args<'_>) -> Effect {
     let port = ctx.shared.tcp_port().to_string();
@@ -118,35 +74,14 @@ pub fn config_get(ctx: &mut Ctx<'_, '_>, args: Args<'_>) -> Effect {
     Effect::Reply
 }
 
-/// The top-level commands (not `container|sub` entries).
-fn top_level() -> impl Iterator<Item = &'static str> {
-    COMMANDS.iter().map(|c| c.name).filter(|n| !n.contains('|'))
-}
-
-/// COMMAND with no subcommand: no per-command details here.
-pub fn command(ctx: &mut Ctx<'_, '_>, _: Args<'_>) -> Effect {
-    ctx.reply.array(0);
-    Effect::Reply
-}
-
-pub fn command_count(ctx: &mut Ctx<'_, '_>, _: Args<'_>) -> Effect {
-    int(ctx, top_level().count() as i64)
-}
-
 /// COMMAND DOCS: no docs (redis-cli asks for them to show hints).
 pub fn command_docs(ctx: &mut Ctx<'_, '_>, _: Args<'_>) -> Effect {
     ctx.reply.map(0);
     Effect::Reply
 }
 
-pub fn command_info(ctx: &mut Ctx<'_, '_>, args: Args<'_>) -> Effect {
-    ctx.reply.array(args.len() - 2);
-    (2..args.len()).for_each(|_| ctx.reply.array(0));
-    Effect::Reply
-}
-
 pub fn command_list(ctx: &mut Ctx<'_, '_>, _: Args<'_>) -> Effect {
     ctx.reply.array(top_level().count());
-    top_level().for_each(|n| ctx.reply.bulk(n.as_bytes()));
+    top_level().for_each(|c| ctx.reply.bulk(c.name.as_bytes()));
     Effect::Reply
 }

@@ -4,7 +4,8 @@
 //! COMMAND, CONFIG) are named `container|sub`, as Redis names them.
 
 use super::{
-    Run, c_str, connection as conn, hashes, keys, lists, multi, server, sets, strings, zrange, zsets,
+    Run, c_str, command_info, connection as conn, hashes, info, keys, lists, multi, scan, server, sets,
+    strings, zrange, zsets,
 };
 use crate::resp::Args;
 use crate::store::Store;
@@ -123,6 +124,13 @@ pub fn lookup(args: Args<'_>) -> Result<&'static Command, Vec<u8>> {
     })
 }
 
+/// The command named `name` (`container|sub` for a subcommand), ignoring
+/// case, as COMMAND INFO looks names up.
+pub fn by_name(name: &[u8]) -> Option<&'static Command> {
+    let mut lower = [0u8; 40];
+    find(name, None, &mut lower)
+}
+
 /// Looks `name` (or `name|sub`) up, ignoring case.
 fn find(name: &[u8], sub: Option<&[u8]>, lower: &mut [u8; 40]) -> Option<&'static Command> {
     let len = name.len() + sub.map_or(0, |s| 1 + s.len());
@@ -191,8 +199,11 @@ const TWO: Keys = Keys::Range {
     step: 1,
 };
 
+/// The number of commands (and subcommands).
+pub const COUNT: usize = 94;
+
 /// Every command, sorted by name.
-pub static COMMANDS: [Command; 92] = [
+pub static COMMANDS: [Command; COUNT] = [
     cmd(0, "append", 3, 0, ONE, strings::append),
     cmd(1, "auth", -2, NO_AUTH, NONE, conn::auth),
     cmd(2, "client", -2, CONTAINER, NONE, container),
@@ -202,10 +213,10 @@ pub static COMMANDS: [Command; 92] = [
     cmd(6, "client|list", -2, 0, NONE, conn::client_list),
     cmd(7, "client|setinfo", 4, 0, NONE, conn::client_setinfo),
     cmd(8, "client|setname", 3, 0, NONE, conn::client_setname),
-    cmd(9, "command", -1, CONTAINER, NONE, server::command),
-    cmd(10, "command|count", 2, 0, NONE, server::command_count),
+    cmd(9, "command", -1, CONTAINER, NONE, command_info::command),
+    cmd(10, "command|count", 2, 0, NONE, command_info::command_count),
     cmd(11, "command|docs", -2, 0, NONE, server::command_docs),
-    cmd(12, "command|info", -2, 0, NONE, server::command_info),
+    cmd(12, "command|info", -2, 0, NONE, command_info::command_info),
     cmd(13, "command|list", -2, 0, NONE, server::command_list),
     cmd(14, "config", -2, CONTAINER, NONE, container),
     cmd(15, "config|get", -3, 0, NONE, server::config_get),
@@ -237,7 +248,7 @@ pub static COMMANDS: [Command; 92] = [
     cmd(41, "hsetnx", 4, 0, ONE, hashes::hsetnx),
     cmd(42, "incr", 2, 0, ONE, strings::incr),
     cmd(43, "incrby", 3, 0, ONE, strings::incrby),
-    cmd(44, "info", -1, 0, ALL, server::info),
+    cmd(44, "info", -1, 0, ALL, info::info),
     cmd(45, "keys", 2, 0, ALL, keys::keys),
     cmd(46, "lindex", 3, 0, ONE, lists::lindex),
     cmd(47, "llen", 2, 0, ONE, lists::llen),
@@ -260,31 +271,33 @@ pub static COMMANDS: [Command; 92] = [
     cmd(64, "rpop", -2, 0, ONE, lists::rpop),
     cmd(65, "rpush", -3, 0, ONE, lists::rpush),
     cmd(66, "sadd", -3, 0, ONE, sets::sadd),
-    cmd(67, "scard", 2, 0, ONE, sets::scard),
-    cmd(68, "select", 2, 0, NONE, conn::select),
-    cmd(69, "set", -3, 0, ONE, strings::set),
-    cmd(70, "setex", 4, 0, ONE, strings::setex),
-    cmd(71, "setnx", 3, 0, ONE, strings::setnx),
-    cmd(72, "shutdown", -1, NO_MULTI, NONE, server::shutdown),
-    cmd(73, "sismember", 3, 0, ONE, sets::sismember),
-    cmd(74, "smembers", 2, 0, ONE, sets::smembers),
-    cmd(75, "spop", -2, 0, ONE, sets::spop),
-    cmd(76, "srem", -3, 0, ONE, sets::srem),
-    cmd(77, "strlen", 2, 0, ONE, strings::strlen),
-    cmd(78, "time", 1, 0, NONE, server::time),
-    cmd(79, "ttl", 2, 0, ONE, keys::ttl),
-    cmd(80, "type", 2, 0, ONE, keys::type_),
-    cmd(81, "unlink", -2, 0, EACH, keys::del),
-    cmd(82, "unwatch", 1, 0, Keys::Watched, multi::unwatch),
-    cmd(83, "wake", 1, NO_MULTI, NONE, server::wake),
-    cmd(84, "watch", -2, NOT_QUEUED, EACH, multi::watch),
-    cmd(85, "zadd", -4, 0, ONE, zsets::zadd),
-    cmd(86, "zcard", 2, 0, ONE, zsets::zcard),
-    cmd(87, "zincrby", 4, 0, ONE, zsets::zincrby),
-    cmd(88, "zpopmin", -2, 0, ONE, zsets::zpopmin),
-    cmd(89, "zrange", -4, 0, ONE, zrange::zrange),
-    cmd(90, "zrem", -3, 0, ONE, zsets::zrem),
-    cmd(91, "zscore", 3, 0, ONE, zsets::zscore),
+    cmd(67, "scan", -2, 0, ALL, scan::scan),
+    cmd(68, "scard", 2, 0, ONE, sets::scard),
+    cmd(69, "select", 2, 0, NONE, conn::select),
+    cmd(70, "set", -3, 0, ONE, strings::set),
+    cmd(71, "setex", 4, 0, ONE, strings::setex),
+    cmd(72, "setnx", 3, 0, ONE, strings::setnx),
+    cmd(73, "shutdown", -1, NO_MULTI, NONE, server::shutdown),
+    cmd(74, "sismember", 3, 0, ONE, sets::sismember),
+    cmd(75, "smembers", 2, 0, ONE, sets::smembers),
+    cmd(76, "spop", -2, 0, ONE, sets::spop),
+    cmd(77, "srem", -3, 0, ONE, sets::srem),
+    cmd(78, "strlen", 2, 0, ONE, strings::strlen),
+    cmd(79, "time", 1, 0, NONE, server::time),
+    cmd(80, "ttl", 2, 0, ONE, keys::ttl),
+    cmd(81, "type", 2, 0, ONE, keys::type_),
+    cmd(82, "unlink", -2, 0, EACH, keys::del),
+    cmd(83, "unwatch", 1, 0, Keys::Watched, multi::unwatch),
+    cmd(84, "wake", 1, NO_MULTI, NONE, server::wake),
+    cmd(85, "watch", -2, NOT_QUEUED, EACH, multi::watch),
+    cmd(86, "zadd", -4, 0, ONE, zsets::zadd),
+    cmd(87, "zcard", 2, 0, ONE, zsets::zcard),
+    cmd(88, "zincrby", 4, 0, ONE, zsets::zincrby),
+    cmd(89, "zpopmin", -2, 0, ONE, zsets::zpopmin),
+    cmd(90, "zrange", -4, 0, ONE, zrange::zrange),
+    cmd(91, "zrem", -3, 0, ONE, zsets::zrem),
+    cmd(92, "zrevrange", -4, 0, ONE, zrange::zrevrange),
+    cmd(93, "zscore", 3, 0, ONE, zsets::zscore),
 ];
 
 /// The run of a container called without a subcommand: its arity (-2)

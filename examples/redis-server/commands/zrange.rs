@@ -1,5 +1,6 @@
 //! ZRANGE key start stop [BYSCORE | BYLEX] [REV] [LIMIT offset count]
-//! [WITHSCORES], with Redis 7's parsing order and error texts.
+//! [WITHSCORES], and ZREVRANGE key start stop [WITHSCORES] (ZRANGE's rank
+//! range, reversed), with Redis 7's parsing order and error texts.
 
 use super::lists::range;
 use super::{Ctx, Effect, SYNTAX, error, int_arg, is, typed};
@@ -84,7 +85,21 @@ fn below(max: &Lex<'_>, m: &[u8]) -> bool {
 }
 
 pub fn zrange(ctx: &mut Ctx<'_, '_>, args: Args<'_>) -> Effect {
-    let (mut by, mut rev, mut withscores) = (By::Rank, false, false);
+    range_generic(ctx, args, false)
+}
+
+/// ZREVRANGE: as Redis's `zrangeGenericCommand` with the rank range and
+/// the direction fixed, so REV, BYSCORE and BYLEX are syntax errors (and
+/// LIMIT is parsed, then refused as for a rank range).
+pub fn zrevrange(ctx: &mut Ctx<'_, '_>, args: Args<'_>) -> Effect {
+    range_generic(ctx, args, true)
+}
+
+/// ZRANGE, or with `reverse_rank` ZREVRANGE.
+fn range_generic(ctx: &mut Ctx<'_, '_>, args: Args<'_>, reverse_rank: bool) -> Effect {
+    let (mut by, mut rev, mut withscores) = (By::Rank, reverse_rank, false);
+    // Whether REV, BYSCORE or BYLEX may still be given (not for ZREVRANGE).
+    let (mut auto_rev, mut auto_by) = (!reverse_rank, !reverse_rank);
     let mut limit: Option<(i64, i64)> = None;
     let mut j = 4;
     while j < args.len() {
@@ -100,12 +115,12 @@ pub fn zrange(ctx: &mut Ctx<'_, '_>, args: Args<'_>) -> Effect {
             };
             limit = Some((offset, count));
             j += 2;
-        } else if !rev && is(opt, "REV") {
-            rev = true;
-        } else if matches!(by, By::Rank) && is(opt, "BYLEX") {
-            by = By::Lex;
-        } else if matches!(by, By::Rank) && is(opt, "BYSCORE") {
-            by = By::Score;
+        } else if auto_rev && is(opt, "REV") {
+            (rev, auto_rev) = (true, false);
+        } else if auto_by && is(opt, "BYLEX") {
+            (by, auto_by) = (By::Lex, false);
+        } else if auto_by && is(opt, "BYSCORE") {
+            (by, auto_by) = (By::Score, false);
         } else {
             return error(ctx, SYNTAX);
         }

@@ -8,6 +8,7 @@
 //! MSET, RENAME and EXEC are atomic for every other loop.
 
 mod shard;
+mod table;
 pub mod value;
 pub mod zset;
 
@@ -117,6 +118,43 @@ impl Locked<'_> {
         match found {
             Some(s) => s,
             None => panic!("command table: a key of this command was not locked"),
+        }
+    }
+
+    /// SCAN over every shard, which must all be locked. The cursor's low
+    /// bits (as many as pick a shard) name the shard, the rest is that
+    /// shard's bucket cursor (see `table.rs`): shards are walked one after
+    /// the other, each with Redis's reverse-binary cursor, so the SCAN
+    /// guarantee holds for the whole keyspace. Visits buckets until `count`
+    /// keys were seen or `10 * count` buckets were visited (Redis's bound on
+    /// one call's work), passing each key to `visit` (expired ones too);
+    /// returns the next cursor, 0 once every shard is done.
+    pub fn scan(&mut self, cursor: u64, count: usize, mut visit: impl FnMut(&[u8], &Entry)) -> u64 {
+        let bits = self.mask.count_ones();
+        let mut shard = (cursor as usize) & self.mask;
+        let mut v = cursor >> bits;
+        let (mut seen, mut steps) = (0, 0);
+        let Guards::Many(guards) = &self.guards else {
+            panic!("command table: SCAN must lock every shard");
+        };
+        loop {
+            let Some(s) = guards[shard].as_deref() else {
+                panic!("command table: SCAN must lock every shard");
+            };
+            v = s.scan(v, |k, e| {
+                seen += 1;
+                visit(k, e);
+            });
+            if v == 0 {
+                shard += 1;
+                if shard > self.mask {
+                    return 0;
+                }
+            }
+            steps += 1;
+            if seen >= count || steps >= count.saturating_mul(10) {
+                return (v << bits) | shard as u64;
+            }
         }
     }
 

@@ -9,6 +9,8 @@
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
+
+use super::table::Table;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::value::Value;
@@ -30,7 +32,8 @@ pub struct Entry {
 }
 
 impl Entry {
-    fn is_expired(&self, now: i64) -> bool {
+    /// Whether the deadline is at or before `now` (unix ms).
+    pub fn is_expired(&self, now: i64) -> bool {
         self.expires.is_some_and(|t| t <= now)
     }
 
@@ -61,7 +64,7 @@ pub struct Stamp {
 /// Part of the keyspace.
 #[derive(Debug, Default)]
 pub struct Shard {
-    map: HashMap<Box<[u8]>, Entry>,
+    map: Table,
     /// Deadlines in time order, for the sweep. Entries go stale when a key's
     /// deadline changes or the key goes; the sweep skips those, and the heap is
     /// rebuilt when stale entries outnumber the keys.
@@ -133,7 +136,7 @@ impl Shard {
             }
             None => {
                 self.map.insert(
-                    key.into(),
+                    key,
                     Entry {
                         value: Value::Str(value.to_vec()),
                         expires,
@@ -149,14 +152,7 @@ impl Shard {
     /// Stores a new value of any type at `key` (no deadline).
     pub fn insert(&mut self, key: &[u8], value: Value) -> &mut Entry {
         self.touch(key);
-        let entry = Entry { value, expires: None };
-        match self.map.entry(key.into()) {
-            std::collections::hash_map::Entry::Occupied(mut o) => {
-                o.insert(entry);
-                o.into_mut()
-            }
-            std::collections::hash_map::Entry::Vacant(v) => v.insert(entry),
-        }
+        self.map.insert(key, Entry { value, expires: None })
     }
 
     /// Moves a whole entry in (RENAME), deadline included.
@@ -165,7 +161,7 @@ impl Shard {
         if let Some(at) = entry.expires {
             self.push_deadline(key, at);
         }
-        self.map.insert(key.into(), entry);
+        self.map.insert(key, entry);
     }
 
     /// Sets (or with `None` clears) the deadline of a live key; false if
@@ -206,10 +202,25 @@ impl Shard {
     /// Every live key and its entry, in no order.
     pub fn live(&self) -> impl Iterator<Item = (&[u8], &Entry)> {
         let now = now_ms();
-        self.map
-            .iter()
-            .filter(move |(_, e)| !e.is_expired(now))
-            .map(|(k, e)| (&k[..], e))
+        self.map.iter().filter(move |(_, e)| !e.is_expired(now))
+    }
+
+    /// One SCAN step over this shard (see `table.rs`): passes every key of
+    /// one bucket to `visit`, expired ones included; returns the next
+    /// cursor, 0 when the shard is done.
+    pub fn scan(&self, cursor: u64, visit: impl FnMut(&[u8], &Entry)) -> u64 {
+        self.map.scan(cursor, visit)
+    }
+
+    /// An estimate of the heap bytes this shard holds: its table (slots
+    /// and key bytes), each value's own allocations (sampled for the large
+    /// aggregates, see [`Value::heap_bytes`]) and the sweep's deadlines.
+    /// Walks every key: O(keys), as INFO's keyspace count is.
+    pub fn heap_bytes(&self) -> usize {
+        let values: usize = self.map.iter().map(|(_, e)| e.value.heap_bytes()).sum();
+        let deadline = std::mem::size_of::<Reverse<(i64, Box<[u8]>)>>();
+        let keys: usize = self.deadlines.iter().map(|Reverse((_, k))| k.len()).sum();
+        self.map.heap_bytes() + values + self.deadlines.capacity() * deadline + keys
     }
 
     /// Drops every key (FLUSHALL), touching the watched ones that existed
@@ -259,7 +270,7 @@ impl Shard {
             self.deadlines = self
                 .map
                 .iter()
-                .filter_map(|(k, e)| e.expires.map(|t| Reverse((t, k.clone()))))
+                .filter_map(|(k, e)| e.expires.map(|t| Reverse((t, Box::from(k)))))
                 .collect();
         }
         self.deadlines.push(Reverse((at, key.into())));

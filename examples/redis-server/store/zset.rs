@@ -85,6 +85,18 @@ impl ZSet {
         Some((member, score.0))
     }
 
+    /// An estimate of its heap bytes: the score map's slots, the ordered
+    /// set's elements (a B-tree node holds up to 11, with some room left:
+    /// counted as half again their size), and each member's bytes twice
+    /// (they are held by both), sampled.
+    pub fn heap_bytes(&self) -> usize {
+        use std::mem::size_of;
+        let slot = size_of::<(Box<[u8]>, f64)>() + 1;
+        let node = size_of::<(Score, Box<[u8]>)>() * 3 / 2;
+        let members = super::value::sampled(self.len(), self.scores.keys().map(|m| 2 * m.len()));
+        self.scores.capacity() * slot + self.len() * node + members
+    }
+
     /// The members in order, from the lowest score.
     pub fn iter(&self) -> impl DoubleEndedIterator<Item = (&[u8], f64)> + ExactSizeIterator {
         self.order.iter().map(|(s, m)| (&m[..], s.0))

@@ -438,7 +438,18 @@ pub fn command(r: &mut Rng, proto: i64, in_multi: bool) -> Vec<Command> {
             }
             a
         }
-        51 => vec![b"ZSCORE".to_vec(), k, r.member()],
+        51 => {
+            if r.chance(50) {
+                return vec![exact(vec![b"ZSCORE".to_vec(), k, r.member()])];
+            }
+            let mut a = vec![b"ZREVRANGE".to_vec(), k, r.small(), r.small()];
+            let n = r.below(3);
+            a.extend(r.options(
+                &[b"WITHSCORES", b"withscores", b"REV", b"BYSCORE", b"LIMIT", b"1"],
+                n,
+            ));
+            a
+        }
         52 => vec![b"ZREM".to_vec(), k, r.member(), r.member()],
         53 => v(&[b"MULTI"]),
         54 => v(&[b"EXEC"]),
