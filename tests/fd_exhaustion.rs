@@ -11,6 +11,7 @@ mod common;
 use std::fs::File;
 use std::io::{Read, Write};
 use std::net::TcpStream;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use common::*;
@@ -27,7 +28,43 @@ fn cpu_seconds(stat: &mut File) -> f64 {
     (f[11].parse::<f64>().unwrap() + f[12].parse::<f64>().unwrap()) / 100.0
 }
 
+/// The lines revio logged about accepting, kept for the test to count.
+static ACCEPT_LINES: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+struct Counting;
+
+impl log::Log for Counting {
+    fn enabled(&self, _: &log::Metadata) -> bool {
+        true
+    }
+    fn log(&self, record: &log::Record) {
+        let line = record.args().to_string();
+        if line.starts_with("revio: accept") {
+            ACCEPT_LINES.lock().unwrap().push(line);
+        }
+    }
+    fn flush(&self) {}
+}
+
 fn accept_pauses_on_emfile_and_resumes(b: Backend) {
+    ACCEPT_LINES.lock().unwrap().clear();
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the valid rlimit struct we pass.
+    assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) }, 0);
+    let saved = lim;
+    let mut filler = Vec::new();
+    let low = libc::rlimit {
+        rlim_cur: 256,
+        rlim_max: saved.rlim_max,
+    };
+    // The limit is lowered before the server starts: io_uring reads it when
+    // an accept is submitted, so a multishot accept armed under the old limit
+    // would go on accepting past the new one.
+    // SAFETY: setrlimit reads the valid rlimit struct we pass.
+    assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &low) }, 0);
     let srv = start(b, Echo, &["tcp://127.0.0.1:0"]);
     let addr = srv.server.addrs()[0].socket_addr().unwrap();
     let mut first = srv.connect(0);
@@ -37,21 +74,7 @@ fn accept_pauses_on_emfile_and_resumes(b: Backend) {
         .map(|_| socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap())
         .collect();
     let mut stat = File::open("/proc/self/stat").unwrap();
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit writes into the valid rlimit struct we pass.
-    assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) }, 0);
-    let saved = lim;
-    // Fill the descriptor table up to a low limit.
-    let mut filler = Vec::new();
-    let low = libc::rlimit {
-        rlim_cur: 256,
-        rlim_max: saved.rlim_max,
-    };
-    // SAFETY: setrlimit reads the valid rlimit struct we pass.
-    assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &low) }, 0);
+    // Fill the descriptor table up to the low limit.
     while let Ok(f) = File::open("/dev/null") {
         filler.push(f);
         assert!(filler.len() < 100_000);
@@ -82,11 +105,28 @@ fn accept_pauses_on_emfile_and_resumes(b: Backend) {
         "the loop spun while out of descriptors: {spent:.2} CPU-s in 0.5 s"
     );
     srv.stop().unwrap();
+    // One episode, logged twice: when it began and when it ended, with the
+    // count of the retries in between (the back-off is 50 ms, so 0.5 s of
+    // exhaustion is several), never once per retry.
+    let lines = ACCEPT_LINES.lock().unwrap().clone();
+    assert_eq!(lines.len(), 2, "{b:?}: {lines:#?}");
+    assert!(
+        lines[0].contains("accept paused, out of file descriptors"),
+        "{b:?}: {lines:#?}"
+    );
+    let count: u64 = lines[1]
+        .strip_prefix("revio: accept resumed after ")
+        .and_then(|r| r.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{b:?}: no count in {lines:#?}"));
+    assert!(count >= 2, "{b:?}: {lines:#?}");
 }
 
 /// One backend after another: the descriptor limit is the whole process's.
 #[test]
 fn accept_pauses_on_emfile_and_resumes_on_any_backend() {
+    log::set_logger(&Counting).unwrap();
+    log::set_max_level(log::LevelFilter::Warn);
     for &b in BACKENDS {
         accept_pauses_on_emfile_and_resumes(b);
     }

@@ -2,7 +2,7 @@
 //! balancing policy, and `opened`.
 
 use std::io;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use socket2::SockRef;
 
@@ -19,6 +19,53 @@ use crate::sys::is_fd_exhaustion;
 /// How long accepting pauses after the process ran out of file descriptors.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 
+/// One listener's accept failures: whether accepting is paused, and the
+/// episode of failures it is in, so that an episode is logged twice (when it
+/// starts and when it ends, with its count) rather than once per retry.
+#[derive(Default)]
+pub(super) struct AcceptPause {
+    /// Accepting waits for the back-off timer or a freed descriptor.
+    pub(super) paused: bool,
+    /// Failed accepts since the episode began; 0 outside an episode.
+    failures: u64,
+    /// When the episode's first failure came.
+    since: Option<Instant>,
+}
+
+impl AcceptPause {
+    /// Counts one failure, logging only the episode's first.
+    fn failed(&mut self, e: &io::Error) {
+        self.paused = true;
+        self.failures += 1;
+        if self.failures > 1 {
+            return;
+        }
+        self.since = Some(Instant::now());
+        if is_fd_exhaustion(e) {
+            log::warn!(
+                "revio: accept paused, out of file descriptors ({e}); retrying every \
+                 {ACCEPT_BACKOFF:?} and on each close; raise the descriptor limit (ulimit -n)"
+            );
+        } else {
+            log::warn!("revio: accept failed ({e}); retrying every {ACCEPT_BACKOFF:?}");
+        }
+    }
+
+    /// Ends the episode, if one is going on, with one line giving its count.
+    fn recovered(&mut self) {
+        if self.failures == 0 {
+            return;
+        }
+        let took = self.since.map_or(Duration::ZERO, |t| t.elapsed());
+        log::warn!(
+            "revio: accept resumed after {} failed attempts over {took:.1?}",
+            self.failures
+        );
+        self.failures = 0;
+        self.since = None;
+    }
+}
+
 impl<H: Handler, D: Driver> Loop<H, D> {
     /// A listener is ready: accept (or, for UDP, receive) up to the turn's
     /// budget; what is left is served next turn.
@@ -30,14 +77,18 @@ impl<H: Handler, D: Driver> Loop<H, D> {
             self.on_udp(l);
             return;
         }
-        if self.accept_paused[l] {
+        if self.accept_paused[l].paused {
             return;
         }
         for _ in 0..ACCEPTS_PER_TURN {
             if self.phase != Phase::Serving {
                 return;
             }
-            match self.driver.accept(l) {
+            let accepted = self.driver.accept(l);
+            if !matches!(&accepted, Err(e) if !quiet(e)) {
+                self.accept_paused[l].recovered();
+            }
+            match accepted {
                 Ok(stream) if self.balanced[l] => {
                     let target = self.pick_loop(&stream);
                     if target == self.index {
@@ -47,24 +98,15 @@ impl<H: Handler, D: Driver> Loop<H, D> {
                     }
                 }
                 Ok(stream) => self.open_stream(l, stream),
-                Err(e) => match e.kind() {
-                    io::ErrorKind::WouldBlock => return,
-                    io::ErrorKind::Interrupted
-                    | io::ErrorKind::ConnectionAborted
-                    | io::ErrorKind::ConnectionReset => {}
-                    _ => {
-                        // Out of descriptors (or worse): back off instead of
-                        // spinning; a close or the timer resumes accepting.
-                        if is_fd_exhaustion(&e) {
-                            log::warn!("revio: accept paused, out of file descriptors: {e}");
-                        } else {
-                            log::warn!("revio: accept failed, retrying shortly: {e}");
-                        }
-                        self.accept_paused[l] = true;
-                        self.timers.retry_accept_in(ACCEPT_BACKOFF);
-                        return;
-                    }
-                },
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if quiet(&e) => {}
+                Err(e) => {
+                    // Out of descriptors (or worse): back off instead of
+                    // spinning; a close or the timer resumes accepting.
+                    self.accept_paused[l].failed(&e);
+                    self.timers.retry_accept_in(ACCEPT_BACKOFF);
+                    return;
+                }
             }
         }
         self.again.push(Again::Listener(l));
@@ -73,12 +115,22 @@ impl<H: Handler, D: Driver> Loop<H, D> {
     /// Resumes accepting on listeners paused for want of descriptors.
     pub(super) fn retry_accept(&mut self) {
         for l in 0..self.accept_paused.len() {
-            if std::mem::take(&mut self.accept_paused[l]) {
+            if std::mem::take(&mut self.accept_paused[l].paused) {
                 self.on_listener(l);
             }
         }
     }
+}
 
+/// A failed accept that says nothing about the listener: the next may work.
+fn quiet(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::Interrupted | io::ErrorKind::ConnectionAborted | io::ErrorKind::ConnectionReset
+    )
+}
+
+impl<H: Handler, D: Driver> Loop<H, D> {
     fn open_stream(&mut self, l: usize, stream: Stream) {
         let mailbox = self.mailbox();
         let Some((slot, generation)) = mailbox.alloc(&mut mailbox.lock(), false) else {

@@ -135,7 +135,7 @@ pub(crate) struct Loop<H: Handler, D: Driver> {
     proxied: Vec<Option<Box<crate::proxy_protocol::Header>>>,
     rr: usize,
     rng: u64,
-    accept_paused: Vec<bool>,
+    accept_paused: Vec<accept::AcceptPause>,
     conns: Vec<Slot<H::State>>,
     /// The read buffer, one page longer than `limits.read_buffer`: reads land
     /// at `in_off` (see [`Loop::place_inbuf`]).
@@ -229,7 +229,7 @@ impl<H: Handler, D: Driver> Loop<H, D> {
             proxied: Vec::new(),
             rr: index,
             rng: 0x9e37_79b9_7f4a_7c15 ^ (index as u64 + 1),
-            accept_paused: vec![false; n],
+            accept_paused: (0..n).map(|_| Default::default()).collect(),
             conns: Vec::new(),
             inbuf: vec![0; limits.read_buffer.max(1) + PAGE],
             in_off: 0,

@@ -84,7 +84,7 @@ impl<H: Handler, D: Driver> Loop<H, D> {
         self.pool.give(input);
         self.pool.give(output);
         self.freed.push(t);
-        if self.accept_paused.iter().any(|&p| p) {
+        if self.accept_paused.iter().any(|p| p.paused) {
             // A descriptor just came free: try the paused listeners soon.
             self.timers.retry_accept_in(std::time::Duration::ZERO);
         }
