@@ -76,6 +76,8 @@ pub struct Conn<'a, S> {
     pub(crate) endpoint: Endpoint<'a>,
     pub(crate) server: &'a Server,
     pub(crate) clock: &'a Clock,
+    /// Output queued on this loop for its other connections.
+    pub(crate) loop_others: usize,
     pub(crate) closing: bool,
     pub(crate) high_water: usize,
     /// Reading was paused by code when the call began.
@@ -199,6 +201,16 @@ impl<'a, S> Conn<'a, S> {
     /// including what this event wrote.
     pub fn queued(&self) -> usize {
         self.out.queued()
+    }
+
+    /// Bytes queued on this connection's loop for all its connections, this
+    /// one's [`queued`](Conn::queued) included: the figure
+    /// [`Config::loop_output_budget`](crate::Config::loop_output_budget)
+    /// bounds. A handler can shed work when it is high. Output a backend holds
+    /// counts until the loop learns it was sent, so the figure can run a little
+    /// behind the sockets, never ahead of them.
+    pub fn loop_queued(&self) -> usize {
+        self.loop_others + self.out.queued()
     }
 
     /// Whether the queued output is over [`Config::high_water`](crate::Config::high_water):

@@ -42,6 +42,8 @@ pub(super) struct Cx<'a> {
     pub(super) server: &'a Server,
     pub(super) limits: &'a Limits,
     pub(super) clock: &'a crate::clock::Clock,
+    /// The loop's queued output (`Loop::queued_total`) when the call began.
+    pub(super) loop_queued: usize,
     /// The PROXY header of the connection called, if it has one.
     pub(super) proxied: Option<&'a crate::proxy_protocol::Header>,
     /// A dialed connection's translator, offered in its `opened`; what the
@@ -98,6 +100,7 @@ pub(super) fn invoke<H: Handler>(
     } else {
         cx.limits.max_output
     };
+    let loop_others = cx.loop_queued.saturating_sub(out.buf.len() - out.head + held);
     let mut conn = Conn {
         id: ConnId::new(cx.loop_index, token as u32, *generation),
         addr_index: (*addr_index != DIALED).then_some(*addr_index as usize),
@@ -108,6 +111,7 @@ pub(super) fn invoke<H: Handler>(
         endpoint,
         server: cx.server,
         clock: cx.clock,
+        loop_others,
         closing,
         high_water: cx.limits.high_water,
         paused: *flags & PAUSED != 0,

@@ -475,6 +475,7 @@ impl<H: Handler, D: Driver> Loop<H, D> {
             server: &self.server,
             limits: &self.limits,
             clock: &self.timers.clock,
+            loop_queued: self.queued_total,
             proxied: proxied(&self.proxied, self.conns[t].flags, t),
             handover: std::cell::Cell::new(self.handing.take()),
         };

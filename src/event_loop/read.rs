@@ -70,6 +70,7 @@ impl<H: Handler, D: Driver> Loop<H, D> {
             pool,
             proxied,
             wants,
+            queued_total,
             ..
         } = self;
         let held = driver.held(t);
@@ -127,6 +128,7 @@ impl<H: Handler, D: Driver> Loop<H, D> {
             server,
             limits,
             clock: &timers.clock,
+            loop_queued: *queued_total,
             proxied: super::proxied(proxied, slot.flags, t),
             handover: Default::default(),
         };

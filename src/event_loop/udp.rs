@@ -152,6 +152,7 @@ impl<H: Handler, D: Driver> Loop<H, D> {
             spare,
             udp,
             pool,
+            queued_total,
             ..
         } = self;
         let (lent, peer) = driver.recv_from(l, &mut inbuf[range])?;
@@ -172,6 +173,7 @@ impl<H: Handler, D: Driver> Loop<H, D> {
             server,
             limits,
             clock: &timers.clock,
+            loop_queued: *queued_total,
             proxied: None,
             handover: Default::default(),
         };
