@@ -19,6 +19,9 @@
 //!   for the kernel to let go; memory it might still touch is leaked, never
 //!   freed.
 //!
+//! * **Batched UDP.** [`udp`] wraps `recvmmsg`/`sendmmsg` with segmentation
+//!   and receive offload, for the readiness backend as much as for this one.
+//!
 //! On targets other than Linux the crate is empty.
 #![deny(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
@@ -32,6 +35,8 @@ mod probe;
 mod ring;
 #[cfg(all(test, target_os = "linux"))]
 mod tests;
+#[cfg(target_os = "linux")]
+pub mod udp;
 
 #[cfg(target_os = "linux")]
 pub use bufs::BufId;
