@@ -2,6 +2,7 @@
 //! addresses, builds one backend and loop per thread, and joins them.
 
 mod start;
+mod udp;
 
 use std::io;
 use std::time::Duration;
@@ -125,6 +126,9 @@ pub struct Config {
     uring_buffers: u16,
     uring_buffer_size: u32,
     refuse_uring: bool,
+    udp_gro: bool,
+    udp_batch: bool,
+    udp_gso: bool,
 }
 
 impl Default for Config {
@@ -149,6 +153,9 @@ impl Default for Config {
             uring_buffers: 16,
             uring_buffer_size: 64 * 1024,
             refuse_uring: false,
+            udp_gro: false,
+            udp_batch: true,
+            udp_gso: true,
         }
     }
 }

@@ -29,11 +29,19 @@ impl Config {
         let addresses = parse(addrs)?;
         match self.backend.choose(self.refuse_uring)? {
             Chosen::Std => self.start_on(&addresses, Backend::Std, StdDriver::new, launch),
-            Chosen::Poll => self.start_on(&addresses, Backend::Poll, PollDriver::new, launch),
+            Chosen::Poll => {
+                let udp = self.udp_options();
+                self.start_on(&addresses, Backend::Poll, || PollDriver::new(udp), launch)
+            }
             #[cfg(target_os = "linux")]
             Chosen::Uring => {
-                let sizes = self.uring_sizes();
-                self.start_on(&addresses, Backend::Uring, || UringDriver::new(sizes), launch)
+                let (sizes, udp) = (self.uring_sizes(), self.udp_options());
+                self.start_on(
+                    &addresses,
+                    Backend::Uring,
+                    || UringDriver::new(sizes, udp),
+                    launch,
+                )
             }
         }
     }

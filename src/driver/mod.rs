@@ -73,6 +73,8 @@ use crate::stream::Stream;
 // The platform's pieces that every backend uses (see `crate::sys`).
 pub(crate) use crate::sys::{SEND_FLAGS, SockFd, fd, prepare_socket};
 
+#[cfg(target_os = "linux")]
+pub(crate) mod datagrams;
 pub(crate) mod poll;
 #[cfg(target_os = "linux")]
 pub(crate) mod uring;
@@ -82,6 +84,20 @@ pub(crate) mod stdnet;
 
 /// A connection's slot number in its loop.
 pub(crate) type Token = usize;
+
+/// How a backend moves datagrams. Only Linux's epoll and io_uring backends
+/// batch; elsewhere, and on the std backend, each datagram is one system call.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct UdpOptions {
+    /// Receive with `recvmmsg` and send the datagrams of a turn with
+    /// `sendmmsg` when it ends.
+    pub(crate) batch: bool,
+    /// With `batch`: a run of datagrams to one remote goes as one segmented
+    /// send (`UDP_SEGMENT`), where the kernel takes it.
+    pub(crate) gso: bool,
+    /// Generic receive offload (`Config::udp_gro`).
+    pub(crate) gro: bool,
+}
 
 /// What [`Driver::poll`] reports.
 #[derive(Debug, Clone, Copy)]
@@ -262,7 +278,11 @@ pub(crate) trait Driver: Sized {
         space: &'a mut [u8],
     ) -> io::Result<(Lent<'a>, SocketAddr)>;
 
-    /// Sends one datagram from UDP listener `index`.
+    /// Sends one datagram from UDP listener `index`, now or, for a backend
+    /// that batches ([`UdpOptions::batch`]), at the start of the next `poll`
+    /// (and when the backend is dropped), in order with the others. A
+    /// datagram the kernel refuses then is dropped and logged, as one that
+    /// fails now is: UDP output is never waited for.
     fn send_to(&mut self, listener: usize, buf: &[u8], to: SocketAddr) -> io::Result<usize>;
 
     /// The socket under `token`, for options and addresses.

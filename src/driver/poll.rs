@@ -14,8 +14,10 @@ use mio::net::{TcpListener, TcpStream, UdpSocket};
 use mio::{Interest, Poll, Token as MioToken, Waker};
 use socket2::SockRef;
 
+#[cfg(target_os = "linux")]
+use super::datagrams::{Inbox, Outbox};
 use super::{
-    Bound, Driver, Event, Lent, OutBuf, SEND_FLAGS, SockFd, Target, Token, fd, prepare_socket,
+    Bound, Driver, Event, Lent, OutBuf, SEND_FLAGS, SockFd, Target, Token, UdpOptions, fd, prepare_socket,
     set_reset_on_close,
 };
 use crate::mailbox::Notify;
@@ -70,16 +72,40 @@ pub(crate) struct PollDriver {
     events: mio::Events,
     socks: Vec<Option<Sock>>,
     listeners: Vec<Option<Listener>>,
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+    udp_options: UdpOptions,
+    /// Per UDP listener, its batch of received datagrams (made at its first
+    /// receive).
+    #[cfg(target_os = "linux")]
+    inboxes: Vec<Option<Box<Inbox>>>,
+    /// The datagrams written this turn, sent when `poll` is next called.
+    #[cfg(target_os = "linux")]
+    outbox: Outbox,
 }
 
 impl PollDriver {
-    pub(crate) fn new() -> io::Result<PollDriver> {
+    pub(crate) fn new(udp_options: UdpOptions) -> io::Result<PollDriver> {
         Ok(PollDriver {
             poll: Poll::new()?,
             events: mio::Events::with_capacity(1024),
             socks: Vec::new(),
             listeners: Vec::new(),
+            udp_options,
+            #[cfg(target_os = "linux")]
+            inboxes: Vec::new(),
+            #[cfg(target_os = "linux")]
+            outbox: Outbox::new(udp_options.gso),
         })
+    }
+
+    /// Sends the datagrams written since the last `poll`.
+    #[cfg(target_os = "linux")]
+    fn flush_datagrams(&mut self) {
+        let listeners = &self.listeners;
+        self.outbox.flush(|l| match listeners.get(l) {
+            Some(Some(Listener::Udp(u))) => Some(std::os::fd::AsFd::as_fd(u)),
+            _ => None,
+        });
     }
 
     fn sock_ref(&self, token: Token) -> io::Result<&Sock> {
@@ -126,8 +152,20 @@ impl PollDriver {
     fn udp(&self, index: usize) -> io::Result<&UdpSocket> {
         match self.listeners.get(index) {
             Some(Some(Listener::Udp(u))) => Ok(u),
-            _ => Err(io::Error::new(io::ErrorKind::InvalidInput, "not a UDP listener")),
+            _ => Err(not_udp()),
         }
+    }
+}
+
+fn not_udp() -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, "not a UDP listener")
+}
+
+#[cfg(target_os = "linux")]
+impl Drop for PollDriver {
+    /// Datagrams written in the loop's last turn still go out.
+    fn drop(&mut self) {
+        self.flush_datagrams();
     }
 }
 
@@ -165,6 +203,11 @@ impl Driver for PollDriver {
             Bound::Udp(u) => {
                 u.set_nonblocking(true)?;
                 prepare_socket(SockRef::from(&u))?;
+                #[cfg(target_os = "linux")]
+                self.outbox
+                    .check_gso(std::os::fd::AsFd::as_fd(&u), self.udp_options);
+                #[cfg(target_os = "linux")]
+                super::datagrams::set_gro(std::os::fd::AsFd::as_fd(&u), self.udp_options);
                 let mut u = UdpSocket::from_std(u);
                 registry.register(&mut u, token, Interest::READABLE)?;
                 Listener::Udp(u)
@@ -178,6 +221,8 @@ impl Driver for PollDriver {
     }
 
     fn unlisten(&mut self, index: usize) {
+        #[cfg(target_os = "linux")]
+        self.flush_datagrams();
         if let Some(slot) = self.listeners.get_mut(index) {
             let registry = self.poll.registry();
             // Deregistering can only fail for a socket that is already gone.
@@ -192,6 +237,8 @@ impl Driver for PollDriver {
     }
 
     fn poll(&mut self, events: &mut Vec<Event>, timeout: Option<Duration>) -> io::Result<()> {
+        #[cfg(target_os = "linux")]
+        self.flush_datagrams();
         match self.poll.poll(&mut self.events, timeout) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(()),
@@ -341,6 +388,25 @@ impl Driver for PollDriver {
         listener: usize,
         space: &'a mut [u8],
     ) -> io::Result<(Lent<'a>, SocketAddr)> {
+        #[cfg(target_os = "linux")]
+        if self.udp_options.batch {
+            let Some(Some(Listener::Udp(u))) = self.listeners.get(listener) else {
+                return Err(not_udp());
+            };
+            if self.inboxes.len() <= listener {
+                self.inboxes.resize_with(listener + 1, || None);
+            }
+            let gro = self.udp_options.gro;
+            let inbox = self.inboxes[listener].get_or_insert_with(|| Box::new(Inbox::new(space.len(), gro)));
+            let (data, from) = inbox.next(std::os::fd::AsFd::as_fd(u), space.len())?;
+            return Ok((
+                Lent {
+                    data,
+                    sock: Some(fd(u)),
+                },
+                from,
+            ));
+        }
         let u = self.udp(listener)?;
         let (n, from) = u.recv_from(space)?;
         let lent = Lent {
@@ -351,6 +417,15 @@ impl Driver for PollDriver {
     }
 
     fn send_to(&mut self, listener: usize, buf: &[u8], to: SocketAddr) -> io::Result<usize> {
+        #[cfg(target_os = "linux")]
+        if self.udp_options.batch {
+            self.udp(listener)?;
+            if !self.outbox.has_room(buf.len()) {
+                self.flush_datagrams();
+            }
+            self.outbox.push(listener, buf, to);
+            return Ok(buf.len());
+        }
         self.udp(listener)?.send_to(buf, to)
     }
 

@@ -351,8 +351,10 @@ fn accepts_connects_and_datagrams_over_loopback() {
             data,
             from,
             truncated,
+            segment,
         } => {
             assert!(!truncated);
+            assert_eq!(segment, 0, "no receive offload asked");
             assert_eq!(from, Some(client.local_addr().unwrap()));
             got.push(ring.buf(&buf)[data].to_vec());
             ring.give_back(buf);

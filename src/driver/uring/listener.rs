@@ -19,7 +19,9 @@ pub(super) struct Listener {
     pub(super) armed: Option<Op>,
     pub(super) starved: bool,
     pub(super) accepted: VecDeque<io::Result<OwnedFd>>,
-    pub(super) datagrams: VecDeque<(BufId, Range<usize>, SocketAddr)>,
+    /// Received datagrams: buffer, payload, sender, and with receive
+    /// offload the size of the datagrams coalesced in the payload (or 0).
+    pub(super) datagrams: VecDeque<(BufId, Range<usize>, SocketAddr, usize)>,
     pub(super) posted: u32,
 }
 
@@ -63,8 +65,14 @@ impl UringDriver {
                     }
                 }
             }
-            Done::Datagram { buf, data, from, .. } => match from {
-                Some(from) => l.datagrams.push_back((buf, data, from)),
+            Done::Datagram {
+                buf,
+                data,
+                from,
+                segment,
+                ..
+            } => match from {
+                Some(from) => l.datagrams.push_back((buf, data, from, segment)),
                 None => self.ring.give_back(buf),
             },
             Done::Failed(e) => match e.raw_os_error() {

@@ -49,6 +49,7 @@
 mod complete;
 mod conn;
 mod listener;
+mod udp;
 
 use std::collections::VecDeque;
 use std::io;
@@ -61,7 +62,10 @@ use std::time::{Duration, Instant};
 use revio_uring::{Group, Ring, Waker};
 use socket2::{Domain, SockAddr, SockRef, Socket, Type};
 
-use super::{Bound, Driver, Event, Lent, OutBuf, SEND_FLAGS, SockFd, Target, Token, set_reset_on_close};
+use super::datagrams::Outbox;
+use super::{
+    Bound, Driver, Event, Lent, OutBuf, SEND_FLAGS, SockFd, Target, Token, UdpOptions, set_reset_on_close,
+};
 use crate::mailbox::Notify;
 use crate::stream::Stream;
 use conn::{Chunk, Conn, Dial, Loan};
@@ -77,7 +81,7 @@ const ACCEPT_AHEAD: usize = 256;
 /// Buffers of the datagram group (made when a UDP socket is first served).
 const DATAGRAM_BUFFERS: u16 = 64;
 /// Room in a datagram buffer for the `recvmsg` header and the sender's address.
-const DATAGRAM_HEADER: usize = 16 + 128;
+const DATAGRAM_HEADER: usize = 16 + 128 + revio_uring::udp::GRO_CONTROL;
 /// The longest `detach` and `unlisten` wait for the kernel to let go.
 const CANCEL_WAIT: Duration = Duration::from_secs(5);
 /// Cleared send buffers kept for reuse, and the largest kept.
@@ -123,6 +127,9 @@ pub(crate) struct UringDriver {
     turn: u32,
     generation: u32,
     waker: Waker,
+    /// The datagrams written this turn, sent when `poll` is next called.
+    outbox: Outbox,
+    udp_options: UdpOptions,
 }
 
 /// The ring buffer sizes a loop runs with (see `Config::uring_buffers`).
@@ -145,7 +152,7 @@ impl Notify for UringNotify {
 }
 
 impl UringDriver {
-    pub(crate) fn new(sizes: Sizes) -> io::Result<UringDriver> {
+    pub(crate) fn new(sizes: Sizes, udp_options: UdpOptions) -> io::Result<UringDriver> {
         let mut ring = Ring::new(SUBMISSIONS)?;
         let group = ring.add_group(sizes.buffers, sizes.buffer_size)?;
         let waker = ring.waker(WAKE)?;
@@ -153,7 +160,12 @@ impl UringDriver {
             ring,
             group,
             datagram_group: None,
-            datagram_size: sizes.datagram + DATAGRAM_HEADER,
+            // With receive offload, a buffer holds what the kernel coalesces.
+            datagram_size: if udp_options.gro {
+                64 * 1024
+            } else {
+                sizes.datagram
+            } + DATAGRAM_HEADER,
             ahead: (usize::from(sizes.buffers) / 8).max(4),
             conns: Vec::new(),
             listeners: Vec::new(),
@@ -166,6 +178,8 @@ impl UringDriver {
             turn: 0,
             generation: 0,
             waker,
+            outbox: Outbox::new(udp_options.gso),
+            udp_options,
         })
     }
 
@@ -191,6 +205,9 @@ impl Driver for UringDriver {
                     let size = u32::try_from(self.datagram_size).unwrap_or(u32::MAX);
                     self.datagram_group = Some(self.ring.add_group(DATAGRAM_BUFFERS, size)?);
                 }
+                self.outbox
+                    .check_gso(std::os::fd::AsFd::as_fd(&u), self.udp_options);
+                super::datagrams::set_gro(std::os::fd::AsFd::as_fd(&u), self.udp_options);
                 (OwnedFd::from(u), ListenKind::Udp)
             }
         };
@@ -229,6 +246,7 @@ impl Driver for UringDriver {
     }
 
     fn poll(&mut self, events: &mut Vec<Event>, timeout: Option<Duration>) -> io::Result<()> {
+        self.flush_datagrams();
         self.end_loan();
         self.settle();
         let timeout = if self.pending.is_empty() {
@@ -536,16 +554,44 @@ impl Driver for UringDriver {
         let Some(Some(l)) = self.listeners.get_mut(listener) else {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, "not a UDP listener"));
         };
-        let Some((buf, data, from)) = l.datagrams.pop_front() else {
+        let sock = l.sock;
+        let Some(front) = l.datagrams.front_mut() else {
             self.arm_listener(listener);
             return Err(would_block());
         };
-        let sock = l.sock;
+        let (data, from) = match front.3 {
+            // Coalesced by receive offload: one datagram at a time, the
+            // buffer kept queued until its last.
+            seg if seg > 0 && front.1.len() > seg => {
+                let piece = front.1.start..front.1.start + seg;
+                front.1.start += seg;
+                (piece, front.2)
+            }
+            _ => {
+                let Some((buf, data, from, _)) = l.datagrams.pop_front() else {
+                    unreachable!("the front was just seen")
+                };
+                self.loan = Loan::Ring(buf);
+                (data, from)
+            }
+        };
         let data = data.start..data.end.min(data.start + space.len());
-        let UringDriver { ring, loan, .. } = self;
-        *loan = Loan::Ring(buf);
-        let Loan::Ring(buf) = loan else {
-            unreachable!("just lent")
+        let UringDriver {
+            ring,
+            loan,
+            listeners,
+            ..
+        } = self;
+        let buf = match loan {
+            Loan::Ring(buf) => buf,
+            _ => match listeners
+                .get(listener)
+                .and_then(Option::as_ref)
+                .and_then(|l| l.datagrams.front())
+            {
+                Some((buf, ..)) => buf,
+                None => unreachable!("a coalesced buffer stays queued"),
+            },
         };
         let (bytes, fd) = ring.buf_and_fd(buf, sock);
         Ok((
@@ -558,9 +604,7 @@ impl Driver for UringDriver {
     }
 
     fn send_to(&mut self, listener: usize, buf: &[u8], to: SocketAddr) -> io::Result<usize> {
-        let fd = self.listener_fd(listener)?;
-        // A full send buffer drops the datagram rather than blocking the loop.
-        SockRef::from(&fd).send_to_with_flags(buf, &SockAddr::from(to), SEND_FLAGS | libc::MSG_DONTWAIT)
+        self.queue_datagram(listener, buf, to)
     }
 
     fn sock(&self, token: Token) -> Option<SockFd<'_>> {

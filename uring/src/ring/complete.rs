@@ -18,7 +18,7 @@ use crate::bufs::BufId;
 #[derive(Clone, Copy)]
 enum What {
     Recv(u16),
-    RecvMsg(u16, libc::socklen_t),
+    RecvMsg(u16, libc::socklen_t, usize),
     Accept,
     Send,
     Connect,
@@ -47,6 +47,10 @@ pub enum Event {
         from: Option<SocketAddr>,
         /// The datagram was longer than the buffer and was cut.
         truncated: bool,
+        /// With receive offload on the socket (`udp::set_gro`): the kernel
+        /// coalesced datagrams of this size (the last may be shorter) from
+        /// one sender into `data`; 0 when it holds one datagram.
+        segment: usize,
     },
     /// A multishot accept accepted a connection.
     Accepted(OwnedFd),
@@ -219,7 +223,7 @@ impl Ring {
         let (res, flags) = (cqe.result(), cqe.flags());
         let what = match kind.as_ref().or(self.ops[idx].kind.as_ref())? {
             Kind::Recv(g) => What::Recv(*g),
-            Kind::RecvMsg(g, h) => What::RecvMsg(*g, h.0.msg_namelen),
+            Kind::RecvMsg(g, h) => What::RecvMsg(*g, h.0.msg_namelen, control_len(&h.0)),
             Kind::Accept => What::Accept,
             Kind::Send { .. } => What::Send,
             Kind::Connect(_) => What::Connect,
@@ -227,7 +231,7 @@ impl Ring {
             Kind::Cancel => return None,
         };
         let buf = match what {
-            What::Recv(g) | What::RecvMsg(g, _) => {
+            What::Recv(g) | What::RecvMsg(g, ..) => {
                 cqueue::buffer_select(flags).map(|bid| self.groups[g as usize].take(bid))
             }
             _ => None,
@@ -246,8 +250,8 @@ impl Ring {
                     }
                 }
             },
-            What::RecvMsg(_, namelen) => match buf {
-                Some(buf) if res >= 0 => self.datagram(buf, res as usize, namelen),
+            What::RecvMsg(_, namelen, controllen) => match buf {
+                Some(buf) if res >= 0 => self.datagram(buf, res as usize, namelen, controllen),
                 buf => {
                     if let Some(b) = buf {
                         self.give_back(b);
@@ -292,9 +296,10 @@ impl Ring {
         })
     }
 
-    fn datagram(&mut self, buf: BufId, len: usize, namelen: libc::socklen_t) -> Event {
+    fn datagram(&mut self, buf: BufId, len: usize, namelen: libc::socklen_t, controllen: usize) -> Event {
         let mut hdr = MsgHdr::new(0);
         hdr.0.msg_namelen = namelen;
+        hdr.0.msg_controllen = controllen as _;
         let bytes = self.buf(&buf);
         let parsed = types::RecvMsgOut::parse(&bytes[..len.min(bytes.len())], &hdr.0).map(|out| {
             let start = out.payload_data().as_ptr() as usize - bytes.as_ptr() as usize;
@@ -302,14 +307,16 @@ impl Ring {
                 start..start + out.payload_data().len(),
                 parse_sockaddr(out.name_data()),
                 out.is_payload_truncated(),
+                crate::udp::gro_segment_in(out.control_data()),
             )
         });
         match parsed {
-            Ok((data, from, truncated)) => Event::Datagram {
+            Ok((data, from, truncated, segment)) => Event::Datagram {
                 buf,
                 data,
                 from,
                 truncated,
+                segment,
             },
             Err(()) => {
                 self.give_back(buf);
@@ -328,4 +335,10 @@ impl Ring {
             self.give_back(buf);
         }
     }
+}
+
+/// A `msghdr`'s control length (a `usize` with glibc, a `u32` with musl).
+#[allow(clippy::unnecessary_cast)]
+fn control_len(h: &libc::msghdr) -> usize {
+    h.msg_controllen as usize
 }

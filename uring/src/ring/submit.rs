@@ -97,7 +97,10 @@ impl Ring {
     /// each datagram completes as [`Event::Datagram`].
     pub fn recvmsg_multi(&mut self, s: Sock, g: Group, tag: u64) -> io::Result<Op> {
         let fd = self.raw(s)?;
-        let hdr = MsgHdr::new(size_of::<libc::sockaddr_storage>());
+        let mut hdr = MsgHdr::new(size_of::<libc::sockaddr_storage>());
+        // Room in each buffer for a receive offload's segment size
+        // (`udp::set_gro`); unused where the socket has no offload.
+        hdr.0.msg_controllen = crate::udp::GRO_CONTROL as _;
         self.start_io(s, tag, Kind::RecvMsg(g.0, hdr), |k| {
             let Kind::RecvMsg(_, h) = k else { unreachable!() };
             opcode::RecvMsgMulti::new(types::Fd(fd), &h.0, g.0).build()

@@ -54,6 +54,11 @@ const UDP_GRO: c_int = 104;
 /// header and an int, aligned).
 const CONTROL: usize = 32;
 
+/// The control space a receive needs for a `UDP_GRO` segment size
+/// (`CMSG_SPACE` of an int): what a multishot `recvmsg` reserves in each
+/// provided buffer, after the header and the address.
+pub const GRO_CONTROL: usize = 24;
+
 #[repr(C, align(8))]
 #[derive(Clone, Copy)]
 struct Control([u8; CONTROL]);
@@ -97,7 +102,10 @@ pub fn recv_mmsg(
     meta: &mut [RecvMeta],
 ) -> io::Result<usize> {
     if slot == 0 {
-        return Err(io::Error::new(io::ErrorKind::InvalidInput, "recv_mmsg: a slot of 0 bytes"));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "recv_mmsg: a slot of 0 bytes",
+        ));
     }
     let n = meta.len().min(BATCH).min(storage.len() / slot);
     if n == 0 {
@@ -224,7 +232,11 @@ fn setsockopt_int(fd: BorrowedFd<'_>, level: c_int, name: c_int, value: c_int) -
             mem::size_of::<c_int>() as socklen_t,
         )
     };
-    if r < 0 { Err(io::Error::last_os_error()) } else { Ok(()) }
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
 }
 
 /// Writes a `UDP_SEGMENT` control message into `control` and points `m` at it.
@@ -262,6 +274,31 @@ fn gro_segment(m: &libc::msghdr) -> usize {
             }
             c = libc::CMSG_NXTHDR(m, c);
         }
+    }
+    0
+}
+
+/// The `UDP_GRO` segment size in control data as the kernel lays it out
+/// (a `cmsghdr`, then its int, each aligned to a `usize`), or 0; read from
+/// plain bytes, as a multishot `recvmsg` hands them over in its buffer.
+pub(crate) fn gro_segment_in(control: &[u8]) -> usize {
+    const WORD: usize = mem::size_of::<usize>();
+    // cmsg_len (a size_t), cmsg_level and cmsg_type (ints): 16 bytes.
+    const HEADER: usize = WORD + 8;
+    let mut rest = control;
+    while rest.len() >= HEADER {
+        let len = usize::from_ne_bytes(rest[..WORD].try_into().unwrap_or([0; WORD]));
+        let level = c_int::from_ne_bytes(rest[WORD..WORD + 4].try_into().unwrap_or([0; 4]));
+        let kind = c_int::from_ne_bytes(rest[WORD + 4..WORD + 8].try_into().unwrap_or([0; 4]));
+        if len < HEADER || len > rest.len() {
+            return 0;
+        }
+        if level == libc::SOL_UDP && kind == UDP_GRO && len >= HEADER + 4 {
+            let size = c_int::from_ne_bytes(rest[HEADER..HEADER + 4].try_into().unwrap_or([0; 4]));
+            return usize::try_from(size).unwrap_or(0);
+        }
+        let step = len.div_ceil(WORD) * WORD;
+        rest = rest.get(step..).unwrap_or(&[]);
     }
     0
 }

@@ -21,14 +21,20 @@ fn recv_all(sock: &UdpSocket, slot: usize, want: usize) -> Vec<(Vec<u8>, RecvMet
     let mut got = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(5);
     while got.len() < want {
-        assert!(Instant::now() < deadline, "{} of {want} datagrams came", got.len());
+        assert!(
+            Instant::now() < deadline,
+            "{} of {want} datagrams came",
+            got.len()
+        );
         match recv_mmsg(sock.as_fd(), &mut storage, slot, &mut meta) {
             Ok(n) => {
                 for (i, m) in meta[..n].iter().enumerate() {
                     got.push((storage[i * slot..i * slot + m.len].to_vec(), *m));
                 }
             }
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => std::thread::sleep(Duration::from_millis(1)),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                std::thread::sleep(Duration::from_millis(1))
+            }
             Err(e) => panic!("recv_mmsg: {e}"),
         }
     }
@@ -80,7 +86,10 @@ fn nothing_waiting_is_would_block_and_empty_input_is_nothing() {
     let e = recv_mmsg(b.as_fd(), &mut storage, 2048, &mut meta).unwrap_err();
     assert_eq!(e.kind(), std::io::ErrorKind::WouldBlock);
     assert_eq!(send_mmsg(a.as_fd(), &[]).unwrap(), 0);
-    assert_eq!(recv_mmsg(b.as_fd(), &mut storage[..10], 2048, &mut meta).unwrap(), 0);
+    assert_eq!(
+        recv_mmsg(b.as_fd(), &mut storage[..10], 2048, &mut meta).unwrap(),
+        0
+    );
     assert!(recv_mmsg(b.as_fd(), &mut storage, 0, &mut meta).is_err());
 }
 
