@@ -17,6 +17,7 @@ pub mod redis_default;
 pub mod report;
 pub mod summary;
 pub mod syscalls;
+pub mod udp;
 
 use std::path::PathBuf;
 

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use super::peers::{EPOLL_VS_URING, revio_name};
 use super::report::{Sample, Table, fmt_num, fmt_ratio, median};
-use super::{echo, http, redis};
+use super::{echo, http, redis, udp};
 
 /// One line per table and compared pair: the range of the per-CPU ratios.
 pub fn summary(tables: &[Table]) -> String {
@@ -82,6 +82,8 @@ pub fn targets(tables: &[Table], memory_bytes: f64, allocs: f64) -> String {
             rows.extend(redis_rows(t));
         } else if t.title.starts_with("wrk") {
             rows.extend(http_rows(t));
+        } else if t.title.starts_with("udp echo") {
+            rows.extend(udp_rows(t));
         } else if t.title.starts_with("echo,") {
             rows.push((
                 format!(
@@ -107,6 +109,34 @@ pub fn targets(tables: &[Table], memory_bytes: f64, allocs: f64) -> String {
         false,
     ));
     render(rows)
+}
+
+/// The UDP targets (issue 26), from the udp table `t`.
+fn udp_rows(t: &Table) -> Vec<Row> {
+    let flight = |n: &str| n.contains("64 remotes x 8");
+    vec![
+        (
+            format!(
+                "{}, 64 remotes x 8: echo example ≥ 1.3x the blocking loop",
+                t.title
+            ),
+            worst(t, udp::BLOCKING, &flight),
+            1.3,
+            true,
+        ),
+        (
+            format!("{}, 64 remotes x 8: echo example ≥ 1.3x tokio", t.title),
+            worst(t, udp::TOKIO, &flight),
+            1.3,
+            true,
+        ),
+        (
+            format!("{}, stream with GSO/GRO: echo example ≥ 3x tokio", t.title),
+            worst(t, udp::TOKIO, &|n: &str| n == udp::STREAM),
+            3.0,
+            true,
+        ),
+    ]
 }
 
 /// The lowest per-CPU ratio in the row of the peer called `peer` (the row it
