@@ -2,6 +2,7 @@
 //! listener; past the bound the least recently active remote is closed.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::io;
 use std::net::SocketAddr;
 
@@ -23,10 +24,30 @@ struct Remote {
     newer: Token,
 }
 
+/// Hashes a token: the loop's own slot number, never chosen by a peer, so
+/// a multiply is enough (the addresses, which peers choose, keep std's keyed
+/// SipHash).
+#[derive(Default)]
+struct TokenHasher(u64);
+
+impl Hasher for TokenHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8 | u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+    fn write_usize(&mut self, n: usize) {
+        self.0 = (n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
 /// The UDP remotes of one loop.
 pub(super) struct Remotes {
     by_addr: HashMap<(usize, SocketAddr), Token>,
-    by_token: HashMap<Token, Remote>,
+    by_token: HashMap<Token, Remote, BuildHasherDefault<TokenHasher>>,
     /// Per listener: (least recently active, most recently active, count).
     lists: Vec<(Token, Token, usize)>,
 }
@@ -35,7 +56,7 @@ impl Remotes {
     pub(super) fn new(listeners: usize) -> Remotes {
         Remotes {
             by_addr: HashMap::new(),
-            by_token: HashMap::new(),
+            by_token: HashMap::default(),
             lists: vec![(NONE, NONE, 0); listeners],
         }
     }
