@@ -54,7 +54,7 @@ impl UringDriver {
         }
         if let Some(g) = self.datagram_group {
             if self.ring.free_buffers(g) > 0 {
-                for l in mem::take(&mut self.starved_listeners) {
+                while let Some(l) = self.starved_listeners.pop() {
                     if let Some(Some(x)) = self.listeners.get_mut(l) {
                         x.starved = false;
                     }

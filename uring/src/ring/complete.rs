@@ -230,6 +230,16 @@ impl Ring {
             Kind::Wake(_) => What::Wake,
             Kind::Cancel => return None,
         };
+        // The kernel is done with a finished recvmsg's header: kept for the next.
+        let kind = match kind {
+            Some(Kind::RecvMsg(_, h)) => {
+                if self.spare_hdrs.len() < 8 {
+                    self.spare_hdrs.push(h);
+                }
+                None
+            }
+            k => k,
+        };
         let buf = match what {
             What::Recv(g) | What::RecvMsg(g, ..) => {
                 cqueue::buffer_select(flags).map(|bid| self.groups[g as usize].take(bid))
@@ -297,7 +307,7 @@ impl Ring {
     }
 
     fn datagram(&mut self, buf: BufId, len: usize, namelen: libc::socklen_t, controllen: usize) -> Event {
-        let mut hdr = MsgHdr::new(0);
+        let mut hdr = MsgHdr::plain(0);
         hdr.0.msg_namelen = namelen;
         hdr.0.msg_controllen = controllen as _;
         let bytes = self.buf(&buf);

@@ -81,11 +81,16 @@ unsafe impl Send for MsgHdr {}
 
 impl MsgHdr {
     fn new(namelen: usize) -> Box<MsgHdr> {
+        Box::new(MsgHdr::plain(namelen))
+    }
+
+    /// A header on the stack, to read a completion with (no allocation).
+    fn plain(namelen: usize) -> MsgHdr {
         // SAFETY: `msghdr` is a plain C struct of integers and pointers, for
         // which all-zero bytes are a valid value (null pointers, zero lengths).
         let mut h: libc::msghdr = unsafe { std::mem::zeroed() };
         h.msg_namelen = namelen as libc::socklen_t;
-        Box::new(MsgHdr(h))
+        MsgHdr(h)
     }
 }
 
@@ -133,6 +138,11 @@ pub struct Ring {
     waker: Option<Arc<File>>,
     /// Being dropped: nothing is started again (the waker's read).
     dropping: bool,
+    /// Headers of finished multishot `recvmsg`s, for the next (re-arming
+    /// after the buffers ran out allocates nothing). Boxed: each moves back
+    /// into an operation, whose header the kernel reads at a fixed address.
+    #[allow(clippy::vec_box)]
+    spare_hdrs: Vec<Box<MsgHdr>>,
 }
 
 /// A free slot of a table (reused, or a new one at the end).
@@ -175,6 +185,7 @@ impl Ring {
             cqes: VecDeque::with_capacity(cq),
             waker: None,
             dropping: false,
+            spare_hdrs: Vec::new(),
         })
     }
 

@@ -97,7 +97,8 @@ impl Ring {
     /// each datagram completes as [`Event::Datagram`].
     pub fn recvmsg_multi(&mut self, s: Sock, g: Group, tag: u64) -> io::Result<Op> {
         let fd = self.raw(s)?;
-        let mut hdr = MsgHdr::new(size_of::<libc::sockaddr_storage>());
+        let mut hdr = self.spare_hdrs.pop().unwrap_or_else(|| MsgHdr::new(0));
+        *hdr = MsgHdr::plain(size_of::<libc::sockaddr_storage>());
         // Room in each buffer for a receive offload's segment size
         // (`udp::set_gro`); unused where the socket has no offload.
         hdr.0.msg_controllen = crate::udp::GRO_CONTROL as _;
