@@ -254,7 +254,7 @@
 //! ## Dialing and detaching
 //! [`Server::dial`] connects out from the loop (name resolution off the loop,
 //! a non-blocking connect, a timeout); the connection is then served like an
-//! accepted one (`examples/proxy.rs`). [`Action::Detach`] hands a connection
+//! accepted one (`examples/proxy/`). [`Action::Detach`] hands a connection
 //! over to blocking I/O as a std stream ([`Detached`]), with the bytes the
 //! loop had read first.
 //!

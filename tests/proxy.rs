@@ -4,7 +4,7 @@
 mod common;
 
 #[allow(dead_code)]
-#[path = "../examples/proxy.rs"]
+#[path = "../examples/proxy/main.rs"]
 mod proxy;
 
 use std::io::Write;

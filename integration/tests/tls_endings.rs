@@ -258,7 +258,127 @@ fn a_record_trickled_after_the_handshake_is_closed_by_the_record_timeout(b: Back
     srv.stop().unwrap();
 }
 
+/// A stream that never stops, its records cut anywhere, always has an
+/// incomplete record waiting: the record timeout times that record, so it
+/// starts again whenever one completes, and the stream is served well past
+/// it (it was once armed by the first incomplete record and never again).
+fn a_record_stream_cut_anywhere_is_served_past_the_record_timeout(b: Backend) {
+    let (tls, cfg) = certs();
+    let tls = tls.record_timeout(Some(SHORT));
+    let (srv, log) = serve_tls(b, Plain::default(), tls);
+    let mut sock = srv.connect(0);
+    let mut tls_client = session(&cfg);
+    while tls_client.is_handshaking() {
+        tls_client.complete_io(&mut sock).unwrap();
+    }
+    // Every 20 ms one more record; all of the wire bytes but the newest
+    // record's last 5 go out, so one record is always incomplete.
+    let (mut wire, mut sent, mut lines) = (Vec::new(), 0, 0);
+    let start = std::time::Instant::now();
+    while start.elapsed() < SHORT * 4 {
+        tls_client
+            .writer()
+            .write_all(format!("line {lines}\n").as_bytes())
+            .unwrap();
+        lines += 1;
+        tls_client.write_tls(&mut wire).unwrap();
+        sock.write_all(&wire[sent..wire.len() - 5]).unwrap();
+        sent = wire.len() - 5;
+        thread::sleep(Duration::from_millis(20));
+    }
+    sock.write_all(&wire[sent..]).unwrap();
+    let want: String = (0..lines).map(|i| format!("line {i}\n")).collect();
+    let mut got = String::new();
+    sock.set_read_timeout(Some(LIMIT)).unwrap();
+    while got.len() < want.len() {
+        tls_client.read_tls(&mut sock).unwrap();
+        tls_client.process_new_packets().unwrap();
+        let _ = io::Read::read_to_string(&mut tls_client.reader(), &mut got);
+    }
+    assert_eq!(got, want);
+    assert!(log.starting("closed").is_empty(), "{:?}", log.snapshot());
+    srv.stop().unwrap();
+}
+
+/// Echoes; the first `data` pauses reading for `pause`, resumed from
+/// another thread; logs `closed <why>`.
+#[derive(Clone, Default)]
+struct PauseOnce {
+    log: Log,
+    pause: Duration,
+    paused: bool,
+}
+
+impl Handler for PauseOnce {
+    type State = ();
+    fn data(&mut self, c: &mut Conn<'_, ()>, input: &[u8]) -> Action {
+        c.write(input);
+        if !std::mem::replace(&mut self.paused, true) {
+            c.pause_reading();
+            let (server, id, pause) = (c.server().clone(), c.id(), self.pause);
+            thread::spawn(move || {
+                thread::sleep(pause);
+                server.resume_reading(id);
+            });
+        }
+        Action::None
+    }
+    fn closed(&mut self, _: &mut Conn<'_, ()>, e: Option<io::Error>) {
+        self.log.push(format!("closed {}", describe(&e)));
+    }
+}
+
+/// An incomplete record that waits while the loop does not read the
+/// connection (its handler paused it) is not the peer's delay: the record
+/// timeout does not close it, and the record is served once reading resumes.
+fn a_record_waiting_while_reading_is_paused_is_not_timed_out(b: Backend) {
+    let (tls, cfg) = certs();
+    let h = PauseOnce {
+        pause: SHORT * 4,
+        ..PauseOnce::default()
+    };
+    let log = h.log.clone();
+    let srv = start(
+        b,
+        with_tls(h, tls.record_timeout(Some(SHORT))),
+        &["tcp://127.0.0.1:0"],
+    );
+    let mut sock = srv.connect(0);
+    let mut tls_client = session(&cfg);
+    while tls_client.is_handshaking() {
+        tls_client.complete_io(&mut sock).unwrap();
+    }
+    let mut wire = Vec::new();
+    tls_client.writer().write_all(b"first\n").unwrap();
+    tls_client.write_tls(&mut wire).unwrap();
+    let whole = wire.len();
+    tls_client.writer().write_all(b"second\n").unwrap();
+    tls_client.write_tls(&mut wire).unwrap();
+    // The first record and half the second: the handler pauses at the
+    // first, with the second incomplete; its rest waits in the socket.
+    let half = whole + (wire.len() - whole) / 2;
+    sock.write_all(&wire[..half]).unwrap();
+    thread::sleep(SHORT / 2);
+    sock.write_all(&wire[half..]).unwrap();
+    let mut got = String::new();
+    sock.set_read_timeout(Some(LIMIT)).unwrap();
+    while got.len() < "first\nsecond\n".len() {
+        assert!(
+            tls_client.read_tls(&mut sock).unwrap() > 0,
+            "closed after {got:?}: {:?}",
+            log.snapshot()
+        );
+        tls_client.process_new_packets().unwrap();
+        let _ = io::Read::read_to_string(&mut tls_client.reader(), &mut got);
+    }
+    assert_eq!(got, "first\nsecond\n");
+    assert!(log.starting("closed").is_empty(), "{:?}", log.snapshot());
+    srv.stop().unwrap();
+}
+
 per_backend!(
+    a_record_waiting_while_reading_is_paused_is_not_timed_out,
+    a_record_stream_cut_anywhere_is_served_past_the_record_timeout,
     a_record_trickled_after_the_handshake_is_closed_by_the_record_timeout,
     tls_handshake_timeout_closes_silent_and_half_hello_clients_but_not_a_real_one,
     tls_deadline_set_in_opened_starts_when_the_handshake_completes,

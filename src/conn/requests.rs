@@ -15,6 +15,11 @@ pub(crate) struct Requests<S> {
     pub(crate) reading: Option<bool>,
     /// `Some(None)`: clear the deadline; `Some(Some(d))`: set it `d` from now.
     pub(crate) deadline: Option<Option<Duration>>,
+    /// With a deadline set: it passes only while the loop reads the
+    /// connection (the translate layer's record timeout, which waits for
+    /// the peer, not for the loop's backpressure): when it comes with
+    /// reading paused, it is checked again a second later.
+    pub(crate) deadline_reading: bool,
     /// Shut the writing side down once the output is flushed.
     pub(crate) close_write: bool,
     /// Call `data` again once the output drains (the handler holds input).
@@ -32,6 +37,7 @@ impl<S> Default for Requests<S> {
             close_error: None,
             reading: None,
             deadline: None,
+            deadline_reading: false,
             close_write: false,
             again: false,
             shutdown_hook: None,

@@ -65,6 +65,9 @@ impl<H: Handler, D: Driver> Loop<H, D> {
         }
         if let Some(d) = req.deadline {
             self.set_deadline(t, d);
+            if req.deadline_reading && d.is_some() {
+                self.conns[t].flags |= READ_DEADLINE;
+            }
         }
         if req.close_write {
             self.conns[t].flags |= SHUT_WRITE;

@@ -47,6 +47,10 @@ pub(super) const HELD: u32 = 1 << 21;
 /// much is in `Loop::wants`.
 pub(super) const WANT: u32 = 1 << 22;
 
+/// The deadline passes only while the connection is read (see
+/// `Requests::deadline_reading`).
+pub(super) const READ_DEADLINE: u32 = 1 << 23;
+
 /// `addr_index` of a dialed connection.
 pub(super) const DIALED: u16 = u16::MAX;
 

@@ -21,6 +21,10 @@ use crate::clock::{Clock, Tick};
 use crate::driver::{Driver, Token};
 use crate::events::{Action, Handler};
 
+/// How soon a deadline that passes only while a connection is read is
+/// checked again when it came with reading paused.
+const READ_DEADLINE_RECHECK: Duration = Duration::from_secs(1);
+
 /// The longest deadline a connection can have: its time is kept in 32 bits
 /// of milliseconds, compared with wrapping arithmetic.
 const MAX_DEADLINE_MS: u64 = (1 << 31) - 1;
@@ -208,6 +212,7 @@ impl<H: Handler, D: Driver> Loop<H, D> {
 
     /// Sets (or, with `None`, clears) connection `t`'s deadline `after` from now.
     pub(super) fn set_deadline(&mut self, t: Token, after: Option<Duration>) {
+        self.conns[t].flags &= !READ_DEADLINE;
         match after {
             Some(d) => {
                 let ms = (d.as_millis() as u64).min(MAX_DEADLINE_MS);
@@ -246,6 +251,13 @@ impl<H: Handler, D: Driver> Loop<H, D> {
         }
         let now = self.timers.now;
         if slot.is(DEADLINE) && self.timers.absolute(self.timers.conn_tag(t)) <= now {
+            if slot.is(READ_DEADLINE) && slot.flags & (NOT_READING | READY) != 0 {
+                // The loop is not reading it (or has yet to, this turn):
+                // the peer is not the one late.
+                self.set_deadline(t, Some(READ_DEADLINE_RECHECK));
+                self.conns[t].flags |= READ_DEADLINE;
+                return;
+            }
             self.conns[t].flags &= !DEADLINE;
             if self.conns[t].is(PROXY_WAIT) {
                 let d = self.limits.proxy_header_timeout;

@@ -416,7 +416,7 @@ where
             action = self.eof_translated(outer);
         }
         // Wire bytes of an incomplete record wait after the kept plaintext.
-        view::watch_records(outer, input.len() > keep);
+        view::watch_records(outer, input.len() > keep, used > 0);
         if input.is_empty() {
             self.give_back(outer, input);
         } else {

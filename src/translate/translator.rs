@@ -90,6 +90,9 @@ pub trait Translator {
     /// closed with an [`Error::RecordTimeout`](crate::Error::RecordTimeout).
     /// It stops a peer that trickles a record a byte at a time, which no
     /// idle timeout catches and no plaintext deadline of the handler can see.
+    /// It runs only while the loop reads the connection: one whose reading
+    /// is paused (by code, or for its output over the high-water mark) is
+    /// not the peer's fault, and is checked again a second after it passes.
     /// The default is `None` (no limit).
     fn record_timeout(&self) -> Option<Duration> {
         None

@@ -154,6 +154,7 @@ pub(super) fn call<H: Handler, T: Translator + 'static>(
         } else {
             // The wrapped handler's own deadline replaces a record timeout.
             outer.req.deadline = Some(d);
+            outer.req.deadline_reading = false;
             outer.state.inner_deadline = d.is_some();
             outer.state.record_deadline = false;
         }
@@ -226,7 +227,14 @@ pub(super) fn handshake_done<S, T>(outer: &mut Conn<'_, Translated<S, T>>) {
 /// Runs the translator's record timeout as the connection's deadline while
 /// an incomplete record waits (`partial`) and nothing else times the
 /// connection (no handshake timeout, no deadline of the wrapped handler's).
-pub(super) fn watch_records<S, T: Translator>(outer: &mut Conn<'_, Translated<S, T>>, partial: bool) {
+/// The countdown starts again whenever the translator took wire bytes
+/// (`progressed`: a record was completed), so that it times the record now
+/// waiting, not the first one of a stream that never stops.
+pub(super) fn watch_records<S, T: Translator>(
+    outer: &mut Conn<'_, Translated<S, T>>,
+    partial: bool,
+    progressed: bool,
+) {
     let st = &mut *outer.state;
     if st.handshake_deadline || st.inner_deadline {
         return;
@@ -234,9 +242,11 @@ pub(super) fn watch_records<S, T: Translator>(outer: &mut Conn<'_, Translated<S,
     let Some(d) = st.translator.as_deref().and_then(|t| t.record_timeout()) else {
         return;
     };
-    if partial && !st.record_deadline {
+    if partial && (!st.record_deadline || progressed) {
         st.record_deadline = true;
         outer.req.deadline = Some(Some(d));
+        // The wait is the peer's only while the loop reads the connection.
+        outer.req.deadline_reading = true;
     } else if !partial && st.record_deadline {
         st.record_deadline = false;
         outer.req.deadline = Some(None);

@@ -5,6 +5,11 @@
 //! cargo run --release --example proxy -- --port 7000 --upstream 127.0.0.1:5000
 //! ```
 //!
+//! Built with `--features tls`, it also terminates TLS on its listener
+//! (`--tls-cert/--tls-key`), originates TLS to the upstream
+//! (`--upstream-tls`, verified against `--ca FILE` for the name `--sni NAME`
+//! or the upstream's host), or both (re-encryption); see `tls.rs`.
+//!
 //! It shows the patterns a relay needs:
 //! * **Writing to another connection**: bytes for the other side are parked
 //!   in the handler and the other side is woken ([`Server::wake`]); its
@@ -23,16 +28,21 @@
 //!   on ([`Conn::close_write`] on the other side, after what is parked) and
 //!   keeps the other direction open until it ends too.
 
+#[path = "../common/mod.rs"]
 mod common;
+pub mod tls;
 
 use std::collections::HashMap;
 use std::io;
 use std::mem;
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use revio::proxy_protocol::{Encoder, Version};
 use revio::{Action, Addr, Conn, ConnId, Handler, Server};
+pub use tls::UpstreamTls;
+
+/// How long a dial to the upstream may take to connect.
+const DIAL_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Bytes parked for a connection that is not taking them yet, before the
 /// side feeding it pauses.
@@ -63,11 +73,12 @@ struct Parked {
     close: bool,
 }
 
-/// A client waiting for its upstream dial: its id, and its addresses for a
-/// PROXY header.
+/// A client waiting for its upstream dial: its id, and the PROXY header to
+/// send first (empty when there is none, or when a TLS upstream sends it
+/// before its hello).
 struct Waiting {
     client: ConnId,
-    addrs: Option<(SocketAddr, SocketAddr)>,
+    header: Vec<u8>,
 }
 
 /// The proxy handler: pairs every accepted connection with a dialed one.
@@ -75,6 +86,8 @@ pub struct Proxy {
     upstream: String,
     /// Send the upstream a PROXY protocol header of this version first.
     send_proxy: Option<Version>,
+    /// Speak TLS to the upstream.
+    upstream_tls: Option<UpstreamTls>,
     /// Dialed connection -> the client it serves, until the dial opens.
     partners: HashMap<ConnId, Waiting>,
     parked: HashMap<ConnId, Parked>,
@@ -94,6 +107,7 @@ impl Proxy {
         Proxy {
             upstream: upstream.to_string(),
             send_proxy: None,
+            upstream_tls: None,
             partners: HashMap::new(),
             parked: HashMap::new(),
             stop,
@@ -107,6 +121,48 @@ impl Proxy {
     pub fn send_proxy(mut self, version: Option<Version>) -> Proxy {
         self.send_proxy = version;
         self
+    }
+
+    /// Dials the upstream as a TLS client of `tls` (see `tls.rs`).
+    pub fn upstream_tls(mut self, tls: Option<UpstreamTls>) -> Proxy {
+        self.upstream_tls = tls;
+        self
+    }
+
+    /// Dials the upstream for client `c`; `header` is the PROXY header to
+    /// send first. Returns the dial's id and what the dialed side must
+    /// still write first (a TLS dial sends the header itself, in the clear
+    /// before its hello).
+    fn dial(&self, c: &Conn<'_, Side>, header: Vec<u8>) -> io::Result<(ConnId, Vec<u8>)> {
+        match &self.upstream_tls {
+            None => Ok((c.server().dial(&self.upstream, Some(DIAL_TIMEOUT))?, header)),
+            Some(tls) => Ok((
+                tls.dial(c.server(), &self.upstream, DIAL_TIMEOUT, &header)?,
+                Vec::new(),
+            )),
+        }
+    }
+
+    /// The PROXY header naming client `c`, if the proxy sends one.
+    fn header(&self, c: &Conn<'_, Side>) -> Vec<u8> {
+        let mut header = Vec::new();
+        let (Some(v), Ok(Addr::Tcp(src)), Ok(Addr::Tcp(dst))) =
+            (self.send_proxy, c.remote_addr(), c.local_addr())
+        else {
+            return header;
+        };
+        let encoder = Encoder::tcp(src, dst);
+        let written = match v {
+            Version::V1 => {
+                encoder.write_v1(&mut header);
+                Ok(())
+            }
+            _ => encoder.write_v2(&mut header),
+        };
+        if let Err(e) = written {
+            log::warn!("proxy: no PROXY header for {src}: {e}");
+        }
+        header
     }
 
     /// Parks something for `peer` and wakes it to take it.
@@ -167,38 +223,21 @@ impl Handler for Proxy {
                     self.park(c, w.client, |p| p.close = true);
                 } else {
                     c.state().peer = Some(w.client);
-                    if let (Some(v), Some((src, dst))) = (self.send_proxy, w.addrs) {
-                        // The header goes first, before any client byte.
-                        let mut header = Vec::new();
-                        let encoder = Encoder::tcp(src, dst);
-                        let written = match v {
-                            Version::V1 => {
-                                encoder.write_v1(&mut header);
-                                Ok(())
-                            }
-                            _ => encoder.write_v2(&mut header),
-                        };
-                        if let Err(e) = written {
-                            log::warn!("proxy: no PROXY header for {src}: {e}");
-                        }
-                        c.write(&header);
-                    }
+                    // The header goes first, before any client byte.
+                    c.write(&w.header);
                 }
             }
             return Action::None;
         }
-        let addrs = match (c.remote_addr(), c.local_addr()) {
-            (Ok(Addr::Tcp(src)), Ok(Addr::Tcp(dst))) => Some((src, dst)),
-            _ => None,
-        };
-        match c.server().dial(&self.upstream, Some(Duration::from_secs(5))) {
-            Ok(up) => {
+        let header = self.header(c);
+        match self.dial(c, header) {
+            Ok((up, header)) => {
                 c.state().peer = Some(up);
                 self.partners.insert(
                     up,
                     Waiting {
                         client: c.id(),
-                        addrs,
+                        header,
                     },
                 );
                 Action::None
@@ -271,19 +310,52 @@ usage: proxy --upstream HOST:PORT [FLAGS]
   --upstream ADDR     where to relay (host:port, tcp://host:port or unix:///path)
   --send-proxy V      start each upstream connection with a PROXY protocol header
                       (v1 or v2) naming the client, as HAProxy's send-proxy does
+  --tls-cert FILE     terminate TLS on the listener with this certificate chain (PEM)
+  --tls-key FILE      its private key (PEM; default: the --tls-cert file)
+  --upstream-tls      speak TLS to the upstream, verified against --ca
+  --ca FILE           the CA certificates (PEM) the upstream's certificate must chain to
+  --sni NAME          the name to send and verify (default: the upstream's host)
+  (the TLS flags need the example built with --features tls)
 defaults: --bind 0.0.0.0 --port 7000";
+
+/// The command line's TLS flags.
+#[derive(Default)]
+struct TlsFlags {
+    cert: Option<String>,
+    key: Option<String>,
+    upstream: bool,
+    ca: Option<String>,
+    sni: Option<String>,
+}
+
+impl TlsFlags {
+    fn any(&self) -> bool {
+        self.cert.is_some() || self.key.is_some() || self.upstream || self.ca.is_some() || self.sni.is_some()
+    }
+}
 
 fn main() {
     common::init_logging();
     let mut opts = common::Common::new("0.0.0.0", 7000);
     let mut upstream = None::<String>;
     let mut send_proxy = None::<Version>;
+    let mut tls = TlsFlags::default();
     let usage = format!("{USAGE}\n{}", common::COMMON_USAGE);
     common::parse_args(&usage, |arg, parser| {
         if arg.is("upstream") {
             upstream = Some(common::value(parser)?);
         } else if arg.is("send-proxy") {
             send_proxy = Some(common::value(parser)?);
+        } else if arg.is("tls-cert") {
+            tls.cert = Some(common::value(parser)?);
+        } else if arg.is("tls-key") {
+            tls.key = Some(common::value(parser)?);
+        } else if arg.is("upstream-tls") {
+            tls.upstream = true;
+        } else if arg.is("ca") {
+            tls.ca = Some(common::value(parser)?);
+        } else if arg.is("sni") {
+            tls.sni = Some(common::value(parser)?);
         } else {
             return opts.take(arg, parser);
         }
@@ -299,9 +371,63 @@ fn main() {
         std::process::exit(1)
     });
     let addr = opts.url("tcp", opts.port);
-    let r = opts.config().serve_with(
-        |i| Proxy::with_stop(&upstream, stop.clone(), i == 0).send_proxy(send_proxy),
-        [addr],
-    );
+    let proxy = |i: usize, up: Option<UpstreamTls>| {
+        Proxy::with_stop(&upstream, stop.clone(), i == 0)
+            .send_proxy(send_proxy)
+            .upstream_tls(up)
+    };
+    let r = if tls.any() {
+        serve_tls(&opts, &tls, &addr, proxy)
+    } else {
+        opts.config().serve_with(|i| proxy(i, None), [addr])
+    };
     common::exit_on_error("proxy", r);
+}
+
+/// Serves with the TLS modes the flags ask for.
+#[cfg(feature = "tls")]
+fn serve_tls(
+    opts: &common::Common,
+    flags: &TlsFlags,
+    addr: &str,
+    proxy: impl Fn(usize, Option<UpstreamTls>) -> Proxy + Sync,
+) -> io::Result<()> {
+    let terminate = match (&flags.cert, &flags.key) {
+        (Some(cert), key) => Some(revio::Tls::from_pem_files(cert, key.as_ref().unwrap_or(cert))?),
+        (None, Some(_)) => {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "--tls-key needs --tls-cert",
+            ));
+        }
+        (None, None) => None,
+    };
+    if !flags.upstream && (flags.ca.is_some() || flags.sni.is_some()) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "--ca and --sni go with --upstream-tls",
+        ));
+    }
+    let up = match flags.upstream {
+        true => Some(UpstreamTls::from_flags(
+            flags.ca.as_deref(),
+            flags.sni.as_deref(),
+        )?),
+        false => None,
+    };
+    opts.config()
+        .serve_with(|i| tls::wrap(proxy(i, up.clone()), terminate.clone()), [addr])
+}
+
+#[cfg(not(feature = "tls"))]
+fn serve_tls(
+    _: &common::Common,
+    _: &TlsFlags,
+    _: &str,
+    _: impl Fn(usize, Option<UpstreamTls>) -> Proxy + Sync,
+) -> io::Result<()> {
+    Err(io::Error::new(
+        io::ErrorKind::Unsupported,
+        "the TLS flags need the example built with TLS: cargo run --release --features tls --example proxy -- ...",
+    ))
 }
