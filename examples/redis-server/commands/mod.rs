@@ -15,6 +15,7 @@ mod info;
 mod keys;
 mod lists;
 pub mod multi;
+mod names;
 mod scan;
 mod server;
 mod sets;
