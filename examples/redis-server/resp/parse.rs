@@ -325,6 +325,18 @@ impl Parser {
 /// The position of the first `end` byte from `from` on, as C's `strchr`
 /// finds it in Redis's query buffer: a NUL before it hides it.
 fn line_end(input: &[u8], from: usize, end: u8) -> Option<usize> {
-    let at = from + memchr2(end, 0, input.get(from..)?)?;
-    (input[at] == end).then_some(at)
+    let rest = input.get(from..)?;
+    // Header lines (`*3`, `$5`) and inline PINGs are a few bytes: a plain
+    // loop over the first ones finds their end before memchr2's set-up
+    // would (memchr2 was 6% of a GET profile).
+    let near = &rest[..rest.len().min(NEAR)];
+    let at = match near.iter().position(|&b| b == end || b == 0) {
+        Some(at) => at,
+        None if rest.len() <= NEAR => return None,
+        None => NEAR + memchr2(end, 0, &rest[NEAR..])?,
+    };
+    (rest[at] == end).then_some(from + at)
 }
+
+/// How many bytes [`line_end`] looks at one by one.
+const NEAR: usize = 16;
