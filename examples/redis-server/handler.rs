@@ -121,6 +121,7 @@ impl Handler for Redis {
             let session = self.session(conn);
             conn.state().session = Some(session);
         }
+        let now = conn.clock().now();
         let mut action = Action::None;
         let mut pos = 0;
         let mut first = true;
@@ -138,7 +139,7 @@ impl Handler for Redis {
                 break;
             };
             if first {
-                session.info.seen(&self.shared);
+                session.info.seen(&self.shared, now);
                 first = false;
             }
             if pos >= input.len() || *quit {

@@ -20,7 +20,7 @@ const EMPTY: u8 = u8::MAX;
 /// The perfect table: the multiplier, and each slot's command index.
 struct Names {
     mul: u64,
-    slots: Box<[u8; 1 << BITS]>,
+    slots: [u8; 1 << BITS],
     keys: [u128; COUNT],
 }
 
@@ -33,13 +33,15 @@ fn key(name: &[u8], sub: Option<&[u8]>) -> Option<u128> {
     if len > MAX {
         return None;
     }
+    // Byte by byte: names are a few bytes, too short for memcpy to pay.
     let mut b = [0u8; 16];
-    b[..name.len()].copy_from_slice(name);
-    if let Some(sub) = sub {
-        b[name.len()] = b'|';
-        b[name.len() + 1..len].copy_from_slice(sub);
+    let sub = sub.map(|s| (b'|', s));
+    let bytes = name
+        .iter()
+        .chain(sub.iter().flat_map(|(bar, s)| std::iter::once(bar).chain(*s)));
+    for (d, s) in b.iter_mut().zip(bytes) {
+        *d = s.to_ascii_lowercase();
     }
-    b[..len].make_ascii_lowercase();
     b[MAX] = len as u8;
     Some(u128::from_le_bytes(b))
 }
@@ -65,7 +67,7 @@ fn build() -> Names {
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
         let mul = (z ^ (z >> 31)) | 1;
-        let mut slots = Box::new([EMPTY; 1 << BITS]);
+        let mut slots = [EMPTY; 1 << BITS];
         let fits = keys.iter().enumerate().all(|(i, &k)| {
             let s = &mut slots[slot(k, mul)];
             let free = *s == EMPTY;
