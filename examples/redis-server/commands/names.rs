@@ -35,15 +35,20 @@ fn key(name: &[u8], sub: Option<&[u8]>) -> Option<u128> {
     }
     // Byte by byte: names are a few bytes, too short for memcpy to pay.
     let mut b = [0u8; 16];
-    let sub = sub.map(|s| (b'|', s));
-    let bytes = name
-        .iter()
-        .chain(sub.iter().flat_map(|(bar, s)| std::iter::once(bar).chain(*s)));
-    for (d, s) in b.iter_mut().zip(bytes) {
-        *d = s.to_ascii_lowercase();
+    fold(&mut b, name);
+    if let Some(sub) = sub {
+        b[name.len()] = b'|';
+        fold(&mut b[name.len() + 1..], sub);
     }
     b[MAX] = len as u8;
     Some(u128::from_le_bytes(b))
+}
+
+/// Copies `from` to the start of `to` in lower case (`to` is long enough).
+fn fold(to: &mut [u8], from: &[u8]) {
+    for (d, s) in to.iter_mut().zip(from) {
+        *d = s.to_ascii_lowercase();
+    }
 }
 
 fn slot(key: u128, mul: u64) -> usize {
