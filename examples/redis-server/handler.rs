@@ -89,7 +89,29 @@ impl Sink for revio::Output<'_> {
     fn put(&mut self, bytes: &[u8]) {
         self.extend_from_slice(bytes);
     }
+
+    /// A short reply is formatted in place in one append (three appends
+    /// were 10% of a PING profile's instructions); a long one is appended
+    /// in parts, so that its body is not first zeroed in place.
+    fn put_framed(&mut self, head: &[u8], body: &[u8]) {
+        let n = head.len() + body.len() + 2;
+        if n > FRAMED_IN_PLACE {
+            self.extend_from_slice(head);
+            self.extend_from_slice(body);
+            self.extend_from_slice(b"\r\n");
+            return;
+        }
+        self.append_with(n, |space| {
+            space[..head.len()].copy_from_slice(head);
+            space[head.len()..n - 2].copy_from_slice(body);
+            space[n - 2..n].copy_from_slice(b"\r\n");
+            n
+        });
+    }
 }
+
+/// The longest reply [`Sink::put_framed`] formats in place.
+const FRAMED_IN_PLACE: usize = 256;
 
 impl Handler for Redis {
     type State = Client;
