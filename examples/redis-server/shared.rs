@@ -136,10 +136,11 @@ pub struct ClientInfo {
 }
 
 impl ClientInfo {
-    /// Notes that the client was heard from now.
-    pub fn seen(&self, shared: &Shared) {
-        self.last_seen_ms
-            .store(shared.started.elapsed().as_millis() as u64, Relaxed);
+    /// Notes that the client was heard from at `now` (the loop's clock:
+    /// no clock read per call).
+    pub fn seen(&self, shared: &Shared, now: Instant) {
+        let ms = now.saturating_duration_since(shared.started).as_millis();
+        self.last_seen_ms.store(ms as u64, Relaxed);
     }
 
     /// Notes the last command looked up (an index into the command table).

@@ -15,6 +15,7 @@ mod info;
 mod keys;
 mod lists;
 pub mod multi;
+mod names;
 mod scan;
 mod server;
 mod sets;
@@ -28,7 +29,7 @@ use std::sync::Arc;
 use crate::resp::{Args, Reply, Sink, parse_i64};
 use crate::session::Session;
 use crate::shared::Shared;
-use crate::store::{Entry, Locked, Shard, Store, Value};
+use crate::store::{Locked, Shard, Store, Value};
 
 pub use table::{COMMANDS, Command, lookup};
 
@@ -229,18 +230,17 @@ pub fn typed<'e, T>(
     key: &[u8],
     pick: fn(&mut Value) -> Option<&mut T>,
 ) -> Result<Option<&'e mut T>, Effect> {
-    let wrong = match db.shard(key).get_mut(key) {
-        None => return Ok(None),
-        Some(e) => pick(&mut e.value).is_none(),
+    // One lookup (it was two: GET hashed its key five times).
+    let Some(e) = db.shard(key).get_mut(key) else {
+        return Ok(None);
     };
-    if wrong {
-        reply.error(WRONGTYPE);
-        return Err(Effect::Reply);
+    match pick(&mut e.value) {
+        Some(v) => Ok(Some(v)),
+        None => {
+            reply.error(WRONGTYPE);
+            Err(Effect::Reply)
+        }
     }
-    Ok(db
-        .shard(key)
-        .get_mut(key)
-        .and_then(|e: &mut Entry| pick(&mut e.value)))
 }
 
 /// LLEN, SCARD, HLEN, ZCARD: the size of the aggregate at `key` (0 if absent).

@@ -150,7 +150,8 @@ fn set_with(
         return Effect::Reply;
     }
     let shard = ctx.db.shard(key);
-    let found = shard.contains(key);
+    // Only NX and XX ask whether the key is there: a plain SET does one lookup.
+    let found = o.flags & (NX | XX) != 0 && shard.contains(key);
     if (o.flags & NX != 0 && found) || (o.flags & XX != 0 && !found) {
         if o.flags & GET == 0 {
             match answers {

@@ -1,8 +1,9 @@
 //! The command table: every command's name, arity, flags, the keys it
 //! touches (so that the dispatcher can lock their shards) and its function.
-//! Sorted by name for a binary search; subcommands of containers (CLIENT,
+//! Sorted by name (`names.rs` finds them by a perfect hash); subcommands of containers (CLIENT,
 //! COMMAND, CONFIG) are named `container|sub`, as Redis names them.
 
+use super::names::find;
 use super::{
     Run, c_str, command_info, connection as conn, hashes, info, keys, lists, multi, scan, server, sets,
     strings, zrange, zsets,
@@ -106,15 +107,13 @@ impl Command {
 /// Finds the command for `args`: `Err` holds Redis's error text for an
 /// unknown command or subcommand.
 pub fn lookup(args: Args<'_>) -> Result<&'static Command, Vec<u8>> {
-    let name = args.get(0);
-    let mut lower = [0u8; 40];
-    let Some(base) = find(name, None, &mut lower) else {
+    let Some(base) = find(args.get(0), None) else {
         return Err(unknown_command(args));
     };
     if !base.has(CONTAINER) || args.len() < 2 {
         return Ok(base);
     }
-    find(base.name.as_bytes(), Some(args.get(1)), &mut lower).ok_or_else(|| {
+    find(base.name.as_bytes(), Some(args.get(1))).ok_or_else(|| {
         let mut text = b"ERR unknown subcommand '".to_vec();
         text.extend_from_slice(c_str(args.get(1), 128));
         text.extend_from_slice(b"'. Try ");
@@ -127,27 +126,7 @@ pub fn lookup(args: Args<'_>) -> Result<&'static Command, Vec<u8>> {
 /// The command named `name` (`container|sub` for a subcommand), ignoring
 /// case, as COMMAND INFO looks names up.
 pub fn by_name(name: &[u8]) -> Option<&'static Command> {
-    let mut lower = [0u8; 40];
-    find(name, None, &mut lower)
-}
-
-/// Looks `name` (or `name|sub`) up, ignoring case.
-fn find(name: &[u8], sub: Option<&[u8]>, lower: &mut [u8; 40]) -> Option<&'static Command> {
-    let len = name.len() + sub.map_or(0, |s| 1 + s.len());
-    if len > lower.len() {
-        return None;
-    }
-    lower[..name.len()].copy_from_slice(name);
-    if let Some(sub) = sub {
-        lower[name.len()] = b'|';
-        lower[name.len() + 1..len].copy_from_slice(sub);
-    }
-    let key = &mut lower[..len];
-    key.make_ascii_lowercase();
-    COMMANDS
-        .binary_search_by(|c| c.name.as_bytes().cmp(key))
-        .ok()
-        .map(|i| &COMMANDS[i])
+    find(name, None)
 }
 
 /// `ERR unknown command 'NAME', with args beginning with: 'a' 'b' `, with

@@ -22,9 +22,28 @@ fn hex(b: u8) -> Option<u8> {
 /// Splits `line` (without its line end) into `copies`, one span per
 /// argument. A NUL ends the line, as it ends Redis's C string.
 pub fn split_inline(line: &[u8], copies: &mut Vec<u8>, spans: &mut Vec<Span>) -> Result<(), ProtocolError> {
-    let line = &line[..memchr::memchr(0, line).unwrap_or(line.len())];
+    // A short line (PING) is searched by a plain loop, before memchr's set-up.
+    let nul = match line.len() {
+        0..16 => line.iter().position(|&b| b == 0),
+        _ => memchr::memchr(0, line),
+    };
+    let line = &line[..nul.unwrap_or(line.len())];
     copies.clear();
     spans.clear();
+    // No quotes, and no vertical tab or form feed (blanks between words
+    // but not inside one): the words are the runs between blanks.
+    if !line.iter().any(|&b| matches!(b, b'"' | b'\'' | 0x0b | 0x0c)) {
+        let blank = |b: &u8| matches!(b, b' ' | b'\t' | b'\n' | b'\r');
+        for word in line.split(blank).filter(|w| !w.is_empty()) {
+            let start = copies.len();
+            copies.extend_from_slice(word);
+            spans.push(Span {
+                start,
+                end: copies.len(),
+            });
+        }
+        return Ok(());
+    }
     let at = |i: usize| line.get(i).copied().unwrap_or(0);
     let mut i = 0;
     loop {

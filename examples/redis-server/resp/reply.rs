@@ -10,6 +10,14 @@ use super::number::{i64_digits, write_double};
 pub trait Sink {
     /// Appends `bytes`.
     fn put(&mut self, bytes: &[u8]);
+
+    /// Appends `head`, `body` and CRLF: one reply (a sink may write it in
+    /// one step rather than three).
+    fn put_framed(&mut self, head: &[u8], body: &[u8]) {
+        self.put(head);
+        self.put(body);
+        self.put(b"\r\n");
+    }
 }
 
 impl Sink for Vec<u8> {
@@ -64,13 +72,8 @@ impl<'a> Reply<'a> {
     }
 
     fn header(&mut self, kind: u8, n: i64) {
-        let mut buf = [0u8; 20];
-        let digits = i64_digits(n, &mut buf);
         let mut line = [0u8; 24];
-        line[0] = kind;
-        line[1..1 + digits.len()].copy_from_slice(digits);
-        line[1 + digits.len()..3 + digits.len()].copy_from_slice(b"\r\n");
-        self.out.put(&line[..3 + digits.len()]);
+        self.out.put(header_line(&mut line, kind, n));
     }
 
     /// `+OK`.
@@ -80,9 +83,7 @@ impl<'a> Reply<'a> {
 
     /// A simple string (no CR or LF inside).
     pub fn simple(&mut self, text: &[u8]) {
-        self.out.put(b"+");
-        self.out.put(text);
-        self.out.put(b"\r\n");
+        self.out.put_framed(b"+", text);
     }
 
     /// An error: `text` starts with its code (`ERR ...`, `WRONGTYPE ...`).
@@ -106,9 +107,9 @@ impl<'a> Reply<'a> {
 
     /// A bulk string.
     pub fn bulk(&mut self, bytes: &[u8]) {
-        self.header(b'$', bytes.len() as i64);
-        self.out.put(bytes);
-        self.out.put(b"\r\n");
+        let mut line = [0u8; 24];
+        let head = header_line(&mut line, b'$', bytes.len() as i64);
+        self.out.put_framed(head, bytes);
     }
 
     /// An integer as a bulk string.
@@ -182,6 +183,16 @@ impl<'a> Reply<'a> {
             }
         }
     }
+}
+
+/// `kind`, the digits of `n` and CRLF, written to `line`; returns them.
+fn header_line(line: &mut [u8; 24], kind: u8, n: i64) -> &[u8] {
+    let mut buf = [0u8; 20];
+    let digits = i64_digits(n, &mut buf);
+    line[0] = kind;
+    line[1..1 + digits.len()].copy_from_slice(digits);
+    line[1 + digits.len()..3 + digits.len()].copy_from_slice(b"\r\n");
+    &line[..3 + digits.len()]
 }
 
 #[cfg(test)]

@@ -7,12 +7,15 @@
 //! loops can never wait on each other, and holds them while it runs. So
 //! MSET, RENAME and EXEC are atomic for every other loop.
 
+mod hash;
 mod shard;
 mod table;
 pub mod value;
 pub mod zset;
 
 use std::sync::{Mutex, MutexGuard};
+
+use hash::{KeyHasher, shard_of};
 
 pub use shard::{Entry, Shard, Stamp, now_ms};
 pub use value::Value;
@@ -21,11 +24,15 @@ pub use value::Value;
 #[derive(Debug)]
 pub struct Store {
     shards: Box<[Mutex<Shard>]>,
+    /// The one keyed hash of every key: it picks the shard, and each
+    /// shard's table reuses it (see `hash.rs`).
+    hasher: KeyHasher,
 }
 
 /// Shards held locked for one command or transaction.
 pub struct Locked<'a> {
     mask: usize,
+    hasher: &'a KeyHasher,
     guards: Guards<'a>,
 }
 
@@ -42,8 +49,10 @@ impl Store {
     /// one lock for everything).
     pub fn new(shards: usize) -> Store {
         let n = shards.clamp(1, 1 << 16).next_power_of_two();
+        let hasher = KeyHasher::new();
         Store {
-            shards: (0..n).map(|_| Mutex::default()).collect(),
+            shards: (0..n).map(|_| Mutex::new(Shard::new(hasher.clone()))).collect(),
+            hasher,
         }
     }
 
@@ -55,13 +64,14 @@ impl Store {
 
     /// The shard that holds `key`.
     pub fn index(&self, key: &[u8]) -> usize {
-        (fnv1a(key) as usize) & (self.shards.len() - 1)
+        shard_of(self.hasher.hash(key), self.shards.len() - 1)
     }
 
     /// Locks nothing (a command without keys).
     pub fn lock_none(&self) -> Locked<'_> {
         Locked {
             mask: self.shards.len() - 1,
+            hasher: &self.hasher,
             guards: Guards::None,
         }
     }
@@ -71,6 +81,7 @@ impl Store {
         let i = self.index(key);
         Locked {
             mask: self.shards.len() - 1,
+            hasher: &self.hasher,
             guards: Guards::One(i, lock(&self.shards[i])),
         }
     }
@@ -84,6 +95,7 @@ impl Store {
         }
         Locked {
             mask: self.shards.len() - 1,
+            hasher: &self.hasher,
             guards: Guards::Many(guards),
         }
     }
@@ -109,7 +121,7 @@ impl Locked<'_> {
     /// The shard of `key`, which must be among the locked ones: the
     /// dispatcher locks what the command table says each command touches.
     pub fn shard(&mut self, key: &[u8]) -> &mut Shard {
-        let i = (fnv1a(key) as usize) & self.mask;
+        let i = shard_of(self.hasher.hash(key), self.mask);
         let found = match &mut self.guards {
             Guards::One(j, g) if *j == i => Some(&mut **g),
             Guards::Many(gs) => gs[i].as_deref_mut(),
@@ -173,14 +185,6 @@ impl Locked<'_> {
 /// itself is still sound, so carry on with it.
 fn lock(m: &Mutex<Shard>) -> MutexGuard<'_, Shard> {
     m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// FNV-1a: a cheap hash that only picks the shard (the map inside hashes
-/// again with its own, DoS-resistant, hasher).
-fn fnv1a(key: &[u8]) -> u64 {
-    key.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    })
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 
+use super::hash::KeyHasher;
 use super::table::Table;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -20,6 +21,16 @@ pub fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// [`Shard::expired`] over the watched keys alone.
+fn expired(watched: &mut HashMap<Box<[u8]>, Watch>, key: &[u8]) {
+    if watched.is_empty() {
+        return;
+    }
+    if let Some(w) = watched.get_mut(key) {
+        w.stamp.expiries += 1;
+    }
 }
 
 /// A stored value and its deadline.
@@ -73,6 +84,15 @@ pub struct Shard {
 }
 
 impl Shard {
+    /// An empty shard whose table hashes with `hasher`.
+    pub fn new(hasher: KeyHasher) -> Shard {
+        Shard {
+            map: Table::new(hasher),
+            deadlines: BinaryHeap::new(),
+            watched: HashMap::new(),
+        }
+    }
+
     /// The live entry for `key`; an expired one is dropped and reads as absent.
     pub fn get(&mut self, key: &[u8]) -> Option<&Entry> {
         self.get_mut(key).map(|e| &*e)
@@ -81,12 +101,15 @@ impl Shard {
     /// The live entry for `key`, to change in place: call [`Shard::touch`]
     /// when it is changed, [`Shard::remove`] when it is emptied.
     pub fn get_mut(&mut self, key: &[u8]) -> Option<&mut Entry> {
-        if self.map.get(key)?.is_expired_now() {
-            self.map.remove(key);
-            self.expired(key);
-            return None;
+        // One lookup: the entry, or its removal once expired.
+        let Shard { map, watched, .. } = self;
+        match map.get_or_remove(key, Entry::is_expired_now) {
+            Ok(found) => found,
+            Err(_expired) => {
+                expired(watched, key);
+                None
+            }
         }
-        self.map.get_mut(key)
     }
 
     /// Whether `key` is there and live.
@@ -107,12 +130,7 @@ impl Shard {
     /// Records that `key`, expired, was dropped: the WATCHes of it taken
     /// while it was live now fail. Costs nothing while nothing is watched.
     fn expired(&mut self, key: &[u8]) {
-        if self.watched.is_empty() {
-            return;
-        }
-        if let Some(w) = self.watched.get_mut(key) {
-            w.stamp.expiries += 1;
-        }
+        expired(&mut self.watched, key);
     }
 
     /// Stores `value` at `key` with the deadline `expires`, or with the

@@ -1,11 +1,12 @@
 //! A shard's keys: a hash table of small maps, so that SCAN can walk it
 //! with Redis's reverse-binary cursor.
 //!
-//! A key goes to one of 2^k buckets by a keyed SipHash (each table draws
-//! its own keys, so crafted keys cannot pile into one bucket); a bucket is
-//! a small `HashMap`. The bucket count doubles when the table holds more
-//! than [`GROW_AT`] keys per bucket and halves below [`SHRINK_AT`], all at
-//! once under the shard's lock (as a plain `HashMap` grows).
+//! A key goes to one of 2^k buckets by the low bits of its keyed hash (see
+//! `hash.rs`, which also says how HashDoS is handled); a bucket is a small
+//! `HashTable` that takes the same hash, rotated, so a key is hashed once per
+//! lookup. The bucket count doubles when the table holds more than
+//! [`GROW_AT`] keys per bucket and halves below [`SHRINK_AT`], all at once
+//! under the shard's lock (as a plain `HashMap` grows).
 //!
 //! SCAN's promise, as in Redis's `dictScan`: every key present from the
 //! first call to the last is returned at least once, however the table
@@ -15,15 +16,13 @@
 //! already visited in reversed-bit order, so nothing visited is visited
 //! again and nothing unvisited is skipped. A shrink merges such pairs: a
 //! merged bucket may be visited again (keys returned twice), never skipped.
-//!
-//! The maps inside a bucket hash with FNV, which crafted keys could make
-//! collide; but they reach a bucket only by the keyed hash, so at most a
-//! bucket's worth (tens of keys) ever collide in one map.
 
-use std::collections::HashMap;
-use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 use std::mem;
 
+use hashbrown::HashTable;
+use hashbrown::hash_table::Entry as Slot;
+
+use super::hash::{KeyHasher, slot_hash};
 use super::shard::Entry;
 
 /// Grow when the keys outnumber the buckets this many times over...
@@ -31,64 +30,76 @@ pub const GROW_AT: usize = 32;
 /// ...and shrink when they fall below this many per bucket.
 pub const SHRINK_AT: usize = 4;
 
-/// FNV-1a for the maps inside a bucket, with a final mix so that the
-/// top bits (which `HashMap` uses to tell entries apart) depend on every byte.
-#[derive(Default)]
-pub struct Fnv(u64);
-
-impl Hasher for Fnv {
-    fn write(&mut self, bytes: &[u8]) {
-        let mut h = if self.0 == 0 {
-            0xcbf2_9ce4_8422_2325
-        } else {
-            self.0
-        };
-        for &b in bytes {
-            h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
-        }
-        self.0 = h;
-    }
-
-    fn finish(&self) -> u64 {
-        let h = self.0 ^ (self.0 >> 29);
-        h.wrapping_mul(0xbf58_476d_1ce4_e5b9) ^ (h >> 32)
-    }
-}
-
-type Bucket = HashMap<Box<[u8]>, Entry, BuildHasherDefault<Fnv>>;
+type Bucket = HashTable<(Box<[u8]>, Entry)>;
 
 /// The keys of one shard.
 #[derive(Debug)]
 pub struct Table {
     buckets: Vec<Bucket>,
     len: usize,
-    hasher: std::collections::hash_map::RandomState,
+    hasher: KeyHasher,
 }
 
 impl Default for Table {
     fn default() -> Table {
-        Table {
-            buckets: vec![Bucket::default()],
-            len: 0,
-            hasher: Default::default(),
-        }
+        Table::new(KeyHasher::new())
     }
 }
 
+/// What a bucket's table needs to move an entry when it grows.
+fn rehash(hasher: &KeyHasher) -> impl Fn(&(Box<[u8]>, Entry)) -> u64 + '_ {
+    move |(k, _)| slot_hash(hasher.hash(k))
+}
+
 impl Table {
-    fn bucket(&self, key: &[u8]) -> usize {
-        (self.hasher.hash_one(key) as usize) & (self.buckets.len() - 1)
+    /// An empty table hashing with `hasher`.
+    pub fn new(hasher: KeyHasher) -> Table {
+        Table {
+            buckets: vec![Bucket::new()],
+            len: 0,
+            hasher,
+        }
+    }
+
+    /// The bucket of `key` and the hash its table uses.
+    #[inline]
+    fn locate(&self, key: &[u8]) -> (usize, u64) {
+        let h = self.hasher.hash(key);
+        ((h as usize) & (self.buckets.len() - 1), slot_hash(h))
     }
 
     /// The entry at `key`, expired or not.
     pub fn get(&self, key: &[u8]) -> Option<&Entry> {
-        self.buckets[self.bucket(key)].get(key)
+        let (i, h) = self.locate(key);
+        self.buckets[i].find(h, |(k, _)| **k == *key).map(|(_, e)| e)
     }
 
     /// The entry at `key`, to change in place.
     pub fn get_mut(&mut self, key: &[u8]) -> Option<&mut Entry> {
-        let i = self.bucket(key);
-        self.buckets[i].get_mut(key)
+        let (i, h) = self.locate(key);
+        self.buckets[i].find_mut(h, |(k, _)| **k == *key).map(|(_, e)| e)
+    }
+
+    /// The entry at `key` unless `drop` says to remove it (then it is
+    /// removed and returned as `Err`): one lookup for a read that expires.
+    pub fn get_or_remove(
+        &mut self,
+        key: &[u8],
+        drop: impl FnOnce(&Entry) -> bool,
+    ) -> Result<Option<&mut Entry>, Entry> {
+        let (i, h) = self.locate(key);
+        let Some(at) = self.buckets[i].find_bucket_index(h, |(k, _)| **k == *key) else {
+            return Ok(None);
+        };
+        if !self.buckets[i].get_bucket(at).is_some_and(|(_, e)| drop(e)) {
+            return Ok(self.buckets[i].get_bucket_mut(at).map(|(_, e)| e));
+        }
+        let Ok(found) = self.buckets[i].get_bucket_entry(at) else {
+            return Ok(None);
+        };
+        let ((_, e), _) = found.remove();
+        self.removed();
+        Err(e)
     }
 
     /// Stores `entry` at `key` (replacing what was there); returns it.
@@ -96,15 +107,16 @@ impl Table {
         if self.len >= GROW_AT * self.buckets.len() && !self.contains(key) {
             self.resize(self.buckets.len() * 2);
         }
-        let i = self.bucket(key);
-        match self.buckets[i].entry(key.into()) {
-            std::collections::hash_map::Entry::Occupied(mut o) => {
-                o.insert(entry);
-                o.into_mut()
+        let (i, h) = self.locate(key);
+        let hasher = &self.hasher;
+        match self.buckets[i].entry(h, |(k, _)| **k == *key, rehash(hasher)) {
+            Slot::Occupied(mut o) => {
+                o.get_mut().1 = entry;
+                &mut o.into_mut().1
             }
-            std::collections::hash_map::Entry::Vacant(v) => {
+            Slot::Vacant(v) => {
                 self.len += 1;
-                v.insert(entry)
+                &mut v.insert((key.into(), entry)).into_mut().1
             }
         }
     }
@@ -115,13 +127,19 @@ impl Table {
 
     /// Removes `key`; returns its entry if it was there.
     pub fn remove(&mut self, key: &[u8]) -> Option<Entry> {
-        let i = self.bucket(key);
-        let e = self.buckets[i].remove(key)?;
+        let (i, h) = self.locate(key);
+        let found = self.buckets[i].find_entry(h, |(k, _)| **k == *key).ok()?;
+        let ((_, e), _) = found.remove();
+        self.removed();
+        Some(e)
+    }
+
+    /// After a removal: counts it, and shrinks when the keys are few.
+    fn removed(&mut self) {
         self.len -= 1;
         if self.buckets.len() > 1 && self.len < SHRINK_AT * self.buckets.len() {
             self.resize(self.buckets.len() / 2);
         }
-        Some(e)
     }
 
     /// The number of keys.
@@ -142,16 +160,17 @@ impl Table {
 
     /// Drops every key.
     pub fn clear(&mut self) {
-        self.buckets = vec![Bucket::default()];
+        self.buckets = vec![Bucket::new()];
         self.len = 0;
     }
 
     /// Moves every key into `n` buckets.
     fn resize(&mut self, n: usize) {
-        let mut fresh: Vec<Bucket> = (0..n).map(|_| Bucket::default()).collect();
+        let mut fresh: Vec<Bucket> = (0..n).map(|_| Bucket::new()).collect();
         for (k, e) in mem::take(&mut self.buckets).into_iter().flatten() {
-            let i = (self.hasher.hash_one(&k[..]) as usize) & (n - 1);
-            fresh[i].insert(k, e);
+            let h = self.hasher.hash(&k);
+            let bucket = &mut fresh[(h as usize) & (n - 1)];
+            bucket.insert_unique(slot_hash(h), (k, e), rehash(&self.hasher));
         }
         self.buckets = fresh;
     }
@@ -170,7 +189,7 @@ impl Table {
     }
 
     /// An estimate of the heap bytes the table itself holds (not the
-    /// values' own allocations): each bucket map's slots (its capacity, a
+    /// values' own allocations): each bucket table's slots (its capacity, a
     /// key pointer and an entry each, plus one control byte) and the key
     /// bytes.
     pub fn heap_bytes(&self) -> usize {
