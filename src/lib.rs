@@ -364,6 +364,10 @@ mod sys;
 mod translate;
 
 pub use addr::{Addr, Address, Network};
+/// The shared buffer [`Output::write_shared`] sends from (the `bytes` crate's,
+/// re-exported under the default feature `bytes`).
+#[cfg(feature = "bytes")]
+pub use bytes::Bytes;
 pub use clock::{Clock, Tick};
 pub use config::{Backend, Balance, Config};
 pub use conn::{Conn, InputControl, Parts, ShutdownHook};

@@ -433,3 +433,43 @@ fn drop_is_prompt_even_with_a_wake_pending() {
         started.elapsed()
     );
 }
+
+#[cfg(feature = "bytes")]
+#[test]
+fn a_shared_send_holds_its_buffer_until_the_kernel_lets_go() {
+    let mut ring = Ring::new(16).unwrap();
+    let (mut peer, fd) = pair();
+    let s = ring.add(fd);
+    let page = bytes::Bytes::from(pattern(4096));
+    ring.send_shared(s, page.slice(7..), 4).unwrap();
+    pump(&mut ring, |_, c| match c.event {
+        Event::SentShared { buf, result } => {
+            assert_eq!((c.tag, result.unwrap(), buf.len()), (4, 4089, 4089));
+            true
+        }
+        other => panic!("unexpected {other:?}"),
+    });
+    let mut b = vec![0u8; 4089];
+    peer.read_exact(&mut b).unwrap();
+    assert_eq!(b, page[7..]);
+    assert!(page.is_unique(), "the completion gave the reference back");
+
+    // More than the socket buffer, closed in flight: held until the end.
+    let big = bytes::Bytes::from(vec![b'z'; 8 << 20]);
+    ring.send_shared(s, big.clone(), 5).unwrap();
+    ring.enter(Some(Duration::ZERO)).unwrap();
+    assert!(
+        !big.is_unique(),
+        "the ring holds a reference while the kernel sends"
+    );
+    ring.close(s);
+    let deadline = Instant::now() + LIMIT;
+    while ring.holds(s) {
+        assert!(Instant::now() < deadline);
+        ring.enter(Some(Duration::from_millis(50))).unwrap();
+        assert!(ring.next_completion().is_none());
+    }
+    assert!(big.is_unique(), "released once the kernel let go");
+    let mut sink = Vec::new();
+    let _ = peer.read_to_end(&mut sink);
+}

@@ -353,8 +353,7 @@ impl Driver for StdDriver {
                 "the connection can no longer send",
             ));
         }
-        let buf = out.unsent();
-        let n = WRITE_QUEUE.saturating_sub(st.queue.len()).min(buf.len());
+        let n = WRITE_QUEUE.saturating_sub(st.queue.len()).min(out.len());
         if n == 0 {
             return Err(would_block());
         }
@@ -363,12 +362,20 @@ impl Driver for StdDriver {
         if st.queue.capacity() == 0 {
             st.queue.reserve(n.max(QUEUE_START));
         }
-        st.queue.extend_from_slice(&buf[..n]);
+        // The writer thread sends from its own queue: shared pieces are
+        // copied into it, run by run, like the rest.
+        let mut left = n;
+        while left > 0 {
+            let run = out.front();
+            let m = run.len().min(left);
+            st.queue.extend_from_slice(&run[..m]);
+            out.consume(m);
+            left -= m;
+        }
         drop(st);
         if idle {
             link.cv.notify_all();
         }
-        out.consume(n);
         Ok(n)
     }
 

@@ -21,6 +21,8 @@ enum What {
     RecvMsg(u16, libc::socklen_t),
     Accept,
     Send,
+    #[cfg(feature = "bytes")]
+    SendShared,
     Connect,
     Wake,
 }
@@ -57,6 +59,16 @@ pub enum Event {
         buf: Vec<u8>,
         /// The offset the send started at.
         off: usize,
+        /// Bytes sent, or the error.
+        result: io::Result<usize>,
+    },
+    /// A send from a shared buffer finished ([`Ring::send_shared`]): the
+    /// buffer comes back (drop it to release it), with how many bytes the
+    /// socket took.
+    #[cfg(feature = "bytes")]
+    SentShared {
+        /// The buffer given to [`Ring::send_shared`].
+        buf: bytes::Bytes,
         /// Bytes sent, or the error.
         result: io::Result<usize>,
     },
@@ -222,6 +234,8 @@ impl Ring {
             Kind::RecvMsg(g, h) => What::RecvMsg(*g, h.0.msg_namelen),
             Kind::Accept => What::Accept,
             Kind::Send { .. } => What::Send,
+            #[cfg(feature = "bytes")]
+            Kind::SendShared(_) => What::SendShared,
             Kind::Connect(_) => What::Connect,
             Kind::Wake(_) => What::Wake,
             Kind::Cancel => return None,
@@ -270,12 +284,21 @@ impl Ring {
                 let Some(Kind::Send { buf, off }) = kind else {
                     unreachable!("a send completes once")
                 };
-                let result = if res >= 0 {
-                    Ok(res as usize)
-                } else {
-                    Err(os_error(res))
+                Event::Sent {
+                    buf,
+                    off,
+                    result: sent(res),
+                }
+            }
+            #[cfg(feature = "bytes")]
+            What::SendShared => {
+                let Some(Kind::SendShared(buf)) = kind else {
+                    unreachable!("a send completes once")
                 };
-                Event::Sent { buf, off, result }
+                Event::SentShared {
+                    buf,
+                    result: sent(res),
+                }
             }
             What::Connect => Event::Connected(if res < 0 { Err(os_error(res)) } else { Ok(()) }),
             What::Wake => {
@@ -327,5 +350,14 @@ impl Ring {
         if let Some(Event::Received { buf, .. } | Event::Datagram { buf, .. }) = event {
             self.give_back(buf);
         }
+    }
+}
+
+/// A send's result: bytes sent, or the error.
+fn sent(res: i32) -> io::Result<usize> {
+    if res >= 0 {
+        Ok(res as usize)
+    } else {
+        Err(os_error(res))
     }
 }

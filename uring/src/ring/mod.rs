@@ -94,7 +94,14 @@ enum Kind {
     Recv(u16),
     RecvMsg(u16, Box<MsgHdr>),
     Accept,
-    Send { buf: Vec<u8>, off: usize },
+    Send {
+        buf: Vec<u8>,
+        off: usize,
+    },
+    /// A send from a shared buffer: its bytes stay where they are (a
+    /// `Bytes` never moves or changes its contents while a handle lives).
+    #[cfg(feature = "bytes")]
+    SendShared(bytes::Bytes),
     Connect(Box<SockAddr>),
     Wake(Box<[u8; 8]>),
     Cancel,
