@@ -15,7 +15,8 @@
 //!   next polls. Input not yet given to the loop is therefore always still in
 //!   the socket, which is what makes detach lossless.
 //! * Each connection has a writer thread behind a bounded queue
-//!   ([`WRITE_QUEUE`]): `send` copies into the queue (and says `WouldBlock`
+//!   ([`WRITE_QUEUE`]): `send` copies into the queue, shared buffers
+//!   (`Output::write_shared`) too (and says `WouldBlock`
 //!   when it is full); the writer sends with blocking writes and posts
 //!   `writable` after each send that makes progress. Bytes in the queue or
 //!   in the batch being sent are the backend's ([`Driver::held`]): the loop
