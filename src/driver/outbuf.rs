@@ -245,16 +245,23 @@ impl OutBuf {
         std::mem::replace(&mut self.buf, rest)
     }
 
-    /// With shared pieces queued, takes the front run out as a `Bytes` (a
-    /// copied run too, see [`OutBuf::freeze`]): a completion backend sends
-    /// from it and holds it until the send completes. `None` when only
-    /// copied bytes are queued.
+    /// With shared pieces queued, takes up to `max` runs from the front as
+    /// `Bytes` (the copied runs too, see [`OutBuf::freeze`]): a completion
+    /// backend sends from them and holds them until the send completes.
+    /// Empty when only copied bytes are queued.
     #[cfg(feature = "bytes")]
-    pub(crate) fn take_front_run(&mut self) -> Option<Bytes> {
-        if self.front_is_copied()? {
+    pub(crate) fn take_front_runs(&mut self, max: usize) -> Vec<Bytes> {
+        if self.front_is_copied() == Some(true) {
             self.freeze();
         }
-        self.take_front_shared()
+        let mut runs = Vec::new();
+        while runs.len() < max {
+            match self.take_front_shared() {
+                Some(run) => runs.push(run),
+                None => break,
+            }
+        }
+        runs
     }
 
     /// Whether the front run is copied bytes; `None` without shared pieces.

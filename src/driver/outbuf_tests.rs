@@ -101,9 +101,15 @@ fn runs_taken_one_by_one_are_the_output_in_order() {
     let (mut o, shared) = mixed();
     let mut got = Vec::new();
     let mut taken = Vec::new();
-    while let Some(run) = o.take_front_run() {
-        got.extend_from_slice(&run);
-        taken.push(run);
+    loop {
+        let runs = o.take_front_runs(2);
+        if runs.is_empty() {
+            break;
+        }
+        for run in runs {
+            got.extend_from_slice(&run);
+            taken.push(run);
+        }
         if taken.len() == 2 {
             // Written while the first runs are in flight: after them.
             o.buf.extend_from_slice(b"+");

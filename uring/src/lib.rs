@@ -38,5 +38,7 @@ mod tests;
 pub use bufs::BufId;
 #[cfg(target_os = "linux")]
 pub use probe::probe;
+#[cfg(all(target_os = "linux", feature = "bytes"))]
+pub use ring::MAX_SHARED;
 #[cfg(target_os = "linux")]
 pub use ring::{Completion, Event, Group, Op, Ring, Sock, Waker};

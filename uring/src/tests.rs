@@ -441,22 +441,24 @@ fn a_shared_send_holds_its_buffer_until_the_kernel_lets_go() {
     let (mut peer, fd) = pair();
     let s = ring.add(fd);
     let page = bytes::Bytes::from(pattern(4096));
-    ring.send_shared(s, page.slice(7..), 4).unwrap();
+    let bufs = vec![page.slice(7..), bytes::Bytes::from_static(b"-"), page.slice(..3)];
+    ring.send_shared(s, bufs, 4).unwrap();
     pump(&mut ring, |_, c| match c.event {
-        Event::SentShared { buf, result } => {
-            assert_eq!((c.tag, result.unwrap(), buf.len()), (4, 4089, 4089));
+        Event::SentShared { bufs, result } => {
+            assert_eq!((c.tag, result.unwrap(), bufs.len()), (4, 4093, 3));
             true
         }
         other => panic!("unexpected {other:?}"),
     });
-    let mut b = vec![0u8; 4089];
+    let mut b = vec![0u8; 4093];
     peer.read_exact(&mut b).unwrap();
-    assert_eq!(b, page[7..]);
+    assert_eq!(&b[..4089], &page[7..]);
+    assert_eq!(&b[4089..], [&b"-"[..], &page[..3]].concat());
     assert!(page.is_unique(), "the completion gave the reference back");
 
     // More than the socket buffer, closed in flight: held until the end.
     let big = bytes::Bytes::from(vec![b'z'; 8 << 20]);
-    ring.send_shared(s, big.clone(), 5).unwrap();
+    ring.send_shared(s, vec![big.clone()], 5).unwrap();
     ring.enter(Some(Duration::ZERO)).unwrap();
     assert!(
         !big.is_unique(),

@@ -90,7 +90,7 @@ impl UringDriver {
         match c.event {
             Done::Sent { buf, off, result } => self.sent(index, buf, off, result),
             #[cfg(feature = "bytes")]
-            Done::SentShared { buf, result } => self.sent_shared(index, buf, result),
+            Done::SentShared { bufs, result } => self.sent_shared(index, bufs, result),
             Done::Connected(r) => self.connected(index, r),
             e => self.received(index, c.more, e),
         }

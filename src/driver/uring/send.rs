@@ -3,10 +3,11 @@
 //!
 //! Copied output goes as the connection's `Vec` itself (the loop gets a
 //! spare one meanwhile). With the `bytes` feature, output holding shared
-//! pieces goes one run at a time as a `Bytes` (`Ring::send_shared`): the
-//! copied runs become `Bytes` too, without a copy (see `OutBuf::freeze`),
-//! and the ring holds each until its send completes, also across a cancel
-//! or a close, so a shared buffer is released once the kernel has it.
+//! pieces goes as `Bytes`, up to `MAX_RUNS` runs in one `sendmsg`
+//! (`Ring::send_shared`): the copied runs become `Bytes` too, without a
+//! copy (see `OutBuf::freeze`), and the ring holds them until the send
+//! completes, also across a cancel or a close, so a shared buffer is
+//! released once the kernel has it.
 
 use std::io;
 use std::mem;
@@ -14,14 +15,19 @@ use std::mem;
 use super::{UringDriver, tag, would_block};
 use crate::driver::{OutBuf, Token};
 
+/// Runs of output (copied or shared) one send takes at most, as epoll's
+/// vectored writes.
+#[cfg(feature = "bytes")]
+const MAX_RUNS: usize = 64;
+
 /// What a short send left unsent, for `Driver::take_sent` to give back.
 #[derive(Debug)]
 pub(super) enum Rest {
     /// A copied buffer and the offset of its rest.
     Copied(Vec<u8>, usize),
-    /// The rest of a shared run.
+    /// The runs not sent whole, in order (the first may be a part).
     #[cfg(feature = "bytes")]
-    Shared(bytes::Bytes),
+    Shared(Vec<bytes::Bytes>),
 }
 
 impl UringDriver {
@@ -40,12 +46,13 @@ impl UringDriver {
         }
         let (sock, t) = (c.sock, tag(token, c.generation));
         #[cfg(feature = "bytes")]
-        if let Some(run) = out.take_front_run() {
-            let n = run.len();
-            return match self.ring.send_shared(sock, run, t) {
+        if out.pieces.len() > 0 {
+            let runs = out.take_front_runs(MAX_RUNS);
+            let n = runs.iter().map(|r| r.len()).sum();
+            return match self.ring.send_shared(sock, runs, t) {
                 Ok(_) => Ok(self.in_flight(token, n)),
-                Err((e, run)) => {
-                    out.put_back_shared(run);
+                Err((e, runs)) => {
+                    put_back_runs(out, runs);
                     Err(e)
                 }
             };
@@ -92,9 +99,9 @@ impl UringDriver {
                 self.recycle(queued);
             }
             #[cfg(feature = "bytes")]
-            Some(Rest::Shared(run)) => {
-                c.held -= run.len();
-                out.put_back_shared(run);
+            Some(Rest::Shared(runs)) => {
+                c.held -= runs.iter().map(|r| r.len()).sum::<usize>();
+                put_back_runs(out, runs);
             }
             None => {}
         }
@@ -114,13 +121,22 @@ impl UringDriver {
         self.completed(t, len, result, rest);
     }
 
-    /// A send from a shared run completed: the run is released here, or its
-    /// rest kept for the loop's next attempt.
+    /// A send from shared runs completed: the runs sent whole are released
+    /// here, the rest kept for the loop's next attempt.
     #[cfg(feature = "bytes")]
-    pub(super) fn sent_shared(&mut self, t: Token, run: bytes::Bytes, result: io::Result<usize>) {
-        let len = run.len();
+    pub(super) fn sent_shared(&mut self, t: Token, mut runs: Vec<bytes::Bytes>, result: io::Result<usize>) {
+        let len = runs.iter().map(|r| r.len()).sum();
         let rest = match &result {
-            &Ok(n) if n > 0 && n < len => Some(Rest::Shared(run.slice(n..))),
+            &Ok(n) if n > 0 && n < len => {
+                let mut sent = n;
+                runs.retain_mut(|r| {
+                    let m = sent.min(r.len());
+                    sent -= m;
+                    *r = r.slice(m..);
+                    !r.is_empty()
+                });
+                Some(Rest::Shared(runs))
+            }
             _ => None,
         };
         self.completed(t, len, result, rest);
@@ -151,5 +167,13 @@ impl UringDriver {
         c.in_flight = false;
         c.send_error = Some(e);
         self.post(t, true, true);
+    }
+}
+
+/// Puts runs taken for a send back in front of `out`, in order.
+#[cfg(feature = "bytes")]
+fn put_back_runs(out: &mut OutBuf, runs: Vec<bytes::Bytes>) {
+    for run in runs.into_iter().rev() {
+        out.put_back_shared(run);
     }
 }

@@ -62,13 +62,13 @@ pub enum Event {
         /// Bytes sent, or the error.
         result: io::Result<usize>,
     },
-    /// A send from a shared buffer finished ([`Ring::send_shared`]): the
-    /// buffer comes back (drop it to release it), with how many bytes the
-    /// socket took.
+    /// A send from shared buffers finished ([`Ring::send_shared`]): the
+    /// buffers come back (drop them to release them), with how many bytes
+    /// the socket took (from the first on, in order).
     #[cfg(feature = "bytes")]
     SentShared {
-        /// The buffer given to [`Ring::send_shared`].
-        buf: bytes::Bytes,
+        /// The buffers given to [`Ring::send_shared`].
+        bufs: Vec<bytes::Bytes>,
         /// Bytes sent, or the error.
         result: io::Result<usize>,
     },
@@ -292,11 +292,11 @@ impl Ring {
             }
             #[cfg(feature = "bytes")]
             What::SendShared => {
-                let Some(Kind::SendShared(buf)) = kind else {
+                let Some(Kind::SendShared(msg)) = kind else {
                     unreachable!("a send completes once")
                 };
                 Event::SentShared {
-                    buf,
+                    bufs: msg.into_bufs(),
                     result: sent(res),
                 }
             }

@@ -25,6 +25,10 @@
 
 mod complete;
 mod groups;
+#[cfg(feature = "bytes")]
+mod shared;
+#[cfg(feature = "bytes")]
+pub use shared::MAX_SHARED;
 mod socks;
 mod submit;
 mod waker;
@@ -98,10 +102,9 @@ enum Kind {
         buf: Vec<u8>,
         off: usize,
     },
-    /// A send from a shared buffer: its bytes stay where they are (a
-    /// `Bytes` never moves or changes its contents while a handle lives).
+    /// A send from shared buffers (see `shared.rs`).
     #[cfg(feature = "bytes")]
-    SendShared(bytes::Bytes),
+    SendShared(Box<shared::SharedMsg>),
     Connect(Box<SockAddr>),
     Wake(Box<[u8; 8]>),
     Cancel,

@@ -14,7 +14,7 @@ use super::{Group, Kind, MsgHdr, NO_SOCK, Op, Ring, Sock, take_slot};
 /// Flags of every send: no SIGPIPE. A send completes with what the socket
 /// took (short when its buffer filled): the caller sees the progress and
 /// sends the rest.
-const SEND_FLAGS: i32 = libc::MSG_NOSIGNAL;
+pub(super) const SEND_FLAGS: i32 = libc::MSG_NOSIGNAL;
 
 impl Ring {
     /// Pushes one submission, submitting early if the queue is full.
@@ -136,40 +136,6 @@ impl Ring {
             };
             let rest = &buf[*off..];
             opcode::Send::new(types::Fd(fd), rest.as_ptr(), rest.len() as u32)
-                .flags(SEND_FLAGS)
-                .build()
-        })
-        .map_err(give_back)
-    }
-
-    /// Sends all of `buf` on stream socket `s`, from where its bytes are (no
-    /// copy); the ring holds `buf` (one reference) until
-    /// [`Event::SentShared`] gives it back, also after a cancel or a close
-    /// of the socket, so the kernel never reads released memory. On failure
-    /// to submit, `buf` comes back with the error.
-    #[cfg(feature = "bytes")]
-    pub fn send_shared(
-        &mut self,
-        s: Sock,
-        buf: bytes::Bytes,
-        tag: u64,
-    ) -> Result<Op, (io::Error, bytes::Bytes)> {
-        let give_back = |(e, k): (io::Error, Kind)| match k {
-            Kind::SendShared(buf) => (e, buf),
-            _ => unreachable!(),
-        };
-        let fd = match self.raw(s) {
-            Ok(fd) => fd,
-            Err(e) => return Err((e, buf)),
-        };
-        if buf.is_empty() || buf.len() > u32::MAX as usize {
-            return Err((io::Error::from(io::ErrorKind::InvalidInput), buf));
-        }
-        // The pointer is into the `Bytes` the slot now owns: its contents
-        // neither move nor change while that handle lives.
-        self.start(s.idx, tag, Kind::SendShared(buf), |k| {
-            let Kind::SendShared(buf) = k else { unreachable!() };
-            opcode::Send::new(types::Fd(fd), buf.as_ptr(), buf.len() as u32)
                 .flags(SEND_FLAGS)
                 .build()
         })
