@@ -146,6 +146,50 @@
 //! }
 //! ```
 //!
+//! ### A cache reply from a shared buffer
+//! A value stored once and sent to many clients (a cached page, a large
+//! value of a key-value store) need not be copied into each connection's
+//! queue. Keep it as a [`Bytes`] (a reference-counted buffer, the `bytes`
+//! feature, on by default) and queue it with [`Conn::write_shared`]: the
+//! queue holds a reference, in order with the bytes written around it, and
+//! the backend sends from the value itself (a vectored write on epoll and
+//! kqueue, a send from the buffer on io_uring). The reference is dropped
+//! once the kernel has the bytes, so replacing the value in the cache
+//! meanwhile is safe: the old one lives until its last reply is sent. It
+//! counts in [`Conn::queued`] and the limits like copied bytes. Values under
+//! [`Output::COPY_BELOW`] (4 KiB) are copied, as is output to a UDP remote,
+//! through a [`Translate`] layer (TLS) and on the std backend.
+//!
+//! ```
+//! # #[cfg(feature = "bytes")] mod cache {
+//! use std::collections::HashMap;
+//! use revio::{Action, Bytes, Conn, Handler};
+//!
+//! /// `get KEY\n` answers the stored value, or `-` when there is none.
+//! struct Cache(HashMap<Vec<u8>, Bytes>);
+//!
+//! impl Handler for Cache {
+//!     type State = ();
+//!     fn data(&mut self, conn: &mut Conn<'_, ()>, input: &[u8]) -> Action {
+//!         let mut rest = input;
+//!         while let Some(nl) = rest.iter().position(|&b| b == b'\n') {
+//!             let key = rest[..nl].strip_prefix(b"get ").unwrap_or_default();
+//!             match self.0.get(key) {
+//!                 Some(value) => {
+//!                     conn.write(format!("{}\n", value.len()).as_bytes());
+//!                     conn.write_shared(value.clone()); // a reference count, no copy
+//!                 }
+//!                 None => conn.write(b"-\n"),
+//!             }
+//!             rest = &rest[nl + 1..];
+//!         }
+//!         conn.keep(rest.len());
+//!         Action::None
+//!     }
+//! }
+//! # }
+//! ```
+//!
 //! ## Writing to another connection
 //! A handler writes only to the connection of its event. To send to another
 //! one, park the bytes where that connection's handler finds them, and wake
@@ -288,6 +332,9 @@
 //! backend (see [Portability](#portability)).
 //!
 //! ## Feature flags
+//! * `bytes` (default): output from shared buffers, [`Output::write_shared`]
+//!   with [`Bytes`] (the `bytes` crate, no other dependency). Without it
+//!   (`default-features = false`) output is always copied.
 //! * `tls`: TLS through rustls (`Tls`, `TlsClient`, `TlsTranslator`).
 //! * `test-hooks`: hidden hooks for revio's own test suite (fault injection);
 //!   not for applications.
@@ -364,6 +411,10 @@ mod sys;
 mod translate;
 
 pub use addr::{Addr, Address, Network};
+/// The shared buffer [`Output::write_shared`] sends from (the `bytes` crate's,
+/// re-exported under the default feature `bytes`).
+#[cfg(feature = "bytes")]
+pub use bytes::Bytes;
 pub use clock::{Clock, Tick};
 pub use config::{Backend, Balance, Config};
 pub use conn::{Conn, InputControl, Parts, ShutdownHook};

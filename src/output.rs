@@ -3,6 +3,8 @@
 
 use std::io;
 
+use crate::driver::Pieces;
+
 /// The output queued for one connection, reached with
 /// [`Conn::output`](crate::Conn::output). Handlers can only append: bytes
 /// already queued (from earlier events, or partly sent) cannot be read,
@@ -39,6 +41,9 @@ use std::io;
 /// ```
 pub struct Output<'a> {
     pub(crate) buf: &'a mut Vec<u8>,
+    /// Where shared buffers go (`None`: they are copied, as for a datagram
+    /// or behind a translator).
+    pub(crate) pieces: Option<&'a mut Pieces>,
     /// Bytes at the front of `buf` that are already sent.
     pub(crate) head: usize,
     /// Queued bytes that are not in `buf` (a backend owns them until sent,
@@ -49,9 +54,16 @@ pub struct Output<'a> {
 }
 
 impl<'a> Output<'a> {
-    pub(crate) fn new(buf: &'a mut Vec<u8>, head: usize, elsewhere: usize, limit: usize) -> Output<'a> {
+    pub(crate) fn new(
+        buf: &'a mut Vec<u8>,
+        pieces: Option<&'a mut Pieces>,
+        head: usize,
+        elsewhere: usize,
+        limit: usize,
+    ) -> Output<'a> {
         Output {
             buf,
+            pieces,
             head,
             elsewhere,
             limit,
@@ -62,7 +74,7 @@ impl<'a> Output<'a> {
     /// Bytes queued for this connection that the socket has not taken yet,
     /// including what this event wrote.
     pub fn queued(&self) -> usize {
-        self.buf.len() - self.head + self.elsewhere
+        self.buf.len() - self.head + self.elsewhere + self.pieces.as_ref().map_or(0, |p| p.len())
     }
 
     /// How many more bytes may be queued before the limit.
@@ -140,6 +152,61 @@ impl<'a> Output<'a> {
     }
 }
 
+#[cfg(feature = "bytes")]
+impl Output<'_> {
+    /// Shared buffers shorter than this are copied into the queue: for a few
+    /// bytes a copy costs less than a reference to keep and a separate piece
+    /// to send.
+    pub const COPY_BELOW: usize = 4096;
+
+    /// Queues a shared buffer, sent from where it is, without copying: the
+    /// loop keeps the [`Bytes`](crate::Bytes) (a reference count, not the
+    /// bytes) until the kernel has taken them, then drops it. It is sent in
+    /// order with what is written before and after it, and counts like
+    /// copied bytes in [`queued`](Output::queued), the high-water mark,
+    /// [`Config::max_output`](crate::Config::max_output) (a buffer that does
+    /// not fit under the limit is dropped, and the connection closes, as for
+    /// [`extend_from_slice`](Output::extend_from_slice)) and
+    /// [`Config::loop_output_budget`](crate::Config::loop_output_budget).
+    ///
+    /// Where a copy is cheaper or needed, the bytes are copied instead:
+    /// buffers under [`Output::COPY_BELOW`] (4 KiB), a UDP remote's datagram,
+    /// and output through a [`Translate`](crate::Translate) layer (TLS
+    /// encrypts into its own records). The std backend copies into its
+    /// writer thread's queue; epoll and kqueue send with one vectored write,
+    /// io_uring with a send from the buffer itself.
+    ///
+    /// ```
+    /// use revio::{Action, Bytes, Conn, Handler};
+    ///
+    /// /// Answers every request with the same large page, built once.
+    /// struct Page(Bytes);
+    ///
+    /// impl Handler for Page {
+    ///     type State = ();
+    ///     fn data(&mut self, conn: &mut Conn<'_, ()>, _input: &[u8]) -> Action {
+    ///         let out = conn.output();
+    ///         out.extend_from_slice(format!("{}\n", self.0.len()).as_bytes());
+    ///         out.write_shared(self.0.clone()); // a reference, not a copy
+    ///         Action::None
+    ///     }
+    /// }
+    /// let page = Page(Bytes::from(vec![b'x'; 1 << 20]));
+    /// # let _ = page;
+    /// ```
+    pub fn write_shared(&mut self, bytes: crate::Bytes) {
+        if self.pieces.is_none() || bytes.len() < Self::COPY_BELOW {
+            return self.extend_from_slice(&bytes);
+        }
+        if self.admit(bytes.len()) {
+            let at = self.buf.len();
+            if let Some(pieces) = self.pieces.as_deref_mut() {
+                pieces.push(at, bytes);
+            }
+        }
+    }
+}
+
 impl io::Write for Output<'_> {
     fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
         self.write_all(bytes)?;
@@ -192,7 +259,7 @@ mod tests {
     #[test]
     fn appends_until_the_limit_then_drops_everything() {
         let mut v = b"sent-".to_vec();
-        let mut o = Output::new(&mut v, 5, 2, 10);
+        let mut o = Output::new(&mut v, None, 5, 2, 10);
         assert_eq!(o.queued(), 2);
         o.extend_from_slice(b"abc");
         assert_eq!(o.queued(), 5);
@@ -208,7 +275,7 @@ mod tests {
     #[test]
     fn append_with_clamps_what_fill_reports() {
         let mut v = Vec::new();
-        let mut o = Output::new(&mut v, 0, 0, 100);
+        let mut o = Output::new(&mut v, None, 0, 0, 100);
         assert_eq!(
             o.append_with(4, |s| {
                 s.copy_from_slice(b"wxyz");

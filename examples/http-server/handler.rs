@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant, SystemTime};
 
-use revio::{Action, Addr, Conn, Handler, Server, Tls, Translate};
+use revio::{Action, Addr, Bytes, Conn, Handler, Server, Tls, Translate};
 
 use super::common;
 use super::protocol::{Body, Parsed, Route, http_date, parse, respond};
@@ -22,6 +22,8 @@ pub struct Http {
     request_timeout: Option<Duration>,
     /// The `Date` header's value, refreshed by `tick`.
     date: [u8; 29],
+    /// The body of `/`, built once and shared by every response to it.
+    hello: Bytes,
     stop: common::Stop,
     server: Option<Server>,
 }
@@ -34,6 +36,7 @@ impl Http {
             header_timeout: None,
             request_timeout: None,
             date: http_date(SystemTime::now()),
+            hello: Bytes::from_static(b"Hello World!\r\n"),
             stop: common::Stop::never(),
             server: None,
         }
@@ -158,13 +161,13 @@ impl Handler for Http {
                     conn.state().continued = false;
                     self.deadline(conn, None);
                     let (status, body) = match route {
-                        Route::Hello => ("200 OK", &b"Hello World!\r\n"[..]),
-                        Route::NotFound => ("404 Not Found", &b"Not Found\r\n"[..]),
+                        Route::Hello => ("200 OK", Body::Shared(&self.hello)),
+                        Route::NotFound => ("404 Not Found", Body::Full(b"Not Found\r\n")),
                     };
-                    let body = if head {
-                        Body::HeadOf(body)
-                    } else {
-                        Body::Full(body)
+                    let body = match body {
+                        Body::Shared(b) if head => Body::HeadOf(b),
+                        Body::Full(b) if head => Body::HeadOf(b),
+                        body => body,
                     };
                     respond(conn.output(), &self.date, status, body, close);
                     if self.access_log {

@@ -4,7 +4,7 @@
 use std::io::Write;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use revio::Output;
+use revio::{Bytes, Output};
 
 /// The longest request head accepted (request line and headers).
 pub const MAX_HEAD: usize = 8 * 1024;
@@ -127,28 +127,34 @@ pub fn parse(input: &[u8]) -> Parsed {
 #[derive(Debug, Clone, Copy)]
 pub enum Body<'a> {
     Full(&'a [u8]),
+    /// A body built once and shared by every response: queued as a
+    /// reference (`Output::write_shared`), sent without a copy from
+    /// `Output::COPY_BELOW` (4 KiB) up; a shorter one is copied.
+    Shared(&'a Bytes),
     /// The answer to HEAD: the length of this body, without the body.
     HeadOf(&'a [u8]),
 }
 
 /// Appends one response to `out` (no allocation beyond `out` growing).
 pub fn respond(out: &mut Output<'_>, date: &[u8], status: &str, body: Body<'_>, close: bool) {
-    let (body, send) = match body {
-        Body::Full(b) => (b, true),
-        Body::HeadOf(b) => (b, false),
+    let len = match body {
+        Body::Full(b) | Body::HeadOf(b) => b.len(),
+        Body::Shared(b) => b.len(),
     };
     out.extend_from_slice(b"HTTP/1.1 ");
     out.extend_from_slice(status.as_bytes());
     out.extend_from_slice(b"\r\nServer: revio\r\nDate: ");
     out.extend_from_slice(date);
     out.extend_from_slice(b"\r\nContent-Type: text/plain\r\nContent-Length: ");
-    out.extend_from_slice(decimal(body.len(), &mut [0; 20]));
+    out.extend_from_slice(decimal(len, &mut [0; 20]));
     if close {
         out.extend_from_slice(b"\r\nConnection: close");
     }
     out.extend_from_slice(b"\r\n\r\n");
-    if send {
-        out.extend_from_slice(body);
+    match body {
+        Body::Full(b) => out.extend_from_slice(b),
+        Body::Shared(b) => out.write_shared(b.clone()),
+        Body::HeadOf(_) => {}
     }
 }
 

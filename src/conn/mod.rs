@@ -191,6 +191,29 @@ impl<'a, S> Conn<'a, S> {
         self.out.extend_from_slice(bytes);
     }
 
+    /// Queues a shared buffer, sent without copying it (under 4 KiB, on UDP
+    /// and behind a translator it is copied): as [`Output::write_shared`].
+    ///
+    /// ```
+    /// use revio::{Action, Bytes, Conn, Handler};
+    ///
+    /// struct Cached(Bytes);
+    /// impl Handler for Cached {
+    ///     type State = ();
+    ///     fn data(&mut self, conn: &mut Conn<'_, ()>, _input: &[u8]) -> Action {
+    ///         conn.write(b"VALUE\r\n");
+    ///         conn.write_shared(self.0.clone());
+    ///         conn.write(b"\r\nEND\r\n");
+    ///         Action::None
+    ///     }
+    /// }
+    /// # let _ = Cached(Bytes::from_static(b"v"));
+    /// ```
+    #[cfg(feature = "bytes")]
+    pub fn write_shared(&mut self, bytes: crate::Bytes) {
+        self.out.write_shared(bytes);
+    }
+
     /// The queued output, to append to in place (formatting a reply straight
     /// into it, reserving room). Append only: see [`Output`].
     pub fn output(&mut self) -> &mut Output<'a> {

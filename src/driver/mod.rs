@@ -24,7 +24,11 @@
 //!   chunk.
 //! * Output is *owned* by the loop in an [`OutBuf`] per connection until the
 //!   socket has it: [`Driver::send`] sends from its front and consumes what
-//!   was taken. Nothing is copied on the way for readiness backends.
+//!   was taken. Nothing is copied on the way for readiness backends. With
+//!   the `bytes` feature the queue holds shared buffers among the copied
+//!   bytes, in order (see `outbuf.rs`): epoll and kqueue send them with one
+//!   vectored write, io_uring from the `Bytes` itself (held until the send
+//!   completes), and the std backend copies them into its writer's queue.
 //!
 //! # Completion backends (io_uring)
 //! A backend that receives before it is asked, or sends after `send`
@@ -70,11 +74,13 @@ use socket2::SockRef;
 
 use crate::mailbox::Notify;
 use crate::stream::Stream;
+pub(crate) use outbuf::{OutBuf, Pieces};
 // The platform's pieces that every backend uses (see `crate::sys`).
 pub(crate) use crate::sys::{SEND_FLAGS, SockFd, fd, prepare_socket};
 
 #[cfg(target_os = "linux")]
 pub(crate) mod datagrams;
+mod outbuf;
 pub(crate) mod poll;
 #[cfg(target_os = "linux")]
 pub(crate) mod uring;
@@ -132,44 +138,6 @@ pub(crate) enum Bound {
 pub(crate) enum Target {
     Inet(SocketAddr),
     Unix(PathBuf),
-}
-
-/// A connection's queued output: the bytes from `head` on are not sent yet.
-/// The loop appends at the end; a backend sends from the front.
-#[derive(Debug, Default)]
-pub(crate) struct OutBuf {
-    pub(crate) buf: Vec<u8>,
-    pub(crate) head: usize,
-}
-
-impl OutBuf {
-    /// The bytes not sent yet.
-    pub(crate) fn unsent(&self) -> &[u8] {
-        &self.buf[self.head..]
-    }
-
-    /// How many bytes are not sent yet.
-    pub(crate) fn len(&self) -> usize {
-        self.buf.len() - self.head
-    }
-
-    pub(crate) fn is_empty(&self) -> bool {
-        self.buf.len() == self.head
-    }
-
-    /// Marks `n` more bytes as sent. Once everything is sent the buffer is
-    /// emptied (its capacity kept); a long-lived partial send moves the rest
-    /// down once the sent part is the larger, not on every send.
-    pub(crate) fn consume(&mut self, n: usize) {
-        self.head += n;
-        if self.head == self.buf.len() {
-            self.buf.clear();
-            self.head = 0;
-        } else if self.head > self.buf.len() / 2 {
-            self.buf.drain(..self.head);
-            self.head = 0;
-        }
-    }
 }
 
 /// Received bytes lent by [`Driver::recv`], with the connection's socket.

@@ -5,7 +5,7 @@
 //! a write is tried at once and the writable edge is only waited for after
 //! `WouldBlock` (on Windows, after a short read or send, see `rearm`).
 
-use std::io::{self, Read};
+use std::io::{self, IoSlice, Read};
 use std::net::Shutdown;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -27,6 +27,8 @@ use crate::sys::{
 };
 
 const WAKE: MioToken = MioToken(usize::MAX);
+/// Runs of output one vectored write sends at most (IOV_MAX is 1024).
+const MAX_SLICES: usize = 64;
 /// Listener tokens count down from just below `WAKE`; connection tokens count up from 0.
 const LISTENER_BASE: usize = usize::MAX - 1;
 
@@ -327,13 +329,11 @@ impl Driver for PollDriver {
     }
 
     fn send(&mut self, token: Token, out: &mut OutBuf) -> io::Result<usize> {
-        let r = SockRef::from(&self.sock_ref(token)?.fd()).send_with_flags(out.unsent(), SEND_FLAGS);
-        if !matches!(r, Ok(n) if n == out.len()) {
+        let r = send_runs(SockRef::from(&self.sock_ref(token)?.fd()), out);
+        if r.is_err() || !out.is_empty() {
             self.rearm(token);
         }
-        let n = r?;
-        out.consume(n);
-        Ok(n)
+        r
     }
 
     fn sent_all(&mut self, _token: Token) -> io::Result<bool> {
@@ -438,6 +438,40 @@ impl Driver for PollDriver {
             Listener::Tcp(l) => Some(fd(l)),
             Listener::Unix(l) => Some(fd(l)),
             Listener::Udp(u) => Some(fd(u)),
+        }
+    }
+}
+
+/// Sends from the front of `out` until the socket is full or `out` is
+/// empty, consuming what was taken. Copied bytes alone go in one send; with
+/// shared pieces among them, vectored writes (sendmsg, for its flags) send
+/// up to [`MAX_SLICES`] runs each from where they are, again while a write
+/// takes all it was given, so that a short count always means a full socket
+/// (the loop then waits for the writable edge).
+fn send_runs(sock: SockRef<'_>, out: &mut OutBuf) -> io::Result<usize> {
+    let mut total = 0;
+    loop {
+        let (r, given) = if out.pieces.len() == 0 {
+            let run = out.front();
+            (sock.send_with_flags(run, SEND_FLAGS), run.len())
+        } else {
+            let mut slices = [IoSlice::new(&[]); MAX_SLICES];
+            let n = out.slices(&mut slices);
+            let given = slices[..n].iter().map(|s| s.len()).sum();
+            (sock.send_vectored_with_flags(&slices[..n], SEND_FLAGS), given)
+        };
+        match r {
+            Ok(n) => {
+                out.consume(n);
+                total += n;
+                if n < given || out.is_empty() {
+                    return Ok(total);
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            // What was sent counts; an error shows again at the next send.
+            Err(_) if total > 0 => return Ok(total),
+            Err(e) => return Err(e),
         }
     }
 }

@@ -89,23 +89,27 @@ pub(super) fn invoke<H: Handler>(
     if out.buf.capacity() == 0 {
         mem::swap(&mut out.buf, spare);
     }
-    let before = out.buf.len();
+    let before = out.mark();
+    let len_before = out.len();
     let data: &[u8] = match feed {
         Feed::Nothing => &[],
         Feed::Kept => input,
         Feed::Lent(d) => d,
     };
-    let limit = if *flags & UDP != 0 {
+    let udp = *flags & UDP != 0;
+    let limit = if udp {
         cx.limits.max_datagram
     } else {
         cx.limits.max_output
     };
-    let loop_others = cx.loop_queued.saturating_sub(out.buf.len() - out.head + held);
+    let loop_others = cx.loop_queued.saturating_sub(out.len() + held);
+    // A datagram is one copied buffer: shared bytes are copied into it.
+    let pieces = (!udp).then_some(&mut out.pieces);
     let mut conn = Conn {
         id: ConnId::new(cx.loop_index, token as u32, *generation),
         addr_index: (*addr_index != DIALED).then_some(*addr_index as usize),
         state,
-        out: Output::new(&mut out.buf, out.head, held, limit),
+        out: Output::new(&mut out.buf, pieces, out.head, held, limit),
         keep: 0,
         input_len: data.len(),
         endpoint,
@@ -127,7 +131,7 @@ pub(super) fn invoke<H: Handler>(
         // No translator took the dial's: what the call wrote is plaintext
         // for a peer that expects a translated stream, and is never sent
         // (the loop closes the connection).
-        out.buf.truncate(before);
+        out.truncate(before);
         over = false;
         cx.handover.set(unclaimed);
     }
@@ -135,17 +139,17 @@ pub(super) fn invoke<H: Handler>(
         // The connection closes without flushing: what the panicking call
         // wrote is never sent, and never counted in the loop's total (so
         // closing must not take it off that total either).
-        out.buf.truncate(before);
-    } else if *flags & WRITE_SHUT != 0 && out.buf.len() > before {
+        out.truncate(before);
+    } else if *flags & WRITE_SHUT != 0 && out.len() > len_before {
         // The writing side is shut down: nothing more can be sent.
         log::debug!(
             "revio: {} bytes written after close_write dropped",
-            out.buf.len() - before
+            out.len() - len_before
         );
-        out.buf.truncate(before);
+        out.truncate(before);
         over = false;
     }
-    let wrote = out.buf.len().saturating_sub(before);
+    let wrote = out.len().saturating_sub(len_before);
     if out.is_empty() && spare.capacity() == 0 {
         mem::swap(&mut out.buf, spare);
     }

@@ -137,8 +137,7 @@ impl<H: Handler, D: Driver> Loop<H, D> {
         let r = self.call(t, Feed::Nothing, true, |h, c, _| h.opened(c));
         // Nothing written here can be sent (nor was it counted as queued).
         let slot = &mut self.conns[t];
-        slot.out.buf.clear();
-        slot.out.head = 0;
+        slot.out.clear();
         match r {
             Ok(o) => {
                 if o.action == Action::Shutdown {

@@ -163,7 +163,7 @@ impl<H: Handler, D: Driver> Loop<H, D> {
         }
         // Nothing queued here: lend the buffer back, so that an idle
         // connection holds none.
-        let buf = mem::take(&mut slot.out.buf);
+        let buf = slot.out.take_buf();
         if self.spare.capacity() == 0 && buf.capacity() <= self.pool.max_capacity() {
             self.spare = buf;
         } else {

@@ -79,8 +79,7 @@ impl<H: Handler, D: Driver> Loop<H, D> {
         slot.flags = 0;
         slot.state = Default::default();
         let input = mem::take(&mut slot.input);
-        let output = mem::take(&mut slot.out.buf);
-        slot.out.head = 0;
+        let output = slot.out.take_buf();
         self.pool.give(input);
         self.pool.give(output);
         self.freed.push(t);

@@ -261,8 +261,7 @@ impl<H: Handler, D: Driver> Loop<H, D> {
                 }
             }
             self.queued_total -= slot.out.len();
-            slot.out.buf.clear();
-            slot.out.head = 0;
+            slot.out.clear();
         }
         match action {
             Action::None => true,

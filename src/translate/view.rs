@@ -49,8 +49,15 @@ pub(super) fn with_view<S, T: Translator + 'static, R>(
     } = &mut **state;
     let translator = translator.as_deref();
     let view_out = match translator {
-        Some(t) => Output::new(scratch, 0, out.queued() + t.buffered(), out.limit),
-        None => Output::new(&mut *out.buf, out.head, out.elsewhere, out.limit),
+        // Plaintext for the translator: shared buffers are copied into it.
+        Some(t) => Output::new(scratch, None, 0, out.queued() + t.buffered(), out.limit),
+        None => Output::new(
+            &mut *out.buf,
+            out.pieces.as_deref_mut(),
+            out.head,
+            out.elsewhere,
+            out.limit,
+        ),
     };
     let mut view = Conn {
         id: *id,

@@ -6,7 +6,8 @@
 //! revio's io_uring backend is in this crate, each with a `// SAFETY:`
 //! comment, behind an API that cannot be misused from safe code:
 //!
-//! * **Owned buffers.** Memory given to the kernel (a send's `Vec`, a
+//! * **Owned buffers.** Memory given to the kernel (a send's `Vec`, or with
+//!   the `bytes` feature a send's `bytes::Bytes`, `Ring::send_shared`; a
 //!   connect's address, a `msghdr`) moves into the [`Ring`] and comes back
 //!   only with the operation's last completion ([`Event::Sent`] returns the
 //!   buffer). Sockets are owned by the ring too ([`Ring::add`]): a descriptor
@@ -42,5 +43,7 @@ pub mod udp;
 pub use bufs::BufId;
 #[cfg(target_os = "linux")]
 pub use probe::probe;
+#[cfg(all(target_os = "linux", feature = "bytes"))]
+pub use ring::MAX_SHARED;
 #[cfg(target_os = "linux")]
 pub use ring::{Completion, Event, Group, Op, Ring, Sock, Waker};

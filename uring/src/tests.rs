@@ -435,3 +435,45 @@ fn drop_is_prompt_even_with_a_wake_pending() {
         started.elapsed()
     );
 }
+
+#[cfg(feature = "bytes")]
+#[test]
+fn a_shared_send_holds_its_buffer_until_the_kernel_lets_go() {
+    let mut ring = Ring::new(16).unwrap();
+    let (mut peer, fd) = pair();
+    let s = ring.add(fd);
+    let page = bytes::Bytes::from(pattern(4096));
+    let bufs = vec![page.slice(7..), bytes::Bytes::from_static(b"-"), page.slice(..3)];
+    ring.send_shared(s, bufs, 4).unwrap();
+    pump(&mut ring, |_, c| match c.event {
+        Event::SentShared { bufs, result } => {
+            assert_eq!((c.tag, result.unwrap(), bufs.len()), (4, 4093, 3));
+            true
+        }
+        other => panic!("unexpected {other:?}"),
+    });
+    let mut b = vec![0u8; 4093];
+    peer.read_exact(&mut b).unwrap();
+    assert_eq!(&b[..4089], &page[7..]);
+    assert_eq!(&b[4089..], [&b"-"[..], &page[..3]].concat());
+    assert!(page.is_unique(), "the completion gave the reference back");
+
+    // More than the socket buffer, closed in flight: held until the end.
+    let big = bytes::Bytes::from(vec![b'z'; 8 << 20]);
+    ring.send_shared(s, vec![big.clone()], 5).unwrap();
+    ring.enter(Some(Duration::ZERO)).unwrap();
+    assert!(
+        !big.is_unique(),
+        "the ring holds a reference while the kernel sends"
+    );
+    ring.close(s);
+    let deadline = Instant::now() + LIMIT;
+    while ring.holds(s) {
+        assert!(Instant::now() < deadline);
+        ring.enter(Some(Duration::from_millis(50))).unwrap();
+        assert!(ring.next_completion().is_none());
+    }
+    assert!(big.is_unique(), "released once the kernel let go");
+    let mut sink = Vec::new();
+    let _ = peer.read_to_end(&mut sink);
+}

@@ -15,7 +15,8 @@
 //!   next polls. Input not yet given to the loop is therefore always still in
 //!   the socket, which is what makes detach lossless.
 //! * Each connection has a writer thread behind a bounded queue
-//!   ([`WRITE_QUEUE`]): `send` copies into the queue (and says `WouldBlock`
+//!   ([`WRITE_QUEUE`]): `send` copies into the queue, shared buffers
+//!   (`Output::write_shared`) too (and says `WouldBlock`
 //!   when it is full); the writer sends with blocking writes and posts
 //!   `writable` after each send that makes progress. Bytes in the queue or
 //!   in the batch being sent are the backend's ([`Driver::held`]): the loop
@@ -353,8 +354,7 @@ impl Driver for StdDriver {
                 "the connection can no longer send",
             ));
         }
-        let buf = out.unsent();
-        let n = WRITE_QUEUE.saturating_sub(st.queue.len()).min(buf.len());
+        let n = WRITE_QUEUE.saturating_sub(st.queue.len()).min(out.len());
         if n == 0 {
             return Err(would_block());
         }
@@ -363,12 +363,20 @@ impl Driver for StdDriver {
         if st.queue.capacity() == 0 {
             st.queue.reserve(n.max(QUEUE_START));
         }
-        st.queue.extend_from_slice(&buf[..n]);
+        // The writer thread sends from its own queue: shared pieces are
+        // copied into it, run by run, like the rest.
+        let mut left = n;
+        while left > 0 {
+            let run = out.front();
+            let m = run.len().min(left);
+            st.queue.extend_from_slice(&run[..m]);
+            out.consume(m);
+            left -= m;
+        }
         drop(st);
         if idle {
             link.cv.notify_all();
         }
-        out.consume(n);
         Ok(n)
     }
 

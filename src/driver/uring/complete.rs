@@ -89,6 +89,8 @@ impl UringDriver {
         }
         match c.event {
             Done::Sent { buf, off, result } => self.sent(index, buf, off, result),
+            #[cfg(feature = "bytes")]
+            Done::SentShared { bufs, result } => self.sent_shared(index, bufs, result),
             Done::Connected(r) => self.connected(index, r),
             e => self.received(index, c.more, e),
         }
@@ -152,45 +154,6 @@ impl UringDriver {
         if !more {
             self.sync_recv(t);
         }
-    }
-
-    fn sent(&mut self, t: Token, buf: Vec<u8>, off: usize, result: io::Result<usize>) {
-        let c = self.conns[t].as_mut().expect("checked live");
-        match result {
-            Ok(n) if n > 0 && off + n < buf.len() => {
-                // Short (the socket buffer filled): the send is over, and
-                // the rest goes back to the loop (`take_sent`), whose next
-                // attempt sends it, with its own `prewrite`.
-                c.taken_by_kernel += n;
-                c.in_flight = false;
-                c.rest = Some((buf, off + n));
-                self.post(t, false, true);
-            }
-            Ok(n) if n == 0 && off < buf.len() => {
-                self.recycle(buf);
-                self.send_failed(t, io::Error::from(io::ErrorKind::WriteZero));
-            }
-            Ok(n) => {
-                c.taken_by_kernel += n;
-                c.in_flight = false;
-                self.recycle(buf);
-                self.post(t, false, true);
-            }
-            Err(e) => {
-                self.recycle(buf);
-                self.send_failed(t, e);
-            }
-        }
-    }
-
-    /// A send failed: the loop hears of it at its next `send`, `sent_all`
-    /// or `recv`, which the events posted here lead it to. Its bytes stay
-    /// counted as held (never to be sent) until the connection closes.
-    fn send_failed(&mut self, t: Token, e: io::Error) {
-        let c = self.conns[t].as_mut().expect("checked live");
-        c.in_flight = false;
-        c.send_error = Some(e);
-        self.post(t, true, true);
     }
 
     fn connected(&mut self, t: Token, r: io::Result<()>) {

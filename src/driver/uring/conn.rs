@@ -8,6 +8,7 @@ use std::os::fd::OwnedFd;
 
 use revio_uring::{BufId, Op, Sock};
 
+use super::send::Rest;
 use super::{MAX_AHEAD, POOL, POOL_CAPACITY, UringDriver, no_socket, tag};
 use crate::driver::{Event, Token};
 
@@ -66,7 +67,7 @@ pub(super) struct Conn {
     pub(super) in_flight: bool,
     /// What a short send left unsent (its buffer and the offset of the
     /// rest), given back to the loop by `Driver::take_sent`.
-    pub(super) rest: Option<(Vec<u8>, usize)>,
+    pub(super) rest: Option<Rest>,
     /// Bytes given to `send` not yet reported taken (`Driver::held`).
     pub(super) held: usize,
     /// Of those, bytes the kernel took, for `Driver::take_sent`.

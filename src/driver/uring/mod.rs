@@ -49,6 +49,7 @@
 mod complete;
 mod conn;
 mod listener;
+mod send;
 mod udp;
 
 use std::collections::VecDeque;
@@ -414,39 +415,7 @@ impl Driver for UringDriver {
     }
 
     fn send(&mut self, token: Token, out: &mut OutBuf) -> io::Result<usize> {
-        let c = self.conn(token)?;
-        if let Some(e) = c.send_error.take() {
-            return Err(e);
-        }
-        if c.in_flight || c.rest.is_some() {
-            // A short send's rest goes first, once `take_sent` gave it back.
-            return Err(would_block());
-        }
-        let n = out.len();
-        if n == 0 {
-            return Ok(0);
-        }
-        let (sock, t) = (c.sock, tag(token, c.generation));
-        // The connection keeps a buffer (with capacity, once warm) while
-        // its output is in flight.
-        let spare = self.pool.pop().unwrap_or_default();
-        let buf = mem::replace(&mut out.buf, spare);
-        let off = mem::take(&mut out.head);
-        match self.ring.send(sock, buf, off, t) {
-            Ok(_) => {
-                let c = self.conn(token)?;
-                c.in_flight = true;
-                c.held += n;
-                Ok(n)
-            }
-            Err((e, buf)) => {
-                // Nothing was sent: the output goes back where it was.
-                let spare = mem::replace(&mut out.buf, buf);
-                out.head = off;
-                self.recycle(spare);
-                Err(e)
-            }
-        }
+        self.start_send(token, out)
     }
 
     fn sent_all(&mut self, token: Token) -> io::Result<bool> {
@@ -467,20 +436,7 @@ impl Driver for UringDriver {
     }
 
     fn take_sent(&mut self, token: Token, out: &mut OutBuf) -> usize {
-        let Ok(c) = self.conn(token) else {
-            return 0;
-        };
-        let n = mem::take(&mut c.taken_by_kernel);
-        c.held -= n;
-        if let Some((mut buf, off)) = c.rest.take() {
-            // The rest goes back in front of what the loop queued since.
-            c.held -= buf.len() - off;
-            buf.extend_from_slice(out.unsent());
-            let queued = mem::replace(&mut out.buf, buf);
-            out.head = off;
-            self.recycle(queued);
-        }
-        n
+        self.give_back_rest(token, out)
     }
 
     fn set_reading(&mut self, token: Token, on: bool) {

@@ -21,6 +21,8 @@ enum What {
     RecvMsg(u16, libc::socklen_t, usize),
     Accept,
     Send,
+    #[cfg(feature = "bytes")]
+    SendShared,
     Connect,
     Wake,
 }
@@ -61,6 +63,16 @@ pub enum Event {
         buf: Vec<u8>,
         /// The offset the send started at.
         off: usize,
+        /// Bytes sent, or the error.
+        result: io::Result<usize>,
+    },
+    /// A send from shared buffers finished ([`Ring::send_shared`]): the
+    /// buffers come back (drop them to release them), with how many bytes
+    /// the socket took (from the first on, in order).
+    #[cfg(feature = "bytes")]
+    SentShared {
+        /// The buffers given to [`Ring::send_shared`].
+        bufs: Vec<bytes::Bytes>,
         /// Bytes sent, or the error.
         result: io::Result<usize>,
     },
@@ -226,6 +238,8 @@ impl Ring {
             Kind::RecvMsg(g, h) => What::RecvMsg(*g, h.0.msg_namelen, control_len(&h.0)),
             Kind::Accept => What::Accept,
             Kind::Send { .. } => What::Send,
+            #[cfg(feature = "bytes")]
+            Kind::SendShared(_) => What::SendShared,
             Kind::Connect(_) => What::Connect,
             Kind::Wake(_) => What::Wake,
             Kind::Cancel => return None,
@@ -284,12 +298,21 @@ impl Ring {
                 let Some(Kind::Send { buf, off }) = kind else {
                     unreachable!("a send completes once")
                 };
-                let result = if res >= 0 {
-                    Ok(res as usize)
-                } else {
-                    Err(os_error(res))
+                Event::Sent {
+                    buf,
+                    off,
+                    result: sent(res),
+                }
+            }
+            #[cfg(feature = "bytes")]
+            What::SendShared => {
+                let Some(Kind::SendShared(msg)) = kind else {
+                    unreachable!("a send completes once")
                 };
-                Event::Sent { buf, off, result }
+                Event::SentShared {
+                    bufs: msg.into_bufs(),
+                    result: sent(res),
+                }
             }
             What::Connect => Event::Connected(if res < 0 { Err(os_error(res)) } else { Ok(()) }),
             What::Wake => {
@@ -351,4 +374,13 @@ impl Ring {
 #[allow(clippy::unnecessary_cast)]
 fn control_len(h: &libc::msghdr) -> usize {
     h.msg_controllen as usize
+}
+
+/// A send's result: bytes sent, or the error.
+fn sent(res: i32) -> io::Result<usize> {
+    if res >= 0 {
+        Ok(res as usize)
+    } else {
+        Err(os_error(res))
+    }
 }

@@ -25,6 +25,10 @@
 
 mod complete;
 mod groups;
+#[cfg(feature = "bytes")]
+mod shared;
+#[cfg(feature = "bytes")]
+pub use shared::MAX_SHARED;
 mod socks;
 mod submit;
 mod waker;
@@ -99,7 +103,13 @@ enum Kind {
     Recv(u16),
     RecvMsg(u16, Box<MsgHdr>),
     Accept,
-    Send { buf: Vec<u8>, off: usize },
+    Send {
+        buf: Vec<u8>,
+        off: usize,
+    },
+    /// A send from shared buffers (see `shared.rs`).
+    #[cfg(feature = "bytes")]
+    SendShared(Box<shared::SharedMsg>),
     Connect(Box<SockAddr>),
     Wake(Box<[u8; 8]>),
     Cancel,

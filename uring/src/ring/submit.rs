@@ -14,7 +14,7 @@ use super::{Group, Kind, MsgHdr, NO_SOCK, Op, Ring, Sock, take_slot};
 /// Flags of every send: no SIGPIPE. A send completes with what the socket
 /// took (short when its buffer filled): the caller sees the progress and
 /// sends the rest.
-const SEND_FLAGS: i32 = libc::MSG_NOSIGNAL;
+pub(super) const SEND_FLAGS: i32 = libc::MSG_NOSIGNAL;
 
 impl Ring {
     /// Pushes one submission, submitting early if the queue is full.
