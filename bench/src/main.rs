@@ -2,7 +2,7 @@
 //! floor, in one run (see `../shared/BENCHMARKS.md` for the method).
 //!
 //! `bench/run.sh [--quick]` installs the peers, builds everything and runs
-//! this. Directly: `revio-bench [--quick] [--rounds N] [--only redis,http,echo,many,redis-default,haproxy,syscalls,memory,floor,alloc,udp]
+//! this. Directly: `revio-bench [--quick] [--rounds N] [--only redis,http,echo,many,redis-default,haproxy,syscalls,memory,floor,alloc,udp,redis-large]
 //! [--out DIR] [--pidfile FILE]`. Servers run pinned to CPU 0, clients to
 //! CPU 1; rounds alternate the servers; every figure is a median over rounds
 //! and every ratio is taken within a round. Prints the tables and writes
@@ -21,11 +21,11 @@ use revio_bench::procfs;
 use runner::procs::Procs;
 use runner::report::{Table, chart};
 use runner::{
-    Ctx, alloc, echo, floor, haproxy, header, http, many, memory, redis, redis_default, summary, syscalls,
-    udp,
+    Ctx, alloc, echo, floor, haproxy, header, http, many, memory, redis, redis_default, redis_large, summary,
+    syscalls, udp,
 };
 
-const USAGE: &str = "revio-bench [--quick] [--rounds N] [--only redis,http,echo,many,redis-default,haproxy,syscalls,memory,floor,alloc,udp] [--out DIR] [--pidfile FILE]";
+const USAGE: &str = "revio-bench [--quick] [--rounds N] [--only redis,http,echo,many,redis-default,haproxy,syscalls,memory,floor,alloc,udp,redis-large] [--out DIR] [--pidfile FILE]";
 
 fn main() {
     let args = Args::parse(USAGE);
@@ -110,6 +110,11 @@ fn run(ctx: &Ctx) -> (String, Vec<Table>, f64, f64) {
     }
     if ctx.wants("echo") {
         let t = echo::echo(ctx, 50);
+        emit(&mut body, &t.markdown());
+        tables.push(t);
+    }
+    if ctx.wants("redis-large") {
+        let t = redis_large::redis_large(ctx);
         emit(&mut body, &t.markdown());
         tables.push(t);
     }

@@ -348,7 +348,59 @@ fn an_unauthenticated_bulk_length_over_the_limit_closes(b: Backend) {
     srv.stop().unwrap();
 }
 
+/// A RESP command of `args`.
+fn command(args: &[&[u8]]) -> Vec<u8> {
+    let mut out = format!("*{}\r\n", args.len()).into_bytes();
+    for a in args {
+        out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+        out.extend_from_slice(a);
+        out.extend_from_slice(b"\r\n");
+    }
+    out
+}
+
+/// A bulk reply of `v`.
+fn bulk_of(v: &[u8]) -> Vec<u8> {
+    let mut out = format!("${}\r\n", v.len()).into_bytes();
+    out.extend_from_slice(v);
+    out.extend_from_slice(b"\r\n");
+    out
+}
+
+/// Large strings are kept as shared buffers and sent from the store
+/// without a copy: GET, MGET and GETSET return them whole and in order
+/// among small replies, and APPEND, SETRANGE and STRLEN on them behave as
+/// on any string (the value is copied once, when it is first changed).
+fn large_values_are_served_from_shared_buffers_as_any_string(b: Backend) {
+    let srv = start_redis(b);
+    let mut s = raw(&srv);
+    let big: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+    exchange(&mut s, &command(&[b"SET", b"big", &big]), b"+OK\r\n");
+    // A shared reply among copied ones, in order.
+    let mut want = bulk_of(&big);
+    want.extend_from_slice(b"+OK\r\n$1\r\nv\r\n");
+    want.extend(bulk_of(&big));
+    let mut input = command(&[b"GET", b"big"]);
+    input.extend(command(&[b"SET", b"small", b"v"]));
+    input.extend(command(&[b"GET", b"small"]));
+    input.extend(command(&[b"GET", b"big"]));
+    exchange(&mut s, &input, &want);
+    let mut mget = b"*2\r\n".to_vec();
+    mget.extend(bulk_of(&big));
+    mget.extend(bulk_of(b"v"));
+    exchange(&mut s, &command(&[b"MGET", b"big", b"small"]), &mget);
+    exchange(&mut s, &command(&[b"STRLEN", b"big"]), b":100000\r\n");
+    exchange(&mut s, &command(&[b"APPEND", b"big", b"!"]), b":100001\r\n");
+    let mut changed = big.clone();
+    changed.push(b'!');
+    exchange(&mut s, &command(&[b"GET", b"big"]), &bulk_of(&changed));
+    exchange(&mut s, &command(&[b"GETSET", b"big", b"x"]), &bulk_of(&changed));
+    exchange(&mut s, &command(&[b"GET", b"big"]), b"$1\r\nx\r\n");
+    srv.stop().unwrap();
+}
+
 per_backend!(
+    large_values_are_served_from_shared_buffers_as_any_string,
     scan_returns_every_key_present_throughout,
     zrevrange_is_zrange_reversed,
     info_has_the_clients_memory_and_replication_sections,

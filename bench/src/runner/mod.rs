@@ -14,6 +14,7 @@ pub mod peers;
 pub mod procs;
 pub mod redis;
 pub mod redis_default;
+pub mod redis_large;
 pub mod report;
 pub mod summary;
 pub mod syscalls;

@@ -143,24 +143,42 @@ pub fn redis_benchmark(
     pipe: usize,
     kind: &str,
 ) -> Result<Sample, String> {
-    let client = Program::new(
-        "redis-benchmark",
-        &[
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &port.to_string(),
-            "-c",
-            &conns.to_string(),
-            "-n",
-            &n.to_string(),
-            "-P",
-            &pipe.to_string(),
-            "-t",
-            kind,
-            "--csv",
-        ],
+    redis_benchmark_with(server, port, conns, n, pipe, kind, &[])
+}
+
+/// [`redis_benchmark`] with `extra` arguments (`-d SIZE`).
+pub fn redis_benchmark_with(
+    server: &Running,
+    port: u16,
+    conns: usize,
+    n: u64,
+    pipe: usize,
+    kind: &str,
+    extra: &[&str],
+) -> Result<Sample, String> {
+    let (port, conns, n_arg, pipe) = (
+        port.to_string(),
+        conns.to_string(),
+        n.to_string(),
+        pipe.to_string(),
     );
+    let mut args = vec![
+        "-h",
+        "127.0.0.1",
+        "-p",
+        &port,
+        "-c",
+        &conns,
+        "-n",
+        &n_arg,
+        "-P",
+        &pipe,
+        "-t",
+        kind,
+        "--csv",
+    ];
+    args.extend_from_slice(extra);
+    let client = Program::new("redis-benchmark", &args);
     let run = run_client(server, &client, Duration::from_secs(120))?;
     let (_, cols) = run
         .stdout

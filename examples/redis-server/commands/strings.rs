@@ -98,17 +98,27 @@ fn deadline(
 }
 
 fn string(v: &mut Value) -> Option<&mut Vec<u8>> {
+    v.as_str_mut()
+}
+
+/// Replies string value `v`: a shared one without copying it.
+fn reply_string(reply: &mut Reply<'_>, v: &Value) {
     match v {
-        Value::Str(s) => Some(s),
-        _ => None,
+        Value::Shared(b) => reply.bulk_shared(b),
+        other => reply.bulk(other.as_str().unwrap_or_default()),
     }
+}
+
+/// A string value as it is held, shared or not, for a read.
+fn readable(v: &mut Value) -> Option<&mut Value> {
+    v.as_str().is_some().then_some(v)
 }
 
 /// Replies the string at `key` (or null); `Err` after WRONGTYPE.
 fn reply_get(db: &mut Locked<'_>, reply: &mut Reply<'_>, key: &[u8]) -> Result<bool, Effect> {
-    match typed(db, reply, key, string)? {
-        Some(s) => {
-            reply.bulk(s);
+    match typed(db, reply, key, readable)? {
+        Some(v) => {
+            reply_string(reply, v);
             Ok(true)
         }
         None => {
@@ -339,7 +349,7 @@ pub fn mget(ctx: &mut Ctx<'_, '_>, args: Args<'_>) -> Effect {
     ctx.reply.array(args.len() - 1);
     for key in args.iter_from(1) {
         match ctx.db.shard(key).get(key).map(|e| &e.value) {
-            Some(Value::Str(s)) => ctx.reply.bulk(s),
+            Some(v) if v.as_str().is_some() => reply_string(&mut ctx.reply, v),
             _ => ctx.reply.null(),
         }
     }

@@ -18,6 +18,12 @@ pub trait Sink {
         self.put(body);
         self.put(b"\r\n");
     }
+
+    /// Appends `head`, the shared `body` and CRLF; a sink that can send a
+    /// shared buffer without copying it does (see `Output::write_shared`).
+    fn put_shared(&mut self, head: &[u8], body: &revio::Bytes) {
+        self.put_framed(head, body);
+    }
 }
 
 impl Sink for Vec<u8> {
@@ -110,6 +116,14 @@ impl<'a> Reply<'a> {
         let mut line = [0u8; 24];
         let head = header_line(&mut line, b'$', bytes.len() as i64);
         self.out.put_framed(head, bytes);
+    }
+
+    /// A bulk string from a shared buffer (sent without a copy where the
+    /// sink can).
+    pub fn bulk_shared(&mut self, bytes: &revio::Bytes) {
+        let mut line = [0u8; 24];
+        let head = header_line(&mut line, b'$', bytes.len() as i64);
+        self.out.put_shared(head, bytes);
     }
 
     /// An integer as a bulk string.

@@ -193,7 +193,7 @@ mod tests {
 
     fn string(s: &mut Shard, key: &[u8]) -> Option<Vec<u8>> {
         match s.get(key).map(|e| &e.value) {
-            Some(Value::Str(v)) => Some(v.clone()),
+            Some(v) => v.as_str().map(<[u8]>::to_vec),
             _ => None,
         }
     }

@@ -14,7 +14,7 @@ use super::hash::KeyHasher;
 use super::table::Table;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use super::value::Value;
+use super::value::{SHARE_FROM, Value};
 
 /// The wall clock in unix milliseconds, as Redis's `mstime()`.
 pub fn now_ms() -> i64 {
@@ -144,19 +144,23 @@ impl Shard {
                     e.expires = expires;
                 }
                 match &mut e.value {
-                    // Reuse the buffer unless it is far larger than what it now holds.
-                    Value::Str(s) if s.capacity() <= 4096 || s.capacity() / 4 <= value.len() => {
+                    // Reuse the buffer unless it is far larger than what it
+                    // now holds (or the value is to be shared).
+                    Value::Str(s)
+                        if value.len() < SHARE_FROM
+                            && (s.capacity() <= 4096 || s.capacity() / 4 <= value.len()) =>
+                    {
                         s.clear();
                         s.extend_from_slice(value);
                     }
-                    other => *other = Value::Str(value.to_vec()),
+                    other => *other = Value::string(value),
                 }
             }
             None => {
                 self.map.insert(
                     key,
                     Entry {
-                        value: Value::Str(value.to_vec()),
+                        value: Value::string(value),
                         expires,
                     },
                 );

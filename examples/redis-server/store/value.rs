@@ -4,7 +4,14 @@ use std::collections::{HashMap, HashSet, VecDeque};
 
 use std::mem::size_of;
 
+use revio::Bytes;
+
 use super::zset::ZSet;
+
+/// A string this long or longer is kept as a shared buffer ([`Value::Shared`]):
+/// GET replies send it from the store without copying it (revio's
+/// `Output::write_shared`), and the reply holds a reference, not the shard.
+pub const SHARE_FROM: usize = 16 * 1024;
 
 /// How many elements of an aggregate [`Value::heap_bytes`] measures.
 pub const SAMPLES: usize = 5;
@@ -21,6 +28,9 @@ pub fn sampled(len: usize, sizes: impl Iterator<Item = usize>) -> usize {
 pub enum Value {
     /// A string (binary-safe). Overwriting reuses this buffer.
     Str(Vec<u8>),
+    /// A string of at least [`SHARE_FROM`] bytes, as SET stored it: read
+    /// without a copy; a command that changes it first makes it a `Str`.
+    Shared(Bytes),
     /// A list.
     List(VecDeque<Box<[u8]>>),
     /// A set.
@@ -32,10 +42,40 @@ pub enum Value {
 }
 
 impl Value {
+    /// A string value for `bytes`: shared from [`SHARE_FROM`] bytes on.
+    pub fn string(bytes: &[u8]) -> Value {
+        if bytes.len() >= SHARE_FROM {
+            Value::Shared(Bytes::copy_from_slice(bytes))
+        } else {
+            Value::Str(bytes.to_vec())
+        }
+    }
+
+    /// A string's bytes, whichever way it is held.
+    pub fn as_str(&self) -> Option<&[u8]> {
+        match self {
+            Value::Str(s) => Some(s),
+            Value::Shared(b) => Some(b),
+            _ => None,
+        }
+    }
+
+    /// A string to change in place: a shared one becomes an owned copy
+    /// first (the replies still sending it keep their reference).
+    pub fn as_str_mut(&mut self) -> Option<&mut Vec<u8>> {
+        if let Value::Shared(b) = self {
+            *self = Value::Str(b.to_vec());
+        }
+        match self {
+            Value::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+
     /// The name TYPE replies.
     pub fn type_name(&self) -> &'static str {
         match self {
-            Value::Str(_) => "string",
+            Value::Str(_) | Value::Shared(_) => "string",
             Value::List(_) => "list",
             Value::Set(_) => "set",
             Value::Hash(_) => "hash",
@@ -52,6 +92,7 @@ impl Value {
         let boxed = size_of::<Box<[u8]>>();
         match self {
             Value::Str(s) => s.capacity(),
+            Value::Shared(b) => b.len(),
             Value::List(l) => l.capacity() * boxed + sampled(l.len(), l.iter().map(|e| e.len())),
             Value::Set(s) => s.capacity() * (boxed + 1) + sampled(s.len(), s.iter().map(|e| e.len())),
             Value::Hash(h) => {
@@ -64,7 +105,7 @@ impl Value {
     /// Whether an aggregate has no element left (the key must go).
     pub fn is_empty_aggregate(&self) -> bool {
         match self {
-            Value::Str(_) => false,
+            Value::Str(_) | Value::Shared(_) => false,
             Value::List(l) => l.is_empty(),
             Value::Set(s) => s.is_empty(),
             Value::Hash(h) => h.is_empty(),
