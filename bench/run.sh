@@ -4,7 +4,7 @@
 # release mode, runs the comparisons and writes bench/results/RESULTS.md and
 # bench/results/cpu_per_request.svg (with --quick: bench/results/quick/).
 #
-#   bench/run.sh [--quick] [--rounds N] [--only redis,http,echo,many,redis-default,haproxy,syscalls,memory,floor,alloc]
+#   bench/run.sh [--quick] [--rounds N] [--only redis,http,echo,many,redis-default,haproxy,syscalls,memory,floor,alloc,udp,redis-large]
 #
 # Servers started by the run are stopped by their PID, also when it fails.
 set -euo pipefail

@@ -16,8 +16,13 @@ use tokio::net::{TcpListener, TcpStream};
 
 use crate::protocol::{Out, Protocol};
 
-/// Echoes every byte.
-pub struct Echo;
+/// Echoes every byte. With `copy` false the driver sends straight from
+/// its read buffer (what a tokio echo does); with `copy` true the bytes are
+/// first copied into the output buffer, the work a revio handler does with
+/// `conn.write(input)`: the like-for-like row.
+pub struct Echo {
+    pub copy: bool,
+}
 
 impl Protocol for Echo {
     fn process<O: Out>(&mut self, input: &[u8], out: &mut O) -> Option<usize> {
@@ -26,7 +31,7 @@ impl Protocol for Echo {
     }
 
     fn is_echo(&self) -> bool {
-        true
+        !self.copy
     }
 }
 

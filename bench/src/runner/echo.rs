@@ -9,8 +9,11 @@ use super::procs::{Program, free_port, run_client};
 use super::report::{Sample, Table};
 use super::{Ctx, field};
 
-/// The tokio echo baseline's row.
+/// The tokio echo baseline's row (it sends from its read buffer).
 pub const TOKIO: &str = "tokio echo";
+/// The tokio echo that copies each read into its output first, as revio's
+/// echo handler does (`conn.write(input)`): the same work.
+pub const TOKIO_COPY: &str = "tokio echo, copying";
 
 pub fn echo(ctx: &Ctx, conns: usize) -> Table {
     let secs = if ctx.quick { 0.3 } else { 1.5 };
@@ -27,6 +30,12 @@ pub fn echo(ctx: &Ctx, conns: usize) -> Table {
         prog: Ok(Program::new(ctx.bin("tokio-echo"), &["--port", &tp.to_string()])),
         port: tp,
     });
+    let cp = free_port();
+    specs.push(PeerSpec {
+        name: TOKIO_COPY.into(),
+        prog: Ok(Program::new(ctx.bin("tokio-echo"), &["--port", &cp.to_string(), "--copy"])),
+        port: cp,
+    });
     let names = tests
         .iter()
         .map(|(s, d)| format!("{} B, {d} in flight", s))
@@ -37,10 +46,14 @@ pub fn echo(ctx: &Ctx, conns: usize) -> Table {
     let [epoll, uring] = example_names("echo-server");
     let revio = table.peers[table.revio].name.clone();
     table.compare(&revio, TOKIO, "echo example vs tokio echo");
+    table.compare(&revio, TOKIO_COPY, "echo example vs tokio echo, copying (same work)");
     table.compare(&epoll, &uring, EPOLL_VS_URING);
     table.note = format!(
         "`echo-load --conns {conns} --depth D --size S --secs {secs}` (this crate): each connection keeps D \
-         messages of S bytes in flight. revio's ratios are its epoll row's (the default backend)."
+         messages of S bytes in flight. revio's ratios are its epoll row's (the default backend). \
+         `tokio echo` sends straight from its read buffer; revio's handler copies each read into the \
+         connection's output (`conn.write(input)`), and so does `tokio echo, copying`: that pair is \
+         the same work."
     );
     table.extra_cols = vec!["MB/s"];
     let ports: BTreeMap<String, u16> = specs.iter().map(|s| (s.name.clone(), s.port)).collect();

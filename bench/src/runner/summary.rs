@@ -101,6 +101,15 @@ pub fn targets(tables: &[Table], memory_bytes: f64, allocs: f64) -> String {
                 1.0,
                 true,
             ));
+            rows.push((
+                format!(
+                    "{}, echo example vs tokio echo copying as revio's handler does: ≥ 1.0x at every size and depth",
+                    t.title
+                ),
+                worst(t, echo::TOKIO_COPY, &|_: &str| true),
+                1.0,
+                true,
+            ));
         }
     }
     rows.push((
