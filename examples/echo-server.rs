@@ -20,6 +20,7 @@ usage: echo-server [FLAGS]
 
   --unix PATH         also listen on a unix socket at PATH
   --udp               also echo UDP datagrams on the same port
+  --udp-gro           with --udp: UDP receive offload (Config::udp_gro, Linux)
   --reuseport         set SO_REUSEPORT on the listeners
   --trace             log every message (at info level: RUST_LOG=info)
 defaults: --bind 0.0.0.0 --port 5000 --loops 1";
@@ -60,12 +61,15 @@ fn main() {
     common::init_logging();
     let mut opts = Common::new("0.0.0.0", 5000);
     let (mut unix, mut udp, mut reuseport, mut trace) = (None::<String>, false, false, false);
+    let mut gro = false;
     let usage = format!("{USAGE}\n{COMMON_USAGE}");
     common::parse_args(&usage, |arg, parser| {
         if arg.is("unix") {
             unix = Some(common::value(parser)?);
         } else if arg.is("udp") {
             udp = true;
+        } else if arg.is("udp-gro") {
+            gro = true;
         } else if arg.is("reuseport") {
             reuseport = true;
         } else if arg.is("trace") {
@@ -91,7 +95,7 @@ fn main() {
         eprintln!("echo-server: cannot handle signals: {e}");
         std::process::exit(1)
     });
-    let r = opts.config().serve_with(
+    let r = opts.config().udp_gro(gro).serve_with(
         |loop_index| Echo {
             trace,
             stop: stop.clone(),

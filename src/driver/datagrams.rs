@@ -232,18 +232,15 @@ fn send_batch(fd: BorrowedFd<'_>, msgs: &[Datagram<'_>], counts: &[usize]) -> bo
                 // this run goes one datagram at a time, and so will the next.
                 log::debug!("revio: UDP segmentation offload refused ({e}); sending datagrams one by one");
                 gso = false;
-                let d = msgs[at];
-                for data in d.data.chunks(usize::from(d.segment)) {
-                    let one = Datagram {
-                        data,
-                        to: d.to,
-                        segment: 0,
-                    };
-                    if let Err(e) = udp::send_mmsg(fd, &[one]) {
-                        log::debug!("revio: UDP send to {}: {e}", d.to);
-                    }
-                }
+                one_by_one(fd, &msgs[at]);
                 at += 1;
+            }
+            Err(e) if e.raw_os_error() == Some(libc::ENOSYS) => {
+                // No sendmmsg (Linux before 3.0): each with its own call.
+                for d in &msgs[at..] {
+                    one_by_one(fd, d);
+                }
+                break;
             }
             Err(e) => {
                 log::debug!(
@@ -258,6 +255,23 @@ fn send_batch(fd: BorrowedFd<'_>, msgs: &[Datagram<'_>], counts: &[usize]) -> bo
     gso
 }
 
+/// Sends `d` (a run split at its segment size) one datagram per call.
+fn one_by_one(fd: BorrowedFd<'_>, d: &Datagram<'_>) {
+    let size = match d.segment {
+        0 => d.data.len().max(1),
+        s => usize::from(s),
+    };
+    let to = socket2::SockAddr::from(d.to);
+    // An empty datagram is one too (chunks of nothing are none).
+    let empty: &[&[u8]] = if d.data.is_empty() { &[&[]] } else { &[] };
+    for data in d.data.chunks(size).chain(empty.iter().copied()) {
+        let sent = socket2::SockRef::from(&fd).send_to_with_flags(data, &to, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL);
+        if let Err(e) = sent {
+            log::debug!("revio: UDP send to {}: {e}", d.to);
+        }
+    }
+}
+
 fn gso_refused(e: &io::Error) -> bool {
     matches!(
         e.raw_os_error(),
@@ -268,7 +282,7 @@ fn gso_refused(e: &io::Error) -> bool {
 impl Outbox {
     /// Segmented sends stay on only where every UDP listener's socket takes
     /// them (probed once, when the listener is handed over).
-    pub(crate) fn check_gso(&mut self, fd: BorrowedFd<'_>, options: UdpOptions) {
+    fn check_gso(&mut self, fd: BorrowedFd<'_>, options: UdpOptions) {
         if self.gso && !(options.batch && udp::gso_supported(fd)) {
             log::debug!("revio: UDP segmentation offload is off on this loop");
             self.gso = false;
@@ -276,10 +290,27 @@ impl Outbox {
     }
 }
 
+/// Probes a UDP listener's kernel once, when it is handed over: without
+/// `recvmmsg` (Linux before 2.6.33, or a sandbox that filters it), the
+/// backend receives and sends one datagram per system call, with no
+/// offloads; then segmented sends and receive offload are probed.
+pub(crate) fn probe(fd: BorrowedFd<'_>, options: &mut UdpOptions, outbox: &mut Outbox) {
+    if options.batch && !udp::mmsg_supported(fd) {
+        log::warn!("revio: recvmmsg is not available here: UDP datagrams go one per system call");
+        *options = UdpOptions {
+            batch: false,
+            gso: false,
+            gro: false,
+        };
+    }
+    outbox.check_gso(fd, *options);
+    set_gro(fd, *options);
+}
+
 /// Turns receive offload on for a UDP listener if the configuration asks
 /// for it (and batching is on: only a batched receive learns the segment
 /// size that splits a coalesced buffer back into datagrams).
-pub(crate) fn set_gro(fd: BorrowedFd<'_>, options: UdpOptions) {
+fn set_gro(fd: BorrowedFd<'_>, options: UdpOptions) {
     if options.batch && options.gro {
         if let Err(e) = udp::set_gro(fd, true) {
             log::warn!("revio: UDP receive offload (Config::udp_gro) is not available here: {e}");

@@ -206,10 +206,7 @@ impl Driver for PollDriver {
                 u.set_nonblocking(true)?;
                 prepare_socket(SockRef::from(&u))?;
                 #[cfg(target_os = "linux")]
-                self.outbox
-                    .check_gso(std::os::fd::AsFd::as_fd(&u), self.udp_options);
-                #[cfg(target_os = "linux")]
-                super::datagrams::set_gro(std::os::fd::AsFd::as_fd(&u), self.udp_options);
+                super::datagrams::probe(std::os::fd::AsFd::as_fd(&u), &mut self.udp_options, &mut self.outbox);
                 let mut u = UdpSocket::from_std(u);
                 registry.register(&mut u, token, Interest::READABLE)?;
                 Listener::Udp(u)

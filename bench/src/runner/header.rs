@@ -102,7 +102,11 @@ one thread (one loop, one worker, a current-thread runtime), pinned to CPU 0, on
 | revio http-server example | `examples/http-server` | one loop, the default backend (epoll), revio's defaults (TCP_NODELAY on, backlog 1024); its TLS port is not used |
 | nginx (1 worker) | nginx | `master_process off`, `access_log off`, `keepalive_requests` unlimited, `return 200 \"Hello World!\"` |
 | revio echo-server example (epoll / io_uring) | `examples/echo-server` | `--loops 1`, `--backend poll` or `uring`, revio's defaults |
-| tokio echo | `tokio-echo`: the tokio driver echoing what it reads | as tokio RESP |
+| tokio echo | `tokio-echo`: the tokio driver echoing what it reads, sent straight from its read buffer | as tokio RESP |
+| tokio echo, copying | `tokio-echo --copy`: the same, each read first copied into the output buffer, as revio's echo handler (`conn.write(input)`) does: the same work | as tokio RESP |
+| revio echo-server example, UDP (epoll / io_uring) | `examples/echo-server --udp`: each datagram echoed to its sender; on Linux revio receives with `recvmmsg` (io_uring: multishot `recvmsg`) and sends a turn's replies with `sendmmsg`, runs to one remote as one `UDP_SEGMENT` send | `--loops 1 --udp-gro`, `--backend poll` or `uring`, the kernel's default socket buffers |
+| tokio UDP echo | `tokio-udp`: `recv_from`/`send_to` on a current-thread runtime | the kernel's default socket buffers |
+| blocking loop / recvmmsg/sendmmsg loop | `udp-floor --mode blocking`: `recv_from` then `send_to` on a blocking socket; `--mode mmsg`: epoll, then `recvmmsg` and `sendmmsg` of up to 32 | the kernel's default socket buffers |
 
 Each table row's ratio names the row it divides into its own: `like for like: revio RESP (epoll) ÷ this` \
 in tokio's row, `redis example vs redis-server: revio redis-server example (epoll) ÷ this` in \

@@ -59,7 +59,7 @@ fn tests() -> Vec<Test> {
 pub fn udp(ctx: &Ctx) -> Table {
     let secs = if ctx.quick { 0.3 } else { 2.0 };
     let tests = tests();
-    let mut specs = revio_specs(ctx, "echo-server", &["--loops", "1", "--udp"]);
+    let mut specs = revio_specs(ctx, "echo-server", &["--loops", "1", "--udp", "--udp-gro"]);
     for (name, bin, extra) in [
         (TOKIO, "tokio-udp", &[][..]),
         (BLOCKING, "udp-floor", &["--mode", "blocking"][..]),
@@ -90,7 +90,8 @@ pub fn udp(ctx: &Ctx) -> Table {
          datagrams in flight, sent and received in batches (`sendmmsg`/`recvmmsg`; the stream test sends \
          segmented runs and receives with UDP_GRO), so that the client is not the limit. Every server \
          echoes each datagram to its sender from one socket with the kernel's default buffer sizes; revio \
-         is the echo example (`--udp`), which batches on Linux. A datagram not back 20 ms after its \
+         is the echo example (`--udp --udp-gro`), which batches on Linux and takes coalesced datagrams \
+         (UDP_GRO) apart before its handler sees them. A datagram not back 20 ms after its \
          socket last heard anything counts as lost and is replaced; `lost %` is of those sent."
     );
     table.extra_cols = vec!["lost %"];

@@ -206,9 +206,7 @@ impl Driver for UringDriver {
                     let size = u32::try_from(self.datagram_size).unwrap_or(u32::MAX);
                     self.datagram_group = Some(self.ring.add_group(DATAGRAM_BUFFERS, size)?);
                 }
-                self.outbox
-                    .check_gso(std::os::fd::AsFd::as_fd(&u), self.udp_options);
-                super::datagrams::set_gro(std::os::fd::AsFd::as_fd(&u), self.udp_options);
+                super::datagrams::probe(std::os::fd::AsFd::as_fd(&u), &mut self.udp_options, &mut self.outbox);
                 (OwnedFd::from(u), ListenKind::Udp)
             }
         };

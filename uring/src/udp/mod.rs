@@ -207,6 +207,32 @@ pub fn send_mmsg(fd: BorrowedFd<'_>, msgs: &[Datagram<'_>]) -> io::Result<usize>
     Ok(r as usize)
 }
 
+/// Whether this kernel has `recvmmsg` for `fd`: a peek that takes nothing
+/// (a datagram already waiting stays where it is).
+pub fn mmsg_supported(fd: BorrowedFd<'_>) -> bool {
+    let mut byte = [0u8; 1];
+    // SAFETY: plain C structs; all-zero bytes are a valid value of each.
+    let mut hdr: libc::mmsghdr = unsafe { mem::zeroed() };
+    let mut iov = libc::iovec {
+        iov_base: byte.as_mut_ptr().cast::<c_void>(),
+        iov_len: 1,
+    };
+    hdr.msg_hdr.msg_iov = ptr::from_mut(&mut iov);
+    hdr.msg_hdr.msg_iovlen = 1;
+    // SAFETY: the header points at one byte and its iovec on this frame,
+    // borrowed for the call; MSG_PEEK leaves the datagram queued.
+    let r = unsafe {
+        libc::recvmmsg(
+            fd.as_raw_fd(),
+            &mut hdr,
+            1,
+            (libc::MSG_DONTWAIT | libc::MSG_PEEK) as _,
+            ptr::null_mut(),
+        )
+    };
+    r >= 0 || io::Error::last_os_error().raw_os_error() != Some(libc::ENOSYS)
+}
+
 /// Whether this kernel takes segmented sends (`UDP_SEGMENT`) on `fd`.
 pub fn gso_supported(fd: BorrowedFd<'_>) -> bool {
     // Setting the socket's default segment size (0: none) succeeds exactly
