@@ -265,7 +265,11 @@ fn one_by_one(fd: BorrowedFd<'_>, d: &Datagram<'_>) {
     // An empty datagram is one too (chunks of nothing are none).
     let empty: &[&[u8]] = if d.data.is_empty() { &[&[]] } else { &[] };
     for data in d.data.chunks(size).chain(empty.iter().copied()) {
-        let sent = socket2::SockRef::from(&fd).send_to_with_flags(data, &to, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL);
+        let sent = socket2::SockRef::from(&fd).send_to_with_flags(
+            data,
+            &to,
+            libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+        );
         if let Err(e) = sent {
             log::debug!("revio: UDP send to {}: {e}", d.to);
         }

@@ -206,7 +206,11 @@ impl Driver for PollDriver {
                 u.set_nonblocking(true)?;
                 prepare_socket(SockRef::from(&u))?;
                 #[cfg(target_os = "linux")]
-                super::datagrams::probe(std::os::fd::AsFd::as_fd(&u), &mut self.udp_options, &mut self.outbox);
+                super::datagrams::probe(
+                    std::os::fd::AsFd::as_fd(&u),
+                    &mut self.udp_options,
+                    &mut self.outbox,
+                );
                 let mut u = UdpSocket::from_std(u);
                 registry.register(&mut u, token, Interest::READABLE)?;
                 Listener::Udp(u)

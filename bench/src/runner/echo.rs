@@ -33,7 +33,10 @@ pub fn echo(ctx: &Ctx, conns: usize) -> Table {
     let cp = free_port();
     specs.push(PeerSpec {
         name: TOKIO_COPY.into(),
-        prog: Ok(Program::new(ctx.bin("tokio-echo"), &["--port", &cp.to_string(), "--copy"])),
+        prog: Ok(Program::new(
+            ctx.bin("tokio-echo"),
+            &["--port", &cp.to_string(), "--copy"],
+        )),
         port: cp,
     });
     let names = tests
@@ -46,7 +49,11 @@ pub fn echo(ctx: &Ctx, conns: usize) -> Table {
     let [epoll, uring] = example_names("echo-server");
     let revio = table.peers[table.revio].name.clone();
     table.compare(&revio, TOKIO, "echo example vs tokio echo");
-    table.compare(&revio, TOKIO_COPY, "echo example vs tokio echo, copying (same work)");
+    table.compare(
+        &revio,
+        TOKIO_COPY,
+        "echo example vs tokio echo, copying (same work)",
+    );
     table.compare(&epoll, &uring, EPOLL_VS_URING);
     table.note = format!(
         "`echo-load --conns {conns} --depth D --size S --secs {secs}` (this crate): each connection keeps D \

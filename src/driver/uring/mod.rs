@@ -206,7 +206,11 @@ impl Driver for UringDriver {
                     let size = u32::try_from(self.datagram_size).unwrap_or(u32::MAX);
                     self.datagram_group = Some(self.ring.add_group(DATAGRAM_BUFFERS, size)?);
                 }
-                super::datagrams::probe(std::os::fd::AsFd::as_fd(&u), &mut self.udp_options, &mut self.outbox);
+                super::datagrams::probe(
+                    std::os::fd::AsFd::as_fd(&u),
+                    &mut self.udp_options,
+                    &mut self.outbox,
+                );
                 (OwnedFd::from(u), ListenKind::Udp)
             }
         };
