@@ -281,6 +281,29 @@ fn a_silent_server_is_left_at_the_handshake_timeout(b: Backend) {
     srv.stop().unwrap();
 }
 
+/// A server that hangs up mid-handshake fails the dial at once, with an
+/// `UnexpectedEof`, long before the handshake timeout (it used to reach the
+/// wrapped handler as a plain end and wait for that timeout).
+fn a_server_that_hangs_up_mid_handshake_fails_the_dial_at_once(b: Backend) {
+    let ca = Ca::new();
+    let rude = TcpListener::bind("127.0.0.1:0").unwrap();
+    let (srv, log) = serve_tls(b, Ends::default(), ca.tls(&["127.0.0.1"], false));
+    let client = ca.client().handshake_timeout(Some(LIMIT * 10));
+    let addr = rude.local_addr().unwrap().to_string();
+    srv.server.dial_tls(&addr, Some(LIMIT), &client).unwrap();
+    let (mut s, _) = rude.accept().unwrap();
+    // The whole hello read (a socket closed with unread bytes resets), then
+    // a plain end of stream.
+    let mut head = [0u8; 5];
+    std::io::Read::read_exact(&mut s, &mut head).unwrap();
+    assert_eq!(head[0], 0x16, "a handshake record came");
+    let mut hello = vec![0u8; usize::from(u16::from_be_bytes([head[3], head[4]]))];
+    std::io::Read::read_exact(&mut s, &mut hello).unwrap();
+    drop(s);
+    assert_eq!(wait_line(&log, "dialed closed"), "dialed closed io:UnexpectedEof");
+    srv.stop().unwrap();
+}
+
 fn close_notify_from_the_dialer_then_from_the_server(b: Backend) {
     let ca = Ca::new();
     let ends = Ends {
@@ -397,6 +420,7 @@ per_backend!(
     alpn_is_negotiated,
     the_second_dial_resumes_the_session,
     a_silent_server_is_left_at_the_handshake_timeout,
+    a_server_that_hangs_up_mid_handshake_fails_the_dial_at_once,
     close_notify_from_the_dialer_then_from_the_server,
     a_rustls_server_ends_first_and_the_dialer_writes_on,
     a_dial_with_tls_to_a_handler_without_translate_is_closed,

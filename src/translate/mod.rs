@@ -537,6 +537,17 @@ where
     fn eof(&mut self, outer: &mut Conn<'_, Self::State>) -> Action {
         let input = mem::take(&mut outer.state.input);
         self.give_back(outer, input);
+        if handshaking_now(outer) {
+            // The handshake can never complete: a failure now, not a wait
+            // for the handshake timeout (and no end for the wrapped handler,
+            // whose stream never began).
+            let e = io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the peer ended its stream during the handshake",
+            );
+            view::fail(outer, e);
+            return Action::Close;
+        }
         self.eof_translated(outer)
     }
 
