@@ -205,8 +205,16 @@ fn a_datagram_over_the_read_buffer_is_cut_to_it(b: Backend) {
 per_backend!(
     order_within_a_remote_is_kept,
     runs_of_replies_to_one_remote_arrive_as_separate_datagrams,
+    #[cfg_attr(
+        windows,
+        ignore = "needs the kernel's count of dropped datagrams (/proc/net/udp)"
+    )]
     a_burst_loses_nothing_the_kernel_delivered,
     eviction_past_the_bound_works_within_a_batch,
+    #[cfg_attr(
+        windows,
+        ignore = "Windows fails a receive into a short buffer (WSAEMSGSIZE): the datagram is dropped"
+    )]
     a_datagram_over_the_read_buffer_is_cut_to_it,
 );
 

@@ -190,7 +190,8 @@ impl Config {
 
     /// Size of each loop's read buffer: the most one `data` call sees fresh
     /// from one read, and the largest UDP datagram received whole (longer
-    /// ones are truncated; the default, 64 KiB, fits any datagram).
+    /// ones are truncated, and on Windows dropped; the default, 64 KiB, fits
+    /// any datagram).
     pub fn read_buffer(mut self, bytes: usize) -> Config {
         self.read_buffer = bytes.max(1);
         self

@@ -94,6 +94,7 @@ pub(crate) type Token = usize;
 /// How a backend moves datagrams. Only Linux's epoll and io_uring backends
 /// batch; elsewhere, and on the std backend, each datagram is one system call.
 #[derive(Clone, Copy, Debug)]
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 pub(crate) struct UdpOptions {
     /// Receive with `recvmmsg` and send the datagrams of a turn with
     /// `sendmmsg` when it ends.

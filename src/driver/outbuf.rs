@@ -230,6 +230,7 @@ impl OutBuf {
 
     /// Puts the rest of a short send, `rest[off..]`, back in front of what
     /// is queued; returns the buffer it replaces, for reuse.
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))] // io_uring's sends
     pub(crate) fn put_back(&mut self, mut rest: Vec<u8>, off: usize) -> Vec<u8> {
         let moved = rest.len() as isize - self.head as isize;
         rest.extend_from_slice(&self.buf[self.head..]);
@@ -250,6 +251,7 @@ impl OutBuf {
     /// backend sends from them and holds them until the send completes.
     /// Empty when only copied bytes are queued.
     #[cfg(feature = "bytes")]
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))] // io_uring's sends
     pub(crate) fn take_front_runs(&mut self, max: usize) -> Vec<Bytes> {
         if self.front_is_copied() == Some(true) {
             self.freeze();
@@ -266,6 +268,7 @@ impl OutBuf {
 
     /// Whether the front run is copied bytes; `None` without shared pieces.
     #[cfg(feature = "bytes")]
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))] // io_uring's sends
     fn front_is_copied(&self) -> Option<bool> {
         let l = self.pieces.0.as_deref()?;
         Some(l.pieces[0].at != self.head)
@@ -273,6 +276,7 @@ impl OutBuf {
 
     /// If the front run is a shared piece, takes it out.
     #[cfg(feature = "bytes")]
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))] // io_uring's sends
     fn take_front_shared(&mut self) -> Option<Bytes> {
         let l = self.pieces.0.as_deref_mut()?;
         if l.pieces[0].at != self.head {
@@ -288,6 +292,7 @@ impl OutBuf {
 
     /// Puts the rest of a short shared send back in front.
     #[cfg(feature = "bytes")]
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))] // io_uring's sends
     pub(crate) fn put_back_shared(&mut self, bytes: Bytes) {
         if bytes.is_empty() {
             return;
@@ -302,6 +307,7 @@ impl OutBuf {
     /// backend then sends every run from a `Bytes` it holds, one at a time,
     /// and new writes go to a fresh buffer.
     #[cfg(feature = "bytes")]
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))] // io_uring's sends
     fn freeze(&mut self) {
         let Some(mut l) = self.pieces.0.take() else {
             return;
